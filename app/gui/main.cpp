@@ -1,0 +1,31 @@
+// tensorllm-studio: the desktop application.
+#include <QApplication>
+#include <QCommandLineParser>
+
+#include "main/main_window.h"
+#include "util/resources.h"
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("TensorLLM Studio"));
+    QApplication::setOrganizationName(QStringLiteral("TensorLLM"));
+    QApplication::setApplicationVersion(QStringLiteral(TENSORLLM_VERSION));
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Tucker decomposition of transformer attention"));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("checkpoint to open (default: bundled model)"));
+    parser.process(app);
+
+    tllm::ui::MainWindow w;
+    QString path = parser.positionalArguments().value(0);
+    if (path.isEmpty()) {
+        try {
+            path = QString::fromStdString(tllm::util::default_model_dir());
+        } catch (const std::exception&) {
+        }
+    }
+    if (!path.isEmpty()) w.openModel(path);
+    w.show();
+    return app.exec();
+}

@@ -1,0 +1,127 @@
+#include "io/checkpoint.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace tllm::io {
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+Checkpoint::Checkpoint(const std::string& path) : path_(path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw std::runtime_error(path + ": no such file or directory");
+    std::string single;
+    if (fs::is_directory(path, ec)) {
+        dir_ = path;
+        const fs::path index = fs::path(path) / "model.safetensors.index.json";
+        const fs::path model = fs::path(path) / "model.safetensors";
+        if (fs::exists(index)) {
+            index_path_ = index.string();
+        } else if (fs::exists(model)) {
+            single = model.string();
+        } else {
+            std::vector<std::string> found;
+            for (const auto& e : fs::directory_iterator(path, ec))
+                if (e.is_regular_file() && ends_with(e.path().filename().string(), ".safetensors"))
+                    found.push_back(e.path().string());
+            if (found.size() == 1) {
+                single = found.front();
+            } else {
+                std::vector<std::string> idx;
+                for (const auto& e : fs::directory_iterator(path, ec))
+                    if (ends_with(e.path().filename().string(), ".safetensors.index.json"))
+                        idx.push_back(e.path().string());
+                if (idx.size() == 1) index_path_ = idx.front();
+                else
+                    throw std::runtime_error(path + ": no model.safetensors or model.safetensors.index.json" +
+                                             (found.empty() ? std::string(" (no .safetensors file at all)")
+                                                            : " and " + std::to_string(found.size()) +
+                                                                  " .safetensors files without an index"));
+            }
+        }
+    } else {
+        dir_ = fs::path(path).parent_path().string();
+        if (dir_.empty()) dir_ = ".";
+        if (ends_with(path, ".json")) index_path_ = path;
+        else single = path;
+    }
+
+    if (!index_path_.empty()) {
+        const auto j = read_json_file(index_path_);
+        if (!j.is_object()) throw std::runtime_error(index_path_ + ": index is not a JSON object");
+        auto wm = j.find("weight_map");
+        if (wm == j.end() || !wm->is_object())
+            throw std::runtime_error(index_path_ + ": field 'weight_map' missing or not an object");
+        std::map<std::string, std::size_t> shard_of_file;
+        std::vector<std::pair<std::string, std::size_t>> wanted;
+        for (auto it = wm->begin(); it != wm->end(); ++it) {
+            if (!it.value().is_string())
+                throw std::runtime_error(index_path_ + ": weight_map['" + it.key() + "'] is not a string");
+            const std::string file = it.value().get<std::string>();
+            if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
+                file == "." || file == "..")
+                throw std::runtime_error(index_path_ + ": weight_map['" + it.key() + "'] = '" + file +
+                                         "' is not a plain file name in the checkpoint directory");
+            auto [pos, inserted] = shard_of_file.emplace(file, shards_.size());
+            if (inserted) {
+                const fs::path shard = fs::path(dir_) / file;
+                if (!fs::exists(shard))
+                    throw std::runtime_error(index_path_ + ": shard '" + file + "' named in weight_map (for '" +
+                                             it.key() + "') does not exist in " + dir_);
+                shards_.push_back(std::make_unique<SafetensorsFile>(shard.string()));
+            }
+            wanted.emplace_back(it.key(), pos->second);
+        }
+        for (const auto& [name, s] : wanted) {
+            const TensorInfo* info = shards_[s]->find(name);
+            if (!info)
+                throw std::runtime_error(index_path_ + ": tensor '" + name + "' is mapped to shard '" +
+                                         fs::path(shards_[s]->path()).filename().string() +
+                                         "', which does not contain it");
+            refs_.emplace(name, TensorRef{shards_[s].get(), info});
+        }
+        for (const auto& sh : shards_)
+            for (const auto& t : sh->tensors())
+                if (!refs_.count(t.name))
+                    warnings_.push_back(sh->path() + ": tensor '" + t.name + "' is not listed in the index; ignored");
+    } else {
+        shards_.push_back(std::make_unique<SafetensorsFile>(single));
+        for (const auto& t : shards_.front()->tensors()) refs_.emplace(t.name, TensorRef{shards_.front().get(), &t});
+    }
+    for (const auto& sh : shards_)
+        warnings_.insert(warnings_.end(), sh->warnings().begin(), sh->warnings().end());
+
+    names_.reserve(refs_.size());
+    for (const auto& [name, _] : refs_) names_.push_back(name);
+    std::sort(names_.begin(), names_.end());
+
+    const fs::path cfg = fs::path(dir_) / "config.json";
+    if (fs::exists(cfg)) config_ = read_model_config(cfg.string());
+}
+
+std::optional<TensorRef> Checkpoint::find(const std::string& name) const {
+    auto it = refs_.find(name);
+    if (it == refs_.end()) return std::nullopt;
+    return it->second;
+}
+
+TensorRef Checkpoint::at(const std::string& name) const {
+    auto r = find(name);
+    if (!r) throw std::runtime_error(path_ + ": tensor '" + name + "' not found");
+    return *r;
+}
+
+std::uint64_t Checkpoint::total_bytes() const {
+    std::uint64_t n = 0;
+    for (const auto& s : shards_) n += s->file_size();
+    return n;
+}
+
+}  // namespace tllm::io

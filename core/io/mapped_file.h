@@ -1,0 +1,42 @@
+#pragma once
+// Read-only memory map of a whole file (POSIX mmap). Pages are loaded on first touch, so
+// resident memory grows only with what is actually read.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace tllm::io {
+
+/// A read-only, private memory map of one file. Move-only.
+/// Throws std::runtime_error naming the path if the file cannot be opened or mapped.
+/// An empty file maps to an empty span (mmap of zero bytes is not attempted).
+class MappedFile {
+public:
+    MappedFile() = default;
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(MappedFile&& other) noexcept;
+    MappedFile& operator=(MappedFile&& other) noexcept;
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    /// The mapped bytes.
+    std::span<const std::byte> bytes() const { return {data_, size_}; }
+    std::size_t size() const { return size_; }
+    const std::string& path() const { return path_; }
+
+    /// True while the file on disk still has at least the size it had when mapped.
+    /// Reading pages past a truncated end raises SIGBUS; callers check this before a read.
+    bool still_intact() const;
+
+private:
+    void release() noexcept;
+    std::string path_;
+    const std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+    int fd_ = -1;
+};
+
+}  // namespace tllm::io

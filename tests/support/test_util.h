@@ -1,0 +1,61 @@
+#pragma once
+// Helpers shared by the tests: temporary directories and hand-built safetensors bytes.
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace tllm::test {
+
+/// A fresh directory removed at destruction.
+class TempDir {
+public:
+    TempDir() {
+        std::random_device rd;
+        path_ = std::filesystem::temp_directory_path() /
+                ("tllm-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    const std::filesystem::path& path() const { return path_; }
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Writes `header_len` (as given, even if wrong) + header text + data bytes to `path`.
+inline void write_raw_safetensors(const std::string& path, const std::string& header,
+                                  const std::vector<std::uint8_t>& data, std::int64_t header_len = -1) {
+    std::ofstream out(path, std::ios::binary);
+    const std::uint64_t n = header_len < 0 ? header.size() : static_cast<std::uint64_t>(header_len);
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+}
+
+/// Path of the shared stories260K checkpoint, or "" (and a skip message) when absent.
+inline std::string stories_path() {
+    const std::string p = std::string(TLLM_SHARED_DIR) + "/models/stories260K";
+    return std::filesystem::exists(p + "/model.safetensors") ? p : std::string();
+}
+
+#define TLLM_REQUIRE_STORIES(var)                                                              \
+    const std::string var = ::tllm::test::stories_path();                                     \
+    if (var.empty()) GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)"
+
+}  // namespace tllm::test
