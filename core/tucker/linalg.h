@@ -1,0 +1,57 @@
+#pragma once
+// The numerical kernels behind the Tucker engine: mode-n products, mode-n Gram matrices and
+// partial symmetric eigensolves.
+//
+// Determinism: every kernel splits its work into blocks whose boundaries depend only on the
+// problem size, never on the number of threads; each block is computed by one task with
+// single-threaded BLAS, and partial sums are added in block order. Results are therefore
+// bit-identical for 1 and N threads.
+//
+// Speed: the products go to OpenBLAS SGEMM (runtime CPU dispatch, forced single-threaded so
+// it does not oversubscribe the oneTBB pool); oneTBB spreads the blocks over the cores.
+// Grams widen blocks of the float data to double and accumulate them with DGEMM.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "tensor/tensor4.h"
+#include "util/control.h"
+
+namespace tllm::tucker {
+
+/// Makes BLAS/LAPACK single-threaded (idempotent; called by every kernel entry point).
+void init_blas();
+
+/// Y = X x_mode M, i.e. Y(.., j, ..) = sum_i M(j, i) X(.., i, ..). M is J x I_mode.
+/// Cost: 2 * X.size() * J FLOP. Throws std::invalid_argument on a size mismatch and
+/// util::Cancelled when cancelled.
+tensor::Tensor4 mode_product(const tensor::Tensor4& X, int mode, const Eigen::MatrixXf& M,
+                             const util::Control& ctl = {});
+
+/// The Gram matrix X_(mode) X_(mode)^T (I_mode x I_mode) of the mode unfolding, accumulated in
+/// double. Cost: X.size() * I_mode FLOP (symmetry used for the large mode-0 case).
+Eigen::MatrixXd mode_gram(const tensor::Tensor4& X, int mode, const util::Control& ctl = {});
+
+/// Leading eigenpairs of a symmetric matrix G (n x n): the `r` largest eigenvalues in
+/// descending order and their eigenvectors (n x r), by LAPACK dsyevr (index range: only the
+/// wanted pairs are computed). Eigenvectors follow the sign convention of fix_signs().
+struct EigenPairs {
+    Eigen::VectorXd values;
+    Eigen::MatrixXd vectors;
+};
+EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r);
+
+/// All eigenvalues of a symmetric matrix, descending (values only; cheaper than vectors).
+Eigen::VectorXd all_eigenvalues(const Eigen::MatrixXd& G);
+
+/// Sign convention: flips each column so its largest-magnitude entry (the first one on a
+/// tie) is positive. Makes factors deterministic and comparable to references up to sign.
+void fix_signs(Eigen::MatrixXd& U);
+
+/// Squared Frobenius norm accumulated in double, deterministic.
+double norm_sq(const tensor::Tensor4& X);
+
+}  // namespace tllm::tucker

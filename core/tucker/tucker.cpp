@@ -1,0 +1,190 @@
+#include "tucker/tucker.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "tucker/linalg.h"
+
+namespace tllm::tucker {
+namespace {
+
+using tensor::Tensor4;
+
+const char* kModeNames[3] = {"d", "head_dim", "QKVO (4)"};
+
+double rel_err(double norm_sq, double core_sq) {
+    if (norm_sq <= 0) return 0.0;
+    return std::sqrt(std::max(0.0, norm_sq - core_sq) / norm_sq);
+}
+
+// Y = W x_n U_n^T for the modes in `order`.
+Tensor4 project(const Tensor4& W, const std::array<Eigen::MatrixXf, 3>& U, const std::vector<int>& order,
+                const util::Control& ctl) {
+    Tensor4 Y = W;
+    for (int n : order) Y = mode_product(Y, n, U[n].transpose(), ctl);
+    return Y;
+}
+
+// Modes ordered by the reduction I_n / R_n, largest first: the cheapest order to project.
+std::vector<int> reduction_order(const std::array<std::int64_t, 4>& dims, const std::array<int, 3>& r) {
+    std::vector<int> o{0, 1, 2};
+    std::stable_sort(o.begin(), o.end(), [&](int a, int b) { return double(dims[a]) / r[a] > double(dims[b]) / r[b]; });
+    return o;
+}
+
+}  // namespace
+
+const char* method_name(Method m) {
+    switch (m) {
+    case Method::HOSVD: return "hosvd";
+    case Method::STHOSVD: return "sthosvd";
+    case Method::HOOI: return "hooi";
+    }
+    return "?";
+}
+
+Method parse_method(const std::string& s) {
+    if (s == "hosvd") return Method::HOSVD;
+    if (s == "sthosvd" || s == "st-hosvd") return Method::STHOSVD;
+    if (s == "hooi") return Method::HOOI;
+    throw std::invalid_argument("method: expected hosvd, sthosvd or hooi, got '" + s + "'");
+}
+
+const char* status_name(Status s) {
+    switch (s) {
+    case Status::Ok: return "ok";
+    case Status::NotConverged: return "not_converged";
+    case Status::Cancelled: return "cancelled";
+    case Status::Failed: return "failed";
+    }
+    return "?";
+}
+
+void TuckerOptions::validate(const std::array<std::int64_t, 4>& dims) const {
+    for (int n = 0; n < 3; ++n) {
+        if (ranks[n] < 1)
+            throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be >= 1, got " + std::to_string(ranks[n]));
+        if (ranks[n] > dims[n])
+            throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be <= " + kModeNames[n] + " (" +
+                                        std::to_string(dims[n]) + "), got " + std::to_string(ranks[n]));
+    }
+    if (max_iterations < 0)
+        throw std::invalid_argument("max_iterations: must be >= 0, got " + std::to_string(max_iterations));
+    if (!(tolerance >= 0)) throw std::invalid_argument("tolerance: must be >= 0, got " + std::to_string(tolerance));
+    if (method == Method::HOOI && init == Method::HOOI)
+        throw std::invalid_argument("init: must be hosvd or sthosvd, got hooi");
+    if (!mode_order.empty()) {
+        std::vector<int> s = mode_order;
+        std::sort(s.begin(), s.end());
+        if (s != std::vector<int>{0, 1, 2})
+            throw std::invalid_argument("mode_order: must be a permutation of 0, 1, 2");
+    }
+}
+
+Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl) {
+    const Eigen::MatrixXd G = mode_gram(Y, mode, ctl);
+    ctl.check();
+    return top_eigenpairs(G, r).vectors.cast<float>();
+}
+
+namespace {
+
+struct Factors {
+    std::array<Eigen::MatrixXf, 3> U;
+    Tensor4 core;
+};
+
+Factors run_hosvd(const Tensor4& W, const TuckerOptions& o, const util::Control& ctl) {
+    Factors f;
+    for (int n = 0; n < 3; ++n) {
+        f.U[n] = leading_vectors(W, n, o.ranks[n], ctl.sub(n / 4.0f, (n + 1) / 4.0f));
+        ctl.report((n + 1) / 4.0f);
+    }
+    f.core = project(W, f.U, reduction_order(W.dim, o.ranks), ctl);
+    ctl.report(1.0f);
+    return f;
+}
+
+Factors run_sthosvd(const Tensor4& W, const TuckerOptions& o, const util::Control& ctl) {
+    std::vector<int> order = o.mode_order;
+    if (order.empty()) {
+        order = {0, 1, 2};
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return W.dim[a] > W.dim[b]; });
+    }
+    Factors f;
+    Tensor4 Y = W;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        const int n = order[k];
+        f.U[n] = leading_vectors(Y, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f));
+        Y = mode_product(Y, n, f.U[n].transpose(), ctl);
+        ctl.report((k + 1) / 3.0f);
+    }
+    f.core = std::move(Y);
+    return f;
+}
+
+}  // namespace
+
+TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::Control& ctl) {
+    opt.validate(W.dim);
+    const auto t0 = std::chrono::steady_clock::now();
+    TuckerResult r;
+    r.ranks = opt.ranks;
+    r.norm_sq = norm_sq(W);
+
+    const bool hooi = opt.method == Method::HOOI;
+    const Method first = hooi ? opt.init : opt.method;
+    const util::Control init_ctl = hooi ? ctl.sub(0.0f, 0.25f) : ctl;
+    Factors f = first == Method::HOSVD ? run_hosvd(W, opt, init_ctl) : run_sthosvd(W, opt, init_ctl);
+    double err = rel_err(r.norm_sq, norm_sq(f.core));
+    r.trace.push_back(err);
+
+    if (hooi) {
+        r.status = opt.max_iterations > 0 ? Status::NotConverged : Status::Ok;
+        for (int it = 0; it < opt.max_iterations; ++it) {
+            ctl.check();
+            const float a = 0.25f + 0.75f * it / opt.max_iterations;
+            const float span = 0.75f / opt.max_iterations;
+            // Mode 1 (d): W x2 U2^T x3 U3^T.
+            Tensor4 Y = mode_product(mode_product(W, 1, f.U[1].transpose(), ctl), 2, f.U[2].transpose(), ctl);
+            f.U[0] = leading_vectors(Y, 0, opt.ranks[0], ctl);
+            ctl.report(a + span * 0.4f);
+            // Modes 2 and 3 share T = W x1 U1^T.
+            const Tensor4 T = mode_product(W, 0, f.U[0].transpose(), ctl);
+            Y = mode_product(T, 2, f.U[2].transpose(), ctl);
+            f.U[1] = leading_vectors(Y, 1, opt.ranks[1], ctl);
+            ctl.report(a + span * 0.8f);
+            Y = mode_product(T, 1, f.U[1].transpose(), ctl);
+            f.U[2] = leading_vectors(Y, 2, opt.ranks[2], ctl);
+            f.core = mode_product(Y, 2, f.U[2].transpose(), ctl);
+            const double e = rel_err(r.norm_sq, norm_sq(f.core));
+            r.trace.push_back(e);
+            r.iterations = it + 1;
+            ctl.report(a + span);
+            const bool done = std::abs(err - e) < opt.tolerance;
+            err = e;
+            if (done) {
+                r.status = Status::Ok;
+                break;
+            }
+        }
+    }
+    r.factors = std::move(f.U);
+    r.core = std::move(f.core);
+    r.core_norm_sq = norm_sq(r.core);
+    r.rel_error = err;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ctl.report(1.0f);
+    return r;
+}
+
+Tensor4 reconstruct(const TuckerResult& r, const util::Control& ctl) {
+    Tensor4 Y = mode_product(r.core, 2, r.factors[2], ctl);
+    Y = mode_product(Y, 1, r.factors[1], ctl);
+    return mode_product(Y, 0, r.factors[0], ctl);
+}
+
+}  // namespace tllm::tucker
