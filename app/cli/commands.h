@@ -6,6 +6,7 @@ namespace tllm::cli {
 // Each returns the process exit code; errors are thrown as exceptions and printed by main.
 int cmd_info(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
+int cmd_decompose(const std::vector<std::string>& args);
 /// The model path from positional arguments or --demo (the bundled model in resources/).
 std::string resolve_model_path(const std::vector<std::string>& positional, bool demo, const char* command);
 /// The bundled default model directory (installed or in the source tree).

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "info") return tllm::cli::cmd_info(args);
         if (cmd == "synth") return tllm::cli::cmd_synth(args);
+        if (cmd == "decompose") return tllm::cli::cmd_decompose(args);
         std::fprintf(stderr, "tensorllm: unknown command '%s' (see tensorllm --help)\n", cmd.c_str());
         return 2;
     } catch (const std::invalid_argument& e) {

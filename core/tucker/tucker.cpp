@@ -23,8 +23,8 @@ double rel_err(double norm_sq, double core_sq) {
 // Y = W x_n U_n^T for the modes in `order`.
 Tensor4 project(const Tensor4& W, const std::array<Eigen::MatrixXf, 3>& U, const std::vector<int>& order,
                 const util::Control& ctl) {
-    Tensor4 Y = W;
-    for (int n : order) Y = mode_product(Y, n, U[n].transpose(), ctl);
+    Tensor4 Y = mode_product(W, order.front(), U[order.front()].transpose(), ctl);
+    for (std::size_t k = 1; k < order.size(); ++k) Y = mode_product(Y, order[k], U[order[k]].transpose(), ctl);
     return Y;
 }
 
@@ -115,11 +115,12 @@ Factors run_sthosvd(const Tensor4& W, const TuckerOptions& o, const util::Contro
         std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return W.dim[a] > W.dim[b]; });
     }
     Factors f;
-    Tensor4 Y = W;
+    Tensor4 Y;  // the tensor truncated so far; W itself before the first mode (no copy)
     for (std::size_t k = 0; k < order.size(); ++k) {
         const int n = order[k];
-        f.U[n] = leading_vectors(Y, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f));
-        Y = mode_product(Y, n, f.U[n].transpose(), ctl);
+        const Tensor4& cur = k == 0 ? W : Y;
+        f.U[n] = leading_vectors(cur, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f));
+        Y = mode_product(cur, n, f.U[n].transpose(), ctl);
         ctl.report((k + 1) / 3.0f);
     }
     f.core = std::move(Y);

@@ -1,0 +1,41 @@
+#pragma once
+// results.json and the CSV tables of a decomposition run (tensorllm decompose --out DIR).
+//
+// Files (each written to a temporary file and renamed):
+//   results.json      model, options, and per layer: status, message, ranks, errors (layer,
+//                     per type, per head x type), parameters and ratios, captured energy,
+//                     HOOI trace, timings, mode spectra
+//   layers.csv        one row per layer
+//   heads.csv         one row per layer x head x type: error, head compression ratio
+//   spectra.csv       one row per layer x mode x index: singular value, captured energy
+//   head_spectra.csv  one row per layer x head x type x index: singular value
+//   trace.csv         one row per layer x iteration: relative error
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "jobs/job_runner.h"
+#include "model/model.h"
+
+namespace tllm::exporting {
+
+/// The whole run as JSON (the content of results.json).
+nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s);
+
+/// Writes results.json and the CSV tables into `dir` (created if missing). Each file is
+/// written atomically; throws std::runtime_error naming the file on failure.
+void write_results(const std::string& dir, const model::Model& m, const jobs::JobOptions& opt,
+                   const jobs::JobSummary& s);
+
+/// The CSV tables as strings (also used by the GUI's "copy data" and report code).
+std::string layers_csv(const jobs::JobSummary& s);
+std::string heads_csv(const jobs::JobSummary& s);
+std::string spectra_csv(const jobs::JobSummary& s);
+std::string head_spectra_csv(const jobs::JobSummary& s);
+std::string trace_csv(const jobs::JobSummary& s);
+
+/// Writes `text` to `path` atomically (temporary file + rename).
+void write_text_file(const std::string& path, const std::string& text);
+
+}  // namespace tllm::exporting
