@@ -11,10 +11,14 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("TensorLLM"));
     QApplication::setApplicationVersion(QStringLiteral(TENSORLLM_VERSION));
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("Tucker decomposition of transformer attention"));
+    parser.setApplicationDescription(QStringLiteral("Shared-factor Tucker decomposition of transformer attention"));
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("checkpoint to open (default: bundled model)"));
+    parser.addPositionalArgument(QStringLiteral("model"),
+                                 QStringLiteral("checkpoint directory, .safetensors file or .tllm.json project "
+                                                "(default: the bundled demo model)"));
+    QCommandLineOption run(QStringLiteral("run"), QStringLiteral("start the decomposition as soon as the model is open"));
+    parser.addOption(run);
     parser.process(app);
 
     tllm::ui::MainWindow w;
@@ -25,7 +29,10 @@ int main(int argc, char** argv) {
         } catch (const std::exception&) {
         }
     }
-    if (!path.isEmpty()) w.openModel(path);
+    if (parser.isSet(run))
+        QObject::connect(&w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startRun(); }, Qt::SingleShotConnection);
+    if (path.endsWith(QLatin1String(".tllm.json"))) w.openProject(path);
+    else if (!path.isEmpty()) w.openModel(path);
     w.show();
     return app.exec();
 }

@@ -69,6 +69,7 @@ nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOption
             l["type_error"] = {{"Q", M.type_error[0]}, {"K", M.type_error[1]}, {"V", M.type_error[2]}, {"O", M.type_error[3]}};
             l["head_error"] = M.head_error;
             l["head_type_error"] = M.head_type_error;
+            if (!M.head_type_sv.empty()) l["head_type_sv"] = M.head_type_sv;
             l["original_params"] = M.original_params;
             l["compressed_params"] = M.compressed_params;
             l["compression_ratio"] = M.ratio;

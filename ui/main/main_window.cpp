@@ -1,83 +1,566 @@
 #include "main/main_window.h"
 
+#include <QAction>
+#include <QApplication>
+#include <QChartView>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QDragEnterEvent>
 #include <QFileDialog>
-#include <QHeaderView>
+#include <QFileInfo>
+#include <QGridLayout>
 #include <QKeySequence>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
-#include <QTreeWidget>
-#include <QVBoxLayout>
+#include <QTabWidget>
+#include <QThreadPool>
+#include <QTime>
 
+#include "analysis/compression.h"
+#include "analysis/sweep.h"
+#include "charts/figure_panel.h"
+#include "charts/heatmap_panel.h"
+#include "jobs/job_controller.h"
+#include "jobs/spectra_service.h"
+#include "main/project_file.h"
+#include "main/selection.h"
 #include "model/model.h"
-#include "util/resources.h"
+#include "panels/model_panel.h"
+#include "panels/run_panel.h"
 
 namespace tllm::ui {
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(QStringLiteral("TensorLLM Studio"));
-    auto* central = new QWidget(this);
-    auto* layout = new QVBoxLayout(central);
-    summary_ = new QLabel(tr("Open a checkpoint (File > Open) to begin."), central);
-    summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    tree_ = new QTreeWidget(central);
-    tree_->setHeaderLabels({tr("Tensor / layer"), tr("Details")});
-    tree_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
-    layout->addWidget(summary_);
-    layout->addWidget(tree_, 1);
-    setCentralWidget(central);
+    setAcceptDrops(true);
+    selection_ = new Selection(this);
+    jobs_ = new JobController(this);
+    spectra_ = new SpectraService(this);
 
-    auto* file = menuBar()->addMenu(tr("&File"));
-    file->addAction(tr("&Open..."), QKeySequence::Open, this, &MainWindow::chooseAndOpen);
-    file->addSeparator();
-    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
-    resize(1100, 700);
+    // Left: model and run panels.
+    model_panel_ = new ModelPanel(this);
+    run_panel_ = new RunPanel(this);
+    auto* model_dock = new QDockWidget(tr("Model"), this);
+    model_dock->setObjectName(QStringLiteral("model_dock"));
+    model_dock->setWidget(model_panel_);
+    auto* run_dock = new QDockWidget(tr("Decomposition"), this);
+    run_dock->setObjectName(QStringLiteral("run_dock"));
+    run_dock->setWidget(run_panel_);
+    addDockWidget(Qt::LeftDockWidgetArea, model_dock);
+    addDockWidget(Qt::LeftDockWidgetArea, run_dock);
+    resizeDocks({model_dock, run_dock}, {260, 620}, Qt::Vertical);
+    resizeDocks({model_dock}, {420}, Qt::Horizontal);
+
+    // Centre: the charts.
+    auto add_chart = [this](const QString& name, ChartBuilder b, ChartPanel::CsvFn csv) {
+        auto* p = new ChartPanel(name, std::move(b), std::move(csv), this);
+        figures_[name] = p;
+        p->view()->installEventFilter(this);
+        p->view()->viewport()->installEventFilter(this);
+        return p;
+    };
+    const ResultSet* R = &results_;
+    Selection* S = selection_;
+    auto* errors = add_chart(QStringLiteral("errors_per_layer"), [R](const FigureStyle& s) { return build_error_chart(*R, s); },
+                             [R] { return error_csv(*R); });
+    auto* spectra = add_chart(
+        QStringLiteral("mode_spectra"), [R, S](const FigureStyle& s) { return build_spectra_chart(*R, S->layer(), s); },
+        [R, S] { return spectra_csv(*R, S->layer()); });
+    auto* head_spectra = add_chart(
+        QStringLiteral("head_spectra"),
+        [R, S](const FigureStyle& s) { return build_head_spectra_chart(*R, S->layer(), S->head(), s); },
+        [R, S] { return head_spectra_csv(*R, S->layer(), S->head()); });
+    auto* compression = add_chart(QStringLiteral("compression_per_layer"),
+                                  [R](const FigureStyle& s) { return build_compression_chart(*R, s); },
+                                  [R] { return compression_csv(*R); });
+    auto* convergence = add_chart(QStringLiteral("hooi_convergence"),
+                                  [R, S](const FigureStyle& s) { return build_convergence_chart(*R, S->layer(), s); },
+                                  [R] { return convergence_csv(*R); });
+    const ExplorerData* E = &explorer_;
+    explorer_panel_ = add_chart(QStringLiteral("rank_explorer"), [E](const FigureStyle& s) { return build_pareto_chart(*E, s); },
+                                [E] { return pareto_csv(*E); });
+    heatmap_ = new HeatmapPanel(&results_, selection_, this);
+    heatmap_->installEventFilter(this);
+    figures_[heatmap_->figureName()] = heatmap_;
+
+    tabs_ = new QTabWidget(this);
+    auto* overview = new QWidget(tabs_);
+    auto* grid = new QGridLayout(overview);
+    grid->setContentsMargins(2, 2, 2, 2);
+    grid->addWidget(errors, 0, 0);
+    grid->addWidget(heatmap_, 0, 1);
+    grid->addWidget(spectra, 1, 0);
+    grid->addWidget(explorer_panel_, 1, 1);
+    auto* details = new QWidget(tabs_);
+    auto* dgrid = new QGridLayout(details);
+    dgrid->setContentsMargins(2, 2, 2, 2);
+    dgrid->addWidget(head_spectra, 0, 0);
+    dgrid->addWidget(compression, 0, 1);
+    dgrid->addWidget(convergence, 1, 0, 1, 2);
+    tabs_->addTab(overview, tr("Overview"));
+    tabs_->addTab(details, tr("Heads, compression, convergence"));
+    setCentralWidget(tabs_);
+
+    // Bottom: the log.
+    log_ = new QPlainTextEdit(this);
+    log_->setReadOnly(true);
+    log_->setMaximumBlockCount(5000);
+    auto* log_dock = new QDockWidget(tr("Log"), this);
+    log_dock->setObjectName(QStringLiteral("log_dock"));
+    log_dock->setWidget(log_);
+    addDockWidget(Qt::BottomDockWidgetArea, log_dock);
+
+    progress_ = new QProgressBar(this);
+    progress_->setRange(0, 1000);
+    progress_->setMaximumWidth(260);
+    progress_->setTextVisible(true);
+    progress_->hide();
+    progress_label_ = new QLabel(this);
+    statusBar()->addPermanentWidget(progress_label_);
+    statusBar()->addPermanentWidget(progress_);
+
+    // Linked selection: clicks in any chart select a layer or a head everywhere.
+    auto select_layer = [this](const QString&, QPointF p) {
+        const int l = int(std::lround(p.x()));
+        if (results_.layer(l)) selection_->select(l);
+    };
+    connect(errors, &ChartPanel::pointClicked, this, select_layer);
+    connect(convergence, &ChartPanel::pointClicked, this, [this](const QString& series, QPointF) {
+        bool ok = false;
+        const int l = QString(series).remove(QStringLiteral("layer ")).toInt(&ok);
+        if (ok) selection_->select(l);
+    });
+    connect(head_spectra, &ChartPanel::pointClicked, this, [](const QString&, QPointF) {});
+    connect(heatmap_, &HeatmapPanel::cellClicked, this, [this](int l, int h) { selection_->select(l, h); });
+    connect(explorer_panel_, &ChartPanel::pointClicked, this, [this](const QString&, QPointF p) {
+        // Clicking an estimate point adopts its ranks.
+        for (const auto& q : explorer_.grid)
+            if (std::abs(q.ratio - p.x()) < 1e-9 * std::max(1.0, q.ratio) && std::abs(q.error_upper - p.y()) < 1e-9) {
+                run_panel_->setRanks(q.ranks);
+                return;
+            }
+    });
+    connect(selection_, &Selection::changed, this, [this] {
+        scheduleRefresh();
+        if (selection_->layer() >= 0) statusBar()->showMessage(tr("layer %1, head %2").arg(selection_->layer()).arg(selection_->head()), 3000);
+    });
+
+    connect(run_panel_, &RunPanel::runRequested, this, &MainWindow::startRun);
+    connect(run_panel_, &RunPanel::cancelRequested, this, &MainWindow::cancelRun);
+    connect(run_panel_, &RunPanel::ranksChanged, this, [this] { updateExplorer(); });
+    connect(jobs_, &JobController::layerFinished, this, &MainWindow::onLayerFinished);
+    connect(jobs_, &JobController::finished, this, &MainWindow::onRunFinished);
+    connect(jobs_, &JobController::progressTick, this, &MainWindow::onProgress);
+    connect(spectra_, &SpectraService::ready, this, [this](int layer) {
+        if (layer == selection_->layer()) updateExplorer();
+    });
+    connect(spectra_, &SpectraService::failed, this, [this](int layer, const QString& m) {
+        logLine(tr("spectra of layer %1: %2").arg(layer).arg(m), true);
+    });
+
+    // Chart updates are coalesced: many layer results in a burst cause one redraw.
+    refresh_timer_.setSingleShot(true);
+    refresh_timer_.setInterval(60);
+    connect(&refresh_timer_, &QTimer::timeout, this, &MainWindow::refreshCharts);
+
+    buildMenus();
+    QSettings settings;
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    if (!settings.contains(QStringLiteral("window/geometry"))) resize(1500, 920);
+    FigureStyle& st = FigurePanel::exportStyle();
+    st.width_mm = settings.value(QStringLiteral("export/width_mm"), st.width_mm).toDouble();
+    st.height_mm = settings.value(QStringLiteral("export/height_mm"), st.height_mm).toDouble();
+    st.dpi = settings.value(QStringLiteral("export/dpi"), st.dpi).toInt();
+    st.font_pt = settings.value(QStringLiteral("export/font_pt"), st.font_pt).toDouble();
+    refreshCharts();
 }
 
 MainWindow::~MainWindow() = default;
 
-void MainWindow::chooseAndOpen() {
-    const QString path = QFileDialog::getExistingDirectory(this, tr("Open checkpoint directory"));
-    if (!path.isEmpty()) openModel(path);
+void MainWindow::buildMenus() {
+    auto* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&Open model…"), QKeySequence::Open, this, [this] {
+        QSettings s;
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open checkpoint directory"), s.value(QStringLiteral("last_dir")).toString());
+        if (!dir.isEmpty()) openModel(dir);
+    });
+    file->addAction(tr("Open model &file…"), QKeySequence(tr("Ctrl+Alt+O")), this, [this] {
+        QSettings s;
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open checkpoint file"), s.value(QStringLiteral("last_dir")).toString(),
+                                                       tr("safetensors (*.safetensors *.safetensors.index.json)"));
+        if (!f.isEmpty()) openModel(f);
+    });
+    file->addAction(tr("Open &project…"), QKeySequence(tr("Ctrl+Shift+O")), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), QString(), tr("TensorLLM project (*.tllm.json *.json)"));
+        if (!f.isEmpty()) openProject(f);
+    });
+    recent_menu_ = file->addMenu(tr("Recent"));
+    rebuildRecentMenu();
+    file->addSeparator();
+    file->addAction(tr("&Save project"), QKeySequence::Save, this, [this] {
+        if (project_path_.isEmpty()) {
+            const QString f = QFileDialog::getSaveFileName(this, tr("Save project"), QStringLiteral("project.tllm.json"),
+                                                           tr("TensorLLM project (*.tllm.json)"));
+            if (!f.isEmpty()) saveProject(f);
+        } else {
+            saveProject(project_path_);
+        }
+    });
+    file->addAction(tr("Save project &as…"), QKeySequence::SaveAs, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Save project"), QStringLiteral("project.tllm.json"),
+                                                       tr("TensorLLM project (*.tllm.json)"));
+        if (!f.isEmpty()) saveProject(f);
+    });
+    file->addSeparator();
+    file->addAction(tr("&Export figure…"), QKeySequence(tr("Ctrl+E")), this, [this] {
+        if (auto* f = currentFigure()) f->exportFigureInteractive();
+    });
+    file->addAction(tr("Export figure &data (CSV)…"), QKeySequence(tr("Ctrl+Shift+E")), this, [this] {
+        if (auto* f = currentFigure()) f->exportCsvInteractive();
+    });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    auto* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(tr("&Decompose selected layers"), QKeySequence(tr("Ctrl+R")), this, &MainWindow::startRun);
+    run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), this, &MainWindow::cancelRun);
+
+    auto* view = menuBar()->addMenu(tr("&View"));
+    view->addAction(tr("&Overview"), QKeySequence(tr("Ctrl+1")), this, [this] { tabs_->setCurrentIndex(0); });
+    view->addAction(tr("&Heads, compression, convergence"), QKeySequence(tr("Ctrl+2")), this, [this] { tabs_->setCurrentIndex(1); });
+    view->addAction(tr("Next layer"), QKeySequence(tr("Ctrl+Down")), this, [this] {
+        auto it = results_.layers.upper_bound(selection_->layer());
+        if (it != results_.layers.end()) selection_->select(it->first);
+    });
+    view->addAction(tr("Previous layer"), QKeySequence(tr("Ctrl+Up")), this, [this] {
+        auto it = results_.layers.lower_bound(selection_->layer());
+        if (it != results_.layers.begin()) selection_->select(std::prev(it)->first);
+    });
+    view->addAction(tr("Next head"), QKeySequence(tr("Ctrl+Right")), this, [this] {
+        if (model_ && selection_->head() + 1 < model_->shape().h) selection_->setHead(selection_->head() + 1);
+    });
+    view->addAction(tr("Previous head"), QKeySequence(tr("Ctrl+Left")), this, [this] {
+        if (selection_->head() > 0) selection_->setHead(selection_->head() - 1);
+    });
+
+    auto* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About"), this, [this] {
+        QMessageBox::about(this, tr("About TensorLLM Studio"),
+                           tr("<b>TensorLLM Studio %1</b><p>Shared-factor Tucker decomposition of multi-head attention "
+                              "(Gu, Zhou, Iacovides, Mandic, <i>TensorLLM</i>, arXiv 2501.15674).</p>")
+                               .arg(QStringLiteral(TENSORLLM_VERSION)));
+    });
 }
 
-bool MainWindow::openModel(const QString& path) {
+void MainWindow::logLine(const QString& text, bool error) {
+    const QString stamp = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
+    log_->appendHtml(QStringLiteral("<span style='color:%1'>%2 %3</span>")
+                         .arg(error ? QStringLiteral("#b00020") : QStringLiteral("#202020"), stamp, text.toHtmlEscaped()));
+}
+
+void MainWindow::openModel(const QString& path) {
+    if (running()) {
+        QMessageBox::information(this, tr("Busy"), tr("Cancel the running decomposition before opening another model."));
+        return;
+    }
+    opening_ = true;
+    statusBar()->showMessage(tr("Opening %1…").arg(path));
+    QPointer<MainWindow> self(this);
+    QThreadPool::globalInstance()->start([self, path] {
+        std::shared_ptr<const model::Model> m;
+        QString error;
+        try {
+            m = std::make_shared<const model::Model>(path.toStdString());
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        QMetaObject::invokeMethod(
+            self.data(),
+            [self, m, error, path] {
+                if (!self) return;
+                self->opening_ = false;
+                if (!m) {
+                    self->logLine(error, true);
+                    self->statusBar()->showMessage(tr("Could not open %1").arg(path), 5000);
+                    self->pending_project_.clear();
+                    Q_EMIT self->modelOpenFailed(error);
+                    if (self->isVisible()) QMessageBox::warning(self, tr("Cannot open model"), error);
+                    return;
+                }
+                self->setModel(m, path);
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& path) {
+    model_ = std::move(m);
+    results_ = ResultSet{};
+    results_.shape = model_->shape();
+    backup_ = results_;
+    exact_history_.clear();
+    spectra_->reset(model_);
+    model_panel_->setModel(model_.get());
+    run_panel_->setModel(model_);
+    project_path_.clear();
+    selection_->select(model_->layers().empty() ? -1 : model_->layers().front().index, 0);
+    setWindowTitle(tr("TensorLLM Studio — %1").arg(QFileInfo(path).fileName()));
+    addRecent(path);
+    QSettings().setValue(QStringLiteral("last_dir"), QFileInfo(path).absolutePath());
+    logLine(tr("opened %1: %2, %3 layers, d=%4, %5 heads (%6 kv), head_dim %7, %8 tensors not mapped")
+                .arg(path, QString::fromStdString(model_->config().model_type))
+                .arg(model_->layers().size())
+                .arg(model_->shape().d)
+                .arg(model_->shape().h)
+                .arg(model_->shape().n_kv)
+                .arg(model_->shape().dv)
+                .arg(model_->unmapped().size()));
+    for (const auto& w : model_->warnings()) logLine(QString::fromStdString(w), true);
+    statusBar()->showMessage(tr("Opened %1").arg(path), 4000);
+    if (!pending_project_.isEmpty()) {
+        const QString project = pending_project_;
+        pending_project_.clear();
+        try {
+            const ProjectData d = load_project(project);
+            if (d.options) run_panel_->setOptions(*d.options);
+            for (auto& r : parse_project_results(d, *model_, project)) {
+                auto p = std::make_shared<const jobs::LayerResult>(std::move(r));
+                results_.layers[p->layer] = p;
+                if (p->spectra) spectra_->put(p->layer, std::make_shared<const analysis::ModeSpectra>(*p->spectra));
+                exact_history_[p->layer].push_back({p->ranks, p->measures.compressed_params, p->measures.ratio, 0, 0, p->measures.rel_error});
+            }
+            project_path_ = project;
+            setWindowTitle(tr("TensorLLM Studio — %1").arg(QFileInfo(project).fileName()));
+            logLine(tr("project %1: %2 layer results restored").arg(project).arg(results_.layers.size()));
+        } catch (const std::exception& e) {
+            logLine(QString::fromStdString(e.what()), true);
+            QMessageBox::warning(this, tr("Cannot read project"), QString::fromStdString(e.what()));
+        }
+    }
+    refreshCharts();
+    updateExplorer();
+    Q_EMIT modelOpened();
+}
+
+void MainWindow::openProject(const QString& path) {
     try {
-        model_ = std::make_unique<model::Model>(path.toStdString());
+        const ProjectData d = load_project(path);
+        pending_project_ = path;
+        addRecent(path);
+        openModel(d.model_path);
     } catch (const std::exception& e) {
-        statusBar()->showMessage(QString::fromStdString(e.what()));
-        QMessageBox::warning(this, tr("Cannot open model"), QString::fromStdString(e.what()));
+        logLine(QString::fromStdString(e.what()), true);
+        QMessageBox::warning(this, tr("Cannot open project"), QString::fromStdString(e.what()));
+    }
+}
+
+bool MainWindow::saveProject(const QString& path) {
+    if (!model_) {
+        QMessageBox::information(this, tr("Nothing to save"), tr("Open a model first."));
         return false;
     }
-    showModel();
+    jobs::JobOptions o;
+    try {
+        o = run_panel_->options();
+    } catch (const std::exception&) {
+        o.ranks.ranks = run_panel_->ranks();
+    }
+    try {
+        save_project(path, *model_, o, results_);
+    } catch (const std::exception& e) {
+        logLine(QString::fromStdString(e.what()), true);
+        QMessageBox::warning(this, tr("Cannot save project"), QString::fromStdString(e.what()));
+        return false;
+    }
+    project_path_ = path;
+    addRecent(path);
+    logLine(tr("saved project %1").arg(path));
+    setWindowTitle(tr("TensorLLM Studio — %1").arg(QFileInfo(path).fileName()));
     return true;
 }
 
-void MainWindow::showModel() {
-    const auto& S = model_->shape();
-    summary_->setText(tr("<b>%1</b> &mdash; %2 (%3), %4 layers, %5 heads, %6 kv heads, head_dim %7, d %8")
-                          .arg(QString::fromStdString(model_->checkpoint().path()).toHtmlEscaped(),
-                               QString::fromStdString(model_->config().model_type),
-                               QString::fromStdString(model_->architecture().name))
-                          .arg(model_->layers().size())
-                          .arg(S.h)
-                          .arg(S.n_kv)
-                          .arg(S.dv)
-                          .arg(S.d));
-    tree_->clear();
-    auto* layers = new QTreeWidgetItem(tree_, {tr("Attention layers"), QString::number(model_->layers().size())});
-    for (const auto& L : model_->layers()) {
-        auto* item = new QTreeWidgetItem(layers, {tr("layer %1").arg(L.index),
-                                                  tr("%1 parameters, %2").arg(S.original_params())
-                                                      .arg(QString::fromUtf8(io::dtype_name(L.dtype).data()))});
-        for (const auto& t : L.tensors) new QTreeWidgetItem(item, {QString::fromStdString(t), {}});
+bool MainWindow::running() const { return jobs_->running(); }
+
+bool MainWindow::startRun() {
+    if (!model_ || running() || opening_) return false;
+    jobs::JobOptions o;
+    try {
+        o = run_panel_->options();
+    } catch (const std::exception& e) {
+        logLine(QString::fromStdString(e.what()), true);
+        return false;
     }
-    layers->setExpanded(true);
-    auto* un = new QTreeWidgetItem(tree_, {tr("Not mapped"), QString::number(model_->unmapped().size())});
-    for (const auto& u : model_->unmapped())
-        new QTreeWidgetItem(un, {QString::fromStdString(u.name), QString::fromStdString(u.reason)});
-    statusBar()->showMessage(tr("Opened %1").arg(QString::fromStdString(model_->checkpoint().path())));
+    const QString err = jobs_->start(model_, o);
+    if (!err.isEmpty()) {
+        logLine(err, true);
+        return false;
+    }
+    backup_ = results_;
+    run_panel_->setRunning(true);
+    for (int l : o.layers) run_panel_->setLayerStatus(l, tr("queued"));
+    progress_->setValue(0);
+    progress_->show();
+    logLine(tr("decomposing %1 layer(s): %2, %3").arg(o.layers.size()).arg(QString::fromStdString(o.ranks.describe()),
+                                                                            QLatin1String(tucker::method_name(o.tucker.method))));
+    return true;
+}
+
+void MainWindow::cancelRun() {
+    if (!running()) return;
+    jobs_->cancel();
+    logLine(tr("cancelling…"));
+}
+
+void MainWindow::onLayerFinished(std::shared_ptr<const jobs::LayerResult> r) {
+    if (!r->complete()) {
+        logLine(QString::fromStdString(r->message), true);
+        run_panel_->setLayerStatus(r->layer, tr("failed"), QString::fromStdString(r->message));
+        return;
+    }
+    results_.layers[r->layer] = r;
+    if (r->spectra) spectra_->put(r->layer, std::make_shared<const analysis::ModeSpectra>(*r->spectra));
+    exact_history_[r->layer].push_back({r->ranks, r->measures.compressed_params, r->measures.ratio, 0, 0, r->measures.rel_error});
+    run_panel_->setLayerStatus(r->layer, tr("error %1").arg(r->measures.rel_error, 0, 'f', 4),
+                               tr("ranks %1,%2,%3, %4× compression, %5 s")
+                                   .arg(r->ranks[0])
+                                   .arg(r->ranks[1])
+                                   .arg(r->ranks[2])
+                                   .arg(r->measures.ratio, 0, 'f', 2)
+                                   .arg(r->seconds_total, 0, 'f', 2));
+    logLine(tr("layer %1: ranks %2,%3,%4, error %5, %6× compression, %7 (%8 s)")
+                .arg(r->layer)
+                .arg(r->ranks[0])
+                .arg(r->ranks[1])
+                .arg(r->ranks[2])
+                .arg(r->measures.rel_error, 0, 'f', 4)
+                .arg(r->measures.ratio, 0, 'f', 2)
+                .arg(QLatin1String(tucker::status_name(r->status)))
+                .arg(r->seconds_total, 0, 'f', 2));
+    if (selection_->layer() < 0 || !results_.layer(selection_->layer())) selection_->select(r->layer);
+    scheduleRefresh();
+}
+
+void MainWindow::onRunFinished(std::shared_ptr<const jobs::JobSummary> s) {
+    run_panel_->setRunning(false);
+    progress_->hide();
+    if (s->cancelled) {
+        results_ = backup_;
+        for (const auto& r : s->layers)
+            if (!results_.layer(r.layer)) run_panel_->setLayerStatus(r.layer, tr("cancelled"));
+        logLine(tr("cancelled after %1 s; the previous results are kept").arg(s->seconds, 0, 'f', 2));
+    } else {
+        logLine(tr("finished in %1 s (%2 failed)").arg(s->seconds, 0, 'f', 2).arg(s->failed));
+    }
+    progress_label_->setText(s->cancelled ? tr("cancelled") : tr("done in %1 s").arg(s->seconds, 0, 'f', 1));
+    scheduleRefresh();
+    updateExplorer();
+    Q_EMIT runFinished(s->cancelled);
+}
+
+void MainWindow::onProgress() {
+    if (!jobs_->running()) return;
+    progress_->setValue(int(jobs_->progress() * 1000));
+    const double rem = jobs_->remaining();
+    progress_label_->setText(tr("%1 s elapsed%2").arg(jobs_->elapsed(), 0, 'f', 1).arg(rem >= 0 ? tr(", ~%1 s left").arg(rem, 0, 'f', 1) : QString()));
+    for (const auto& [l, p] : jobs_->layerProgress())
+        if (p > 0 && p < 1) run_panel_->setLayerStatus(l, tr("%1%").arg(int(p * 100)));
+}
+
+void MainWindow::scheduleRefresh() {
+    if (!refresh_timer_.isActive()) refresh_timer_.start();
+}
+
+void MainWindow::refreshCharts() {
+    for (auto& [name, f] : figures_)
+        if (f != explorer_panel_) f->refresh();
+    updateExplorer();
+}
+
+void MainWindow::updateExplorer() {
+    explorer_ = ExplorerData{};
+    const int layer = selection_->layer();
+    if (model_ && layer >= 0) {
+        explorer_.layer = layer;
+        std::shared_ptr<const analysis::ModeSpectra> sp = spectra_->get(layer);
+        if (sp) {
+            const auto& S = model_->shape();
+            explorer_.grid = analysis::sweep_estimate(*sp, S, analysis::default_grid(S, 10));
+            const auto cur = analysis::sweep_estimate(*sp, S, {run_panel_->ranks()});
+            explorer_.current = cur.front();
+            explorer_.has_current = true;
+        }
+        if (auto it = exact_history_.find(layer); it != exact_history_.end()) explorer_.exact = it->second;
+    }
+    explorer_panel_->refresh();
+}
+
+FigurePanel* MainWindow::currentFigure() const { return last_figure_ ? last_figure_ : figures_.at(QStringLiteral("errors_per_layer")); }
+
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::MouseButtonPress || event->type() == QEvent::FocusIn) {
+        for (QObject* o = watched; o; o = o->parent())
+            if (auto* f = qobject_cast<FigurePanel*>(o)) {
+                last_figure_ = f;
+                break;
+            }
+    }
+    return QMainWindow::eventFilter(watched, event);
+}
+
+void MainWindow::addRecent(const QString& path) {
+    QSettings s;
+    QStringList list = s.value(QStringLiteral("recent")).toStringList();
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    list.removeAll(abs);
+    list.prepend(abs);
+    while (list.size() > 10) list.removeLast();
+    s.setValue(QStringLiteral("recent"), list);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    if (!recent_menu_) return;
+    recent_menu_->clear();
+    const QStringList list = QSettings().value(QStringLiteral("recent")).toStringList();
+    for (const QString& p : list)
+        recent_menu_->addAction(p, this, [this, p] {
+            if (p.endsWith(QLatin1String(".tllm.json"))) openProject(p);
+            else openModel(p);
+        });
+    recent_menu_->setEnabled(!list.isEmpty());
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    if (running()) jobs_->cancel();
+    QSettings s;
+    s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    s.setValue(QStringLiteral("window/state"), saveState());
+    const FigureStyle& st = FigurePanel::exportStyle();
+    s.setValue(QStringLiteral("export/width_mm"), st.width_mm);
+    s.setValue(QStringLiteral("export/height_mm"), st.height_mm);
+    s.setValue(QStringLiteral("export/dpi"), st.dpi);
+    s.setValue(QStringLiteral("export/font_pt"), st.font_pt);
+    e->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+    if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+    const auto urls = e->mimeData()->urls();
+    if (urls.isEmpty() || !urls.front().isLocalFile()) return;
+    const QString p = urls.front().toLocalFile();
+    if (p.endsWith(QLatin1String(".tllm.json"))) openProject(p);
+    else openModel(p);
 }
 
 }  // namespace tllm::ui

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ const std::vector<Family>& families() {
     };
     return f;
 }
+
+// Readable test names in ctest instead of the object's bytes.
+void PrintTo(const Family& f, std::ostream* os) { *os << f.model_type; }
 
 std::string fmt(const std::string& pattern, int layer) {
     char buf[256];
