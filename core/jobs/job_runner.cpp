@@ -9,6 +9,11 @@
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_scheduler_observer.h>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tensor/tensorize.h"
 
@@ -16,6 +21,22 @@ namespace tllm::jobs {
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Lowers the priority of every thread that enters the arena (Linux: nice is per thread), and
+// tries to restore it on exit (raising it back needs privileges; workers may stay nicer).
+class NiceObserver : public tbb::task_scheduler_observer {
+public:
+    explicit NiceObserver(tbb::task_arena& a) : tbb::task_scheduler_observer(a) { observe(true); }
+    ~NiceObserver() override { observe(false); }
+    void on_scheduler_entry(bool) override { set(5); }
+    void on_scheduler_exit(bool) override { set(0); }
+
+private:
+    static void set(int nice) {
+        const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+        (void)::setpriority(PRIO_PROCESS, tid, nice);
+    }
+};
 
 // The first checkpoint tensor of `layer` holding a non-finite value, or "" when all are finite.
 std::string nonfinite_report(const model::Model& m, int layer, const tensor::Tensor4& W) {
@@ -117,6 +138,9 @@ void JobRunner::start(LayerCallback on_layer, DoneCallback on_done) {
         std::mutex cb_mutex;
         try {
             tbb::task_arena arena(options_.threads > 0 ? options_.threads : tbb::task_arena::automatic);
+            arena.initialize();
+            std::unique_ptr<NiceObserver> nice;
+            if (options_.background_priority) nice = std::make_unique<NiceObserver>(arena);
             arena.execute([&] {
                 tbb::parallel_for(
                     tbb::blocked_range<std::size_t>(0, n, 1),

@@ -41,6 +41,9 @@ struct JobOptions {
     bool spectra = true;            ///< compute the mode spectra (forced when ranks need them)
     bool slice_spectra = true;      ///< per-head per-type singular values
     bool allow_nonfinite = false;   ///< false: a layer with NaN/Inf weights fails with a message
+    /// Run the worker threads at a lower scheduling priority (nice +5) so an interactive
+    /// thread sharing the cores (the GUI) is served first. Results do not change.
+    bool background_priority = false;
 
     /// Throws std::invalid_argument naming the field: unknown layer indices (listing the
     /// valid ones), invalid rank spec, invalid tucker options, threads < 0.

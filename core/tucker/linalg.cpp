@@ -1,6 +1,7 @@
 #include "tucker/linalg.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <stdexcept>
@@ -41,6 +42,11 @@ void check_mode(int mode) {
 
 }  // namespace
 
+std::atomic<std::uint64_t>& flop_counter() {
+    static std::atomic<std::uint64_t> counter{0};
+    return counter;
+}
+
 void init_blas() {
     static std::once_flag once;
     std::call_once(once, [] { openblas_set_num_threads(1); });
@@ -54,6 +60,8 @@ Tensor4 mode_product(const Tensor4& X, int mode, const Eigen::MatrixXf& M, const
         throw std::invalid_argument("mode_product: matrix has " + std::to_string(M.cols()) + " columns, mode " +
                                     std::to_string(mode) + " has size " + std::to_string(v.I));
     const std::int64_t J = M.rows();
+    flop_counter().fetch_add(std::uint64_t(2) * std::uint64_t(X.size()) * std::uint64_t(std::max<std::int64_t>(J, 0)),
+                             std::memory_order_relaxed);
     auto ydim = X.dim;
     ydim[mode] = J;
     Tensor4 Y(ydim);
@@ -86,6 +94,8 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
     check_mode(mode);
     const View v = view_of(X.dim, mode);
     const std::int64_t I = v.I;
+    // Nominal cost of a symmetric Gram: the useful half of the 2 * N * I of a full product.
+    flop_counter().fetch_add(std::uint64_t(X.size()) * std::uint64_t(I + 1), std::memory_order_relaxed);
     Eigen::MatrixXd G = Eigen::MatrixXd::Zero(I, I);
     if (I == 0 || v.P * v.Q == 0) return G;
     const float* x = X.data.data();
@@ -155,6 +165,8 @@ EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
         out.vectors.resize(n, 0);
         return out;
     }
+    // Householder tridiagonalisation (4/3 n^3) plus back-transformation of r vectors (2 n^2 r).
+    flop_counter().fetch_add(std::uint64_t(4.0 / 3.0 * double(n) * n * n + 2.0 * double(n) * n * r), std::memory_order_relaxed);
     Eigen::MatrixXd a = G;
     Eigen::VectorXd w(n);
     Eigen::MatrixXd z(n, r);
@@ -176,6 +188,7 @@ Eigen::VectorXd all_eigenvalues(const Eigen::MatrixXd& G) {
     init_blas();
     const int n = static_cast<int>(G.rows());
     if (n == 0) return {};
+    flop_counter().fetch_add(std::uint64_t(4.0 / 3.0 * double(n) * n * n), std::memory_order_relaxed);
     Eigen::MatrixXd a = G;
     Eigen::VectorXd w(n);
     const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', n, a.data(), n, w.data());

@@ -12,6 +12,7 @@
 // Grams widen blocks of the float data to double and accumulate them with DGEMM.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -21,6 +22,11 @@
 #include "util/control.h"
 
 namespace tllm::tucker {
+
+/// Floating-point operations performed by the kernels below since start-up (nominal counts:
+/// 2*N*J per mode product, N*(I+1) per symmetric Gram, 4/3 n^3 + 2 n^2 r per eigensolve).
+/// Benchmarks read it to report the algorithm's FLOP count and the achieved rate.
+std::atomic<std::uint64_t>& flop_counter();
 
 /// Makes BLAS/LAPACK single-threaded (idempotent; called by every kernel entry point).
 void init_blas();

@@ -13,6 +13,7 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QPlainTextEdit>
@@ -122,6 +123,9 @@ TEST(MainWindow, OpenRunChartsExport) {
     EXPECT_EQ(spec[4]->count(), 4);
     EXPECT_EQ(spec[1]->count(), 1);
     EXPECT_EQ(spec[1]->at(0).x(), 16.0);  // the chosen R1 is marked
+    // The second tab's charts are rebuilt when it is shown.
+    w.tabs()->setCurrentIndex(1);
+    QCoreApplication::processEvents();
     // Head spectra of head 5: Q, K, V, O, each head_dim (8) values.
     auto hs = xy_series(chart(w, "head_spectra"));
     ASSERT_EQ(hs.size(), 4u);
@@ -132,6 +136,8 @@ TEST(MainWindow, OpenRunChartsExport) {
     auto* bars = qobject_cast<QBarSeries*>(chart(w, "compression_per_layer")->chart()->series().front());
     ASSERT_NE(bars, nullptr);
     EXPECT_EQ(bars->barSets().front()->count(), 3);
+    w.tabs()->setCurrentIndex(0);
+    QCoreApplication::processEvents();
     // Rank explorer: estimate cloud, Pareto front, exact runs, current point.
     ASSERT_TRUE(wait_for([&] { return !w.explorer().grid.empty(); }, 5000));
     auto ex = xy_series(chart(w, "rank_explorer"));

@@ -18,6 +18,7 @@ JobController::~JobController() {
 QString JobController::start(std::shared_ptr<const model::Model> model, jobs::JobOptions options) {
     if (running_) return tr("a decomposition is already running");
     std::unique_ptr<jobs::JobRunner> runner;
+    options.background_priority = true;  // the GUI thread shares the cores: serve it first
     try {
         runner = std::make_unique<jobs::JobRunner>(std::move(model), std::move(options));
     } catch (const std::exception& e) {

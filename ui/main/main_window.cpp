@@ -107,6 +107,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(overview, tr("Overview"));
     tabs_->addTab(details, tr("Heads, compression, convergence"));
     setCentralWidget(tabs_);
+    connect(tabs_, &QTabWidget::currentChanged, this, [this] {
+        for (auto* f : stale_)
+            if (f->isVisible()) f->refresh();
+        std::erase_if(stale_, [](FigurePanel* f) { return f->isVisible(); });
+    });
 
     // Bottom: the log.
     log_ = new QPlainTextEdit(this);
@@ -479,8 +484,12 @@ void MainWindow::scheduleRefresh() {
 }
 
 void MainWindow::refreshCharts() {
-    for (auto& [name, f] : figures_)
-        if (f != explorer_panel_) f->refresh();
+    // Only what is on screen is rebuilt now; the other tab's charts when it is shown.
+    for (auto& [name, f] : figures_) {
+        if (f == explorer_panel_) continue;
+        if (f->isVisible() || !isVisible()) f->refresh();
+        else stale_.insert(f);
+    }
     updateExplorer();
 }
 

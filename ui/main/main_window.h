@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "charts/chart_builders.h"
 #include "main/result_set.h"
@@ -55,6 +56,7 @@ public:
     const std::map<QString, FigurePanel*>& figures() const { return figures_; }
     const ExplorerData& explorer() const { return explorer_; }
     QPlainTextEdit* log() const { return log_; }
+    QTabWidget* tabs() const { return tabs_; }
 
 Q_SIGNALS:
     void modelOpened();
@@ -95,6 +97,7 @@ private:
     ChartPanel* explorer_panel_ = nullptr;
     HeatmapPanel* heatmap_ = nullptr;
     FigurePanel* last_figure_ = nullptr;
+    std::set<FigurePanel*> stale_;  ///< charts on a hidden tab awaiting a rebuild
     QPlainTextEdit* log_;
     QProgressBar* progress_;
     QLabel* progress_label_;

@@ -1,0 +1,120 @@
+#include "report/report.h"
+
+#include <QDir>
+#include <QSaveFile>
+#include <stdexcept>
+
+#include "analysis/sweep.h"
+#include "charts/chart_builders.h"
+
+namespace tllm::ui {
+namespace {
+
+void write_text(const QString& path, const QString& text) {
+    QSaveFile f(path);
+    const QByteArray data = text.toUtf8();
+    if (!f.open(QIODevice::WriteOnly) || f.write(data) != data.size() || !f.commit())
+        throw std::runtime_error(path.toStdString() + ": cannot write: " + f.errorString().toStdString());
+}
+
+struct Figure {
+    QString name, caption;
+    FigurePainter painter;
+    QString csv;
+};
+
+}  // namespace
+
+QStringList write_report(const QString& dir, const ReportInput& in, const FigureStyle& style) {
+    if (!QDir().mkpath(dir)) throw std::runtime_error(dir.toStdString() + ": cannot create directory");
+    const ResultSet& R = in.results;
+    std::vector<Figure> figs;
+    auto chart = [&](const QString& name, const QString& caption, ChartBuilder b, QString csv) {
+        figs.push_back({name, caption, chart_painter(std::move(b), style), std::move(csv)});
+    };
+    chart(QStringLiteral("errors_per_layer"), QStringLiteral("Relative error per layer, total and per Q/K/V/O."),
+          [&R](const FigureStyle& s) { return build_error_chart(R, s); }, error_csv(R));
+    for (HeatMetric m : {HeatMetric::Error, HeatMetric::Compression}) {
+        const QString name = m == HeatMetric::Error ? QStringLiteral("heads_error") : QStringLiteral("heads_compression");
+        figs.push_back({name,
+                        m == HeatMetric::Error ? QStringLiteral("Per-head relative error (layers × heads).")
+                                               : QStringLiteral("Per-head compression ratio (layers × heads)."),
+                        [&R, m, style](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, m, -1, -1, style); },
+                        heatmap_csv(R, m)});
+    }
+    chart(QStringLiteral("compression_per_layer"), QStringLiteral("Compression ratio N_orig / N_comp per layer."),
+          [&R](const FigureStyle& s) { return build_compression_chart(R, s); }, compression_csv(R));
+    chart(QStringLiteral("hooi_convergence"), QStringLiteral("Relative error per HOOI iteration."),
+          [&R](const FigureStyle& s) { return build_convergence_chart(R, -1, s); }, convergence_csv(R));
+    std::vector<ExplorerData> explorers;
+    explorers.reserve(R.layers.size());
+    for (const auto& [l, res] : R.layers) {
+        const int layer = l;
+        chart(QStringLiteral("mode_spectra_layer%1").arg(layer),
+              QStringLiteral("Layer %1: normalised singular values of the mode unfoldings; squares mark the chosen ranks.").arg(layer),
+              [&R, layer](const FigureStyle& s) { return build_spectra_chart(R, layer, s); }, spectra_csv(R, layer));
+        // The head with the largest error: the most interesting one to inspect.
+        int worst = 0;
+        for (std::size_t i = 0; i < res->measures.head_error.size(); ++i)
+            if (res->measures.head_error[i] > res->measures.head_error[std::size_t(worst)]) worst = int(i);
+        chart(QStringLiteral("head_spectra_layer%1_head%2").arg(layer).arg(worst),
+              QStringLiteral("Layer %1, head %2 (largest error): singular values of its Q, K, V, O slices.").arg(layer).arg(worst),
+              [&R, layer, worst](const FigureStyle& s) { return build_head_spectra_chart(R, layer, worst, s); },
+              head_spectra_csv(R, layer, worst));
+        if (res->spectra) {
+            ExplorerData e;
+            e.layer = layer;
+            e.grid = analysis::sweep_estimate(*res->spectra, R.shape, analysis::default_grid(R.shape, 10));
+            analysis::SweepPoint exact = analysis::sweep_estimate(*res->spectra, R.shape, {res->ranks}).front();
+            exact.error_exact = res->measures.rel_error;
+            e.exact = {exact};
+            explorers.push_back(std::move(e));
+            const ExplorerData* ep = &explorers.back();
+            chart(QStringLiteral("rank_explorer_layer%1").arg(layer),
+                  QStringLiteral("Layer %1: error against compression over a rank grid (spectra estimate) and this run.").arg(layer),
+                  [ep](const FigureStyle& s) { return build_pareto_chart(*ep, s); }, pareto_csv(*ep));
+        }
+    }
+
+    QStringList files;
+    const QDir d(dir);
+    for (const auto& f : figs) {
+        for (const char* ext : {"png", "svg", "pdf"}) {
+            const QString file = f.name + QLatin1Char('.') + QLatin1String(ext);
+            save_figure(f.painter, d.filePath(file), style);
+            files << file;
+        }
+        write_text(d.filePath(f.name + QStringLiteral(".csv")), f.csv);
+        files << f.name + QStringLiteral(".csv");
+    }
+
+    QString html;
+    html += QStringLiteral("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%1</title>\n").arg(in.title.toHtmlEscaped());
+    html += QStringLiteral(
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#444}</style></head><body>\n");
+    html += QStringLiteral("<h1>%1</h1>\n<p>Model: <code>%2</code><br>%3</p>\n")
+                .arg(in.title.toHtmlEscaped(), in.model_path.toHtmlEscaped(), in.model_summary.toHtmlEscaped());
+    html += QStringLiteral("<h2>Settings</h2><table>\n");
+    for (const auto& [k, v] : in.settings) html += QStringLiteral("<tr><th>%1</th><td>%2</td></tr>\n").arg(k.toHtmlEscaped(), v.toHtmlEscaped());
+    html += QStringLiteral("</table>\n<h2>Layers</h2><table><tr><th>layer</th><th>ranks</th><th>relative error</th><th>Q</th><th>K</th>"
+                           "<th>V</th><th>O</th><th>compression</th><th>iterations</th><th>seconds</th></tr>\n");
+    for (const auto& [l, res] : R.layers) {
+        html += QStringLiteral("<tr><td>%1</td><td>%2, %3, %4</td><td>%5</td>").arg(l).arg(res->ranks[0]).arg(res->ranks[1]).arg(res->ranks[2]).arg(res->measures.rel_error, 0, 'f', 4);
+        for (int t = 0; t < 4; ++t) html += QStringLiteral("<td>%1</td>").arg(res->measures.type_error[t], 0, 'f', 4);
+        html += QStringLiteral("<td>%1×</td><td>%2</td><td>%3</td></tr>\n").arg(res->measures.ratio, 0, 'f', 2).arg(res->tucker.iterations).arg(res->seconds_total, 0, 'f', 3);
+    }
+    html += QStringLiteral("</table>\n<h2>Figures</h2>\n");
+    for (const auto& f : figs)
+        html += QStringLiteral("<figure id=\"%1\"><img src=\"%1.png\" alt=\"%2\"><figcaption>%2 "
+                               "[<a href=\"%1.png\">PNG</a> · <a href=\"%1.svg\">SVG</a> · <a href=\"%1.pdf\">PDF</a> · "
+                               "<a href=\"%1.csv\">CSV</a>]</figcaption></figure>\n")
+                    .arg(f.name, f.caption.toHtmlEscaped());
+    html += QStringLiteral("<p><small>Generated by TensorLLM Studio %1.</small></p></body></html>\n").arg(QStringLiteral(TENSORLLM_VERSION));
+    write_text(d.filePath(QStringLiteral("index.html")), html);
+    files << QStringLiteral("index.html");
+    return files;
+}
+
+}  // namespace tllm::ui
