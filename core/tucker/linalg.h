@@ -9,7 +9,8 @@
 //
 // Speed: the products go to OpenBLAS SGEMM (runtime CPU dispatch, forced single-threaded so
 // it does not oversubscribe the oneTBB pool); oneTBB spreads the blocks over the cores.
-// Grams widen blocks of the float data to double and accumulate them with DGEMM.
+// Grams accumulate in double: blocks of the float data are widened and multiplied with DGEMM;
+// for the wide d mode of large models (> 1024 rows) float SGEMM chunks are summed in double.
 
 #include <array>
 #include <atomic>

@@ -50,7 +50,7 @@ QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, do
     return a;
 }
 
-QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, double hi) {
+QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, double hi, bool exact = false) {
     auto* a = new QLogValueAxis;
     a->setTitleText(title);
     a->setLabelsFont(axis_font(s));
@@ -58,7 +58,8 @@ QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, d
     a->setBase(10);
     a->setLabelFormat(QStringLiteral("%g"));
     lo = std::max(lo, 1e-12);
-    a->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(std::max(hi, lo * 10)))));
+    if (exact) a->setRange(lo, std::max(hi, lo * 1.5));
+    else a->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(std::max(hi, lo * 10)))));
     a->setMinorTickCount(-1);
     a->setGridLineColor(QColor(225, 225, 225));
     return a;
@@ -228,7 +229,7 @@ QChart* build_spectra_chart(const ResultSet& r, int layer, const FigureStyle& s)
             for (double v : sv)
                 if (v > 0) vmin = std::min(vmin, v / sv[0]);
     }
-    auto* x = log_axis(QStringLiteral("index k"), s, 1, double(nmax));
+    auto* x = log_axis(QStringLiteral("index k"), s, 0.9, double(nmax) * 1.1, true);
     auto* y = log_axis(QStringLiteral("s_k / s_1 (legend: rank, energy kept)"), s, std::max(vmin, 1e-8), 1);
     c->addAxis(x, Qt::AlignBottom);
     c->addAxis(y, Qt::AlignLeft);

@@ -1,0 +1,94 @@
+// tensorllm report: the GUI's figures, rendered headless, with their data and an index.html.
+#include <QApplication>
+#include <QString>
+#include <cstdio>
+#include <cstdlib>
+
+#include "analysis/compression.h"
+#include "commands.h"
+#include "job_cli.h"
+#include "report/report.h"
+#include "util/resources.h"
+
+namespace tllm::cli {
+
+int cmd_report(const std::vector<std::string>& argv) {
+    auto opts = job_option_names();
+    for (const char* o : {"out", "arch", "width-mm", "height-mm", "dpi", "font-pt"}) opts.insert(o);
+    Args args(argv, {"help", "demo", "quiet"}, opts);
+    if (args.flag("help")) {
+        std::printf(
+            "usage: tensorllm report MODEL|--demo [rank choice and options] --out DIR\n"
+            "                        [--width-mm 160] [--height-mm 100] [--dpi 300] [--font-pt 9]\n"
+            "\n"
+            "Decomposes the selected layers and renders, offscreen (no display needed), the same\n"
+            "figures as the GUI through the same chart code: errors per layer, per-head error and\n"
+            "compression heatmaps, compression per layer, HOOI convergence, and per layer the mode\n"
+            "spectra, the slice spectra of its worst head and the rank explorer. Each as PNG, SVG and\n"
+            "PDF with the CSV behind it, and an index.html showing them with the run's settings.\n"
+            "Without a rank option the ranks are (d/4, head_dim/2, 4).\n\n%s",
+            job_options_help());
+        return 0;
+    }
+    const std::string path = resolve_model_path(args.positional(), args.flag("demo"), "report");
+    const auto out = args.value("out");
+    if (!out) throw std::invalid_argument("--out DIR is required");
+    ui::FigureStyle style;
+    style.width_mm = args.double_value("width-mm", style.width_mm);
+    style.height_mm = args.double_value("height-mm", style.height_mm);
+    style.dpi = args.int_value("dpi", style.dpi);
+    style.font_pt = args.double_value("font-pt", style.font_pt);
+    if (!(style.width_mm >= 20 && style.width_mm <= 1000)) throw std::invalid_argument("--width-mm: must be in 20..1000");
+    if (!(style.height_mm >= 20 && style.height_mm <= 1000)) throw std::invalid_argument("--height-mm: must be in 20..1000");
+    if (style.dpi < 50 || style.dpi > 2400) throw std::invalid_argument("--dpi: must be in 50..2400");
+
+    std::vector<model::ArchitectureSpec> extra;
+    if (auto a = args.value("arch")) extra = model::read_architectures(*a);
+    auto model = std::make_shared<const model::Model>(path, extra);
+    const jobs::JobOptions opt = parse_job_options(args, *model, true);
+    const auto summary = run_job(model, opt, args.flag("quiet"));
+    if (summary->cancelled) {
+        std::fprintf(stderr, "tensorllm report: cancelled; nothing written to %s\n", out->c_str());
+        return 130;
+    }
+    ui::ReportInput in;
+    in.model_path = QString::fromStdString(path);
+    const auto& S = model->shape();
+    in.model_summary = QStringLiteral("%1 (architecture %2), %3 attention layers, d = %4, %5 heads (%6 kv), head_dim %7")
+                           .arg(QString::fromStdString(model->config().model_type), QString::fromStdString(model->architecture().name))
+                           .arg(model->layers().size())
+                           .arg(S.d)
+                           .arg(S.h)
+                           .arg(S.n_kv)
+                           .arg(S.dv);
+    in.results.shape = S;
+    int failed = 0;
+    for (const auto& r : summary->layers) {
+        if (r.complete()) in.results.layers[r.layer] = std::make_shared<const jobs::LayerResult>(r);
+        else {
+            ++failed;
+            std::fprintf(stderr, "tensorllm report: %s\n", r.message.c_str());
+        }
+    }
+    in.settings = {{QStringLiteral("ranks"), QString::fromStdString(opt.ranks.describe())},
+                   {QStringLiteral("method"), QString::fromLatin1(tucker::method_name(opt.tucker.method))},
+                   {QStringLiteral("HOOI initialisation"), QString::fromLatin1(tucker::method_name(opt.tucker.init))},
+                   {QStringLiteral("HOOI max iterations / tolerance"),
+                    QStringLiteral("%1 / %2").arg(opt.tucker.max_iterations).arg(opt.tucker.tolerance)},
+                   {QStringLiteral("layers"), QString::number(summary->layers.size())},
+                   {QStringLiteral("run time"), QStringLiteral("%1 s").arg(summary->seconds, 0, 'f', 2)},
+                   {QStringLiteral("figure size"), QStringLiteral("%1 × %2 mm, %3 dpi, %4 pt").arg(style.width_mm).arg(style.height_mm).arg(style.dpi).arg(style.font_pt)},
+                   {QStringLiteral("tool"), QStringLiteral("TensorLLM Studio %1").arg(QStringLiteral(TENSORLLM_VERSION))}};
+
+    // Offscreen: no display is needed (and none is used even when present).
+    qputenv("QT_QPA_PLATFORM", "offscreen");
+    int qargc = 1;
+    char name[] = "tensorllm";
+    char* qargv[] = {name, nullptr};
+    QApplication app(qargc, qargv);
+    const QStringList files = ui::write_report(QString::fromStdString(*out), in, style);
+    std::printf("wrote %lld files to %s; open %s/index.html\n", static_cast<long long>(files.size()), out->c_str(), out->c_str());
+    return failed ? 3 : 0;
+}
+
+}  // namespace tllm::cli

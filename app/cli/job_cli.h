@@ -1,0 +1,27 @@
+#pragma once
+// Options and execution shared by the commands that run decompositions (decompose, report).
+#include <memory>
+#include <set>
+#include <string>
+
+#include "args.h"
+#include "jobs/job_runner.h"
+#include "model/model.h"
+
+namespace tllm::cli {
+
+/// The option names parse_job_options reads (for Args).
+std::set<std::string> job_option_names();
+/// Rank choice, layers and method options from the command line. With `default_ranks`,
+/// missing rank options mean fixed ranks (d/4, dv/2, 4); otherwise exactly one of --ranks,
+/// --tol, --ratio, --params is required. Throws std::invalid_argument naming the option.
+jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool default_ranks);
+/// The help text of those options.
+const char* job_options_help();
+
+/// Runs the job with a progress bar on stderr when it is a terminal (unless quiet); Ctrl-C
+/// (SIGINT/SIGTERM) cancels. Returns the summary.
+std::shared_ptr<const jobs::JobSummary> run_job(std::shared_ptr<const model::Model> m, const jobs::JobOptions& opt,
+                                                bool quiet);
+
+}  // namespace tllm::cli

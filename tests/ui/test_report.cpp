@@ -1,0 +1,65 @@
+// The headless report: every figure in three valid, non-blank formats, its CSV, and an
+// index.html that links every file; run through the real CLI on the bundled demo model.
+#include <QDir>
+#include <QFile>
+#include <QImage>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+namespace {
+QByteArray read_all(const QString& path) {
+    QFile f(path);
+    f.open(QIODevice::ReadOnly);
+    return f.readAll();
+}
+}  // namespace
+
+TEST(Report, DemoReportThroughTheCli) {
+    QTemporaryDir dir;
+    const QString out = dir.filePath(QStringLiteral("report"));
+    const std::string cmd = std::string(TLLM_CLI) + " report --demo --layers 0-2 --ranks 32,16,4 --dpi 120 --quiet --out '" +
+                            out.toStdString() + "' >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const QString html = QString::fromUtf8(read_all(out + QStringLiteral("/index.html")));
+    ASSERT_FALSE(html.isEmpty());
+    EXPECT_TRUE(html.contains(QStringLiteral("ranks 32,16,4")));
+    const QStringList files = QDir(out).entryList(QDir::Files);
+    int png = 0, svg = 0, pdf = 0, csv = 0;
+    for (const QString& f : files) {
+        if (f == QLatin1String("index.html")) continue;
+        EXPECT_TRUE(html.contains(QStringLiteral("href=\"%1\"").arg(f))) << f.toStdString() << " is not linked";
+        const QByteArray data = read_all(out + QLatin1Char('/') + f);
+        if (f.endsWith(QLatin1String(".png"))) {
+            ++png;
+            ASSERT_TRUE(data.startsWith("\x89PNG\r\n\x1a\n")) << f.toStdString();
+            QImage img;
+            ASSERT_TRUE(img.loadFromData(data));
+            // Not blank: a good share of the pixels differ from the background.
+            const QRgb bg = img.pixel(0, 0);
+            int ink = 0, n = 0;
+            for (int y = 0; y < img.height(); y += 3)
+                for (int x = 0; x < img.width(); x += 3, ++n) ink += img.pixel(x, y) != bg;
+            EXPECT_GT(double(ink) / n, 0.01) << f.toStdString() << " looks blank";
+        } else if (f.endsWith(QLatin1String(".svg"))) {
+            ++svg;
+            EXPECT_TRUE(data.contains("<svg") && data.contains("</svg>")) << f.toStdString();
+            EXPECT_GT(data.count("<path") + data.count("<polyline") + data.count("<text"), 10) << f.toStdString();
+        } else if (f.endsWith(QLatin1String(".pdf"))) {
+            ++pdf;
+            EXPECT_TRUE(data.startsWith("%PDF-")) << f.toStdString();
+            EXPECT_TRUE(data.trimmed().endsWith("%%EOF")) << f.toStdString();
+            EXPECT_GT(data.size(), 2000) << f.toStdString();
+        } else if (f.endsWith(QLatin1String(".csv"))) {
+            ++csv;
+            EXPECT_GT(data.count('\n'), 1) << f.toStdString() << " has no data rows";
+        }
+    }
+    // 5 model-wide figures + 3 per layer (spectra, worst head, explorer) for 3 layers.
+    EXPECT_EQ(png, 5 + 3 * 3);
+    EXPECT_EQ(svg, png);
+    EXPECT_EQ(pdf, png);
+    EXPECT_EQ(csv, png);
+}
