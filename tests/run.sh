@@ -1,10 +1,34 @@
 #!/usr/bin/env bash
-# One command from a fresh clone: install dependencies, build, run every test.
+# One command from a fresh clone: install dependencies, build, and run every test:
+#   1. the GoogleTest suites (core, CLI, GUI offscreen) with ctest;
+#   2. the Debian package: built with cpack, installed with apt, its CLI run;
+#   3. extra suites when their scripts are present (sanitizers, fuzzing), see below.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/packaging/install-deps.sh"
 "$root/packaging/build.sh"
-cd "$root/build"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-# Serial: the suite takes seconds, and the cancel-latency checks want the cores to themselves.
-ctest --output-on-failure --timeout 600
+
+echo "== Debian package: cpack, apt install, tensorllm info --demo"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+(cd "$root/build" && rm -f tensorllm-studio_*.deb && cpack -G DEB >/dev/null)
+deb=$(ls "$root"/build/tensorllm-studio_*.deb)
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --reinstall "$deb" >/dev/null
+(cd / && /usr/bin/tensorllm info --demo >/dev/null)
+echo "package $(basename "$deb") installed; /usr/bin/tensorllm info --demo: ok"
+
+if [[ -x "$root/tests/sanitize.sh" ]]; then
+  echo "== core tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  "$root/tests/sanitize.sh"
+fi
+if [[ -x "$root/tests/fuzz/run.sh" ]]; then
+  echo "== fuzzing (bounded)"
+  "$root/tests/fuzz/run.sh" "${TENSORLLM_FUZZ_SECONDS:-20}"
+fi
+
+echo "== test suites"
+cd "$root/build"
+# Serial: the suite takes about a minute, and the cancel-latency and responsiveness checks
+# want the cores to themselves.
+ctest --output-on-failure --timeout 900

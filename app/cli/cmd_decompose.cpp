@@ -1,17 +1,22 @@
 // tensorllm decompose: shared-factor Tucker decomposition of selected layers, headless.
+#include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
-#include <thread>
+#include <optional>
+#include <tuple>
+#include <utility>
 
-#include <unistd.h>
 
 #include "args.h"
 #include "commands.h"
+#include "export/denoised_checkpoint.h"
+#include "export/hdf5_results.h"
 #include "export/results_tables.h"
+#include "export/staging_dir.h"
+#include "job_cli.h"
 #include "jobs/job_runner.h"
 #include "model/model.h"
 #include "util/layer_list.h"
@@ -21,11 +26,27 @@ namespace {
 
 const char* kHelp =
     "usage: tensorllm decompose MODEL|--demo (--ranks R1,R2,R3 | --tol EPS | --ratio CR | --params N)\n"
-    "                           --out DIR [options]\n"
+    "                           (--out DIR | --h5 FILE | --denoised DIR | --factorised DIR)... [options]\n"
     "\n"
     "Decomposes the attention of the selected layers (W_all, d x head_dim x 4 x heads) by a\n"
-    "Tucker decomposition with factors shared across heads, and writes results.json and CSV\n"
-    "tables (layers.csv, heads.csv, spectra.csv, head_spectra.csv, trace.csv) into DIR.\n"
+    "Tucker decomposition with factors shared across heads, and writes the outputs asked for.\n"
+    "\n"
+    "outputs (at least one; any combination):\n"
+    "  --out DIR            results.json and CSV tables (layers.csv, heads.csv, spectra.csv,\n"
+    "                       head_spectra.csv, trace.csv)\n"
+    "  --h5 FILE            every result in one HDF5 file: factors U1, U2, U3 and cores, errors\n"
+    "                       (layer, type, head x type), traces, timings, captured energy,\n"
+    "                       parameter counts, spectra, the model layout, a fingerprint of the\n"
+    "                       source checkpoint and all options (docs/hdf5-schema.md). Read it\n"
+    "                       with 'tensorllm show FILE', h5py or any HDF5 tool\n"
+    "  --denoised DIR       the model as a checkpoint with the decomposed layers' Q, K, V and O\n"
+    "                       weights replaced by their reconstructions: same tensor names, shapes,\n"
+    "                       dtypes, shards and index; every other tensor byte-identical;\n"
+    "                       config.json and tokenizer files copied (docs/denoised-checkpoint.md)\n"
+    "  --factorised DIR     the same checkpoint but with the decomposed layers' dense Q, K, V, O\n"
+    "                       replaced by float32 tensors tensorllm.layers.L.{U1,U2,U3,core}\n"
+    "  --overwrite          replace a non-empty --denoised/--factorised DIR (the old content\n"
+    "                       stays until the new checkpoint is complete)\n"
     "\n"
     "rank choice (exactly one):\n"
     "  --ranks R1,R2,R3     ranks of the d, head_dim and Q/K/V/O modes, for every layer\n"
@@ -44,128 +65,117 @@ const char* kHelp =
     "  --arch FILE          extra architecture layouts (docs/architectures.md)\n"
     "  --quiet              no progress bar\n"
     "\n"
-    "Ctrl-C cancels cleanly: no file in DIR is written or changed.\n"
+    "Every output is written to a temporary file or directory beside it and moved into place\n"
+    "only when complete: a failure (e.g. a full disk) leaves no partial output and any previous\n"
+    "file or directory untouched. Outputs are written in the order --out, --h5, --denoised,\n"
+    "--factorised. Ctrl-C during the decomposition writes nothing; during the writing it stops\n"
+    "the output in progress (nothing partial is left) and skips the rest.\n"
+    "Layers that failed keep their original weights in --denoised/--factorised.\n"
     "Exit status: 0 all layers done, 1 error, 2 usage error, 3 some layers failed (see\n"
-    "layers.csv), 130 cancelled.\n";
+    "layers.csv or 'tensorllm show'), 130 cancelled.\n";
 
-std::atomic<bool>* g_cancel = nullptr;
-extern "C" void on_sigint(int) {
-    if (g_cancel) g_cancel->store(true);
+// Refuses, before any computation, outputs that could only fail at the end.
+void check_destinations(const std::optional<std::string>& h5, const std::optional<std::string>& denoised,
+                        const std::optional<std::string>& factorised, bool overwrite) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (h5) {
+        if (fs::is_directory(*h5, ec)) throw std::invalid_argument("--h5 " + *h5 + ": is a directory, not a file name");
+        const fs::path parent = fs::path(*h5).parent_path();
+        if (!parent.empty() && !fs::is_directory(parent, ec))
+            throw std::invalid_argument("--h5 " + *h5 + ": directory " + parent.string() + " does not exist");
+    }
+    for (const auto& [name, dir] : {std::pair{"--denoised", denoised}, std::pair{"--factorised", factorised}}) {
+        if (!dir) continue;
+        if (fs::exists(*dir, ec) && !fs::is_directory(*dir, ec))
+            throw std::invalid_argument(std::string(name) + " " + *dir + ": exists and is not a directory");
+        if (exporting::non_empty_directory(*dir) && !overwrite)
+            throw std::invalid_argument(std::string(name) + " " + *dir +
+                                        ": directory exists and is not empty (add --overwrite to replace it)");
+    }
+    if (denoised && factorised && exporting::normalise_destination(*denoised) == exporting::normalise_destination(*factorised))
+        throw std::invalid_argument("--denoised and --factorised name the same directory");
 }
 
-void draw_bar(float p, int done, int total, double secs) {
-    const int width = 30;
-    const int fill = static_cast<int>(p * width + 0.5f);
-    std::fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %d/%d layers  %.1fs", fill, "##############################",
-                 width - fill, "", 100.0 * p, done, total, secs);
-    std::fflush(stderr);
+// Writes the requested outputs in order; false when cancelled (Ctrl-C) part-way.
+bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s,
+                   const std::optional<std::string>& out, const std::optional<std::string>& h5,
+                   const std::optional<std::string>& denoised, const std::optional<std::string>& factorised,
+                   bool overwrite, const std::atomic<bool>* interrupt) {
+    util::Control ctl;
+    ctl.cancel = interrupt;
+    const char* current = "";
+    try {
+        if (out) {
+            current = "--out";
+            exporting::write_results(*out, m, opt, s);
+            std::printf("wrote %s/{results.json,layers.csv,heads.csv,spectra.csv,head_spectra.csv,trace.csv}\n",
+                        out->c_str());
+        }
+        if (h5) {
+            current = "--h5";
+            exporting::write_results_hdf5(*h5, m, opt, s, {}, ctl);
+            std::printf("wrote %s (HDF5 results)\n", h5->c_str());
+        }
+        for (const auto& [name, dir, form] :
+             {std::tuple{"--denoised", denoised, exporting::CheckpointForm::Dense},
+              std::tuple{"--factorised", factorised, exporting::CheckpointForm::Factorised}}) {
+            if (!dir) continue;
+            current = name;
+            if (std::none_of(s.layers.begin(), s.layers.end(), [](const auto& r) { return r.complete(); })) {
+                std::fprintf(stderr, "tensorllm decompose: %s %s skipped: no layer was decomposed\n", name,
+                             dir->c_str());
+                continue;
+            }
+            exporting::DenoisedOptions d;
+            d.form = form;
+            d.overwrite = overwrite;
+            const auto rep = exporting::write_denoised_checkpoint(*dir, m, opt, s, d, ctl);
+            for (const auto& w : rep.warnings) std::fprintf(stderr, "tensorllm decompose: %s: %s\n", name, w.c_str());
+            std::printf("wrote %s (%s checkpoint: layers %s, %zu files)\n", dir->c_str(),
+                        exporting::checkpoint_form_name(form), util::format_layer_list(rep.layers).c_str(),
+                        rep.files.size());
+        }
+    } catch (const util::Cancelled&) {
+        std::fprintf(stderr, "tensorllm decompose: cancelled while writing %s; that output was not written, and the "
+                     "ones after it were skipped\n", current);
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
 
 int cmd_decompose(const std::vector<std::string>& argv) {
-    Args args(argv, {"help", "demo", "no-spectra", "quiet"},
-              {"ranks", "layer-ranks", "tol", "ratio", "params", "layers", "method", "init", "iters", "hooi-tol",
-               "threads", "out", "arch"});
+    auto names = job_option_names();
+    for (const char* o : {"out", "arch", "h5", "denoised", "factorised"}) names.insert(o);
+    Args args(argv, {"help", "demo", "no-spectra", "quiet", "overwrite"}, names);
     if (args.flag("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
     const std::string path = resolve_model_path(args.positional(), args.flag("demo"), "decompose");
     const auto out = args.value("out");
-    if (!out) throw std::invalid_argument("--out DIR is required");
-
-    jobs::JobOptions opt;
-    int kinds = 0;
-    if (auto r = args.value("ranks")) {
-        opt.ranks.kind = tucker::RankSpec::Kind::Fixed;
-        opt.ranks.ranks = tucker::parse_ranks(*r, "--ranks");
-        ++kinds;
-    }
-    if (auto t = args.value("tol")) {
-        opt.ranks.kind = tucker::RankSpec::Kind::Tolerance;
-        opt.ranks.tolerance = args.double_value("tol", 0);
-        ++kinds;
-        (void)t;
-    }
-    if (args.value("ratio")) {
-        opt.ranks.kind = tucker::RankSpec::Kind::Ratio;
-        opt.ranks.ratio = args.double_value("ratio", 0);
-        ++kinds;
-    }
-    if (args.value("params")) {
-        opt.ranks.kind = tucker::RankSpec::Kind::Params;
-        const double p = args.double_value("params", 0);
-        if (!(p >= 1)) throw std::invalid_argument("--params: must be a positive count");
-        opt.ranks.params = static_cast<std::uint64_t>(p);
-        ++kinds;
-    }
-    if (kinds != 1) throw std::invalid_argument("give exactly one of --ranks, --tol, --ratio, --params");
-    if (auto lr = args.value("layer-ranks")) {
-        if (opt.ranks.kind != tucker::RankSpec::Kind::Fixed)
-            throw std::invalid_argument("--layer-ranks needs --ranks");
-        std::string s = *lr;
-        std::size_t pos = 0;
-        while (pos <= s.size()) {
-            const auto end = s.find(';', pos);
-            const std::string item = s.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-            const auto colon = item.find(':');
-            if (colon == std::string::npos)
-                throw std::invalid_argument("--layer-ranks: expected L:R1,R2,R3, got '" + item + "'");
-            const auto layers = util::parse_layer_list(item.substr(0, colon));
-            const auto r = tucker::parse_ranks(item.substr(colon + 1), "--layer-ranks");
-            for (int l : layers) opt.ranks.per_layer[l] = r;
-            if (end == std::string::npos) break;
-            pos = end + 1;
-        }
-    }
-    opt.layers = util::parse_layer_list(args.value("layers").value_or(""));
-    opt.tucker.method = tucker::parse_method(args.value("method").value_or("hooi"));
-    opt.tucker.init = tucker::parse_method(args.value("init").value_or("sthosvd"));
-    opt.tucker.max_iterations = args.int_value("iters", 100);
-    opt.tucker.tolerance = args.double_value("hooi-tol", 1e-4);
-    opt.threads = args.int_value("threads", 0);
-    opt.spectra = !args.flag("no-spectra");
+    const auto h5 = args.value("h5");
+    const auto denoised = args.value("denoised");
+    const auto factorised = args.value("factorised");
+    if (!out && !h5 && !denoised && !factorised)
+        throw std::invalid_argument("give at least one output: --out DIR, --h5 FILE, --denoised DIR or --factorised DIR");
+    check_destinations(h5, denoised, factorised, args.flag("overwrite"));
 
     std::vector<model::ArchitectureSpec> extra;
     if (auto a = args.value("arch")) extra = model::read_architectures(*a);
     auto model = std::make_shared<const model::Model>(path, extra);
-    jobs::JobRunner runner(model, opt);
+    jobs::JobOptions opt = parse_job_options(args, *model, false);
+    opt.spectra = !args.flag("no-spectra");
 
-    std::atomic<bool> interrupted{false};
-    g_cancel = &interrupted;
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    struct sigaction old_int {}, old_term {};
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-
-    const bool bar = !args.flag("quiet") && ::isatty(STDERR_FILENO);
-    const auto t0 = std::chrono::steady_clock::now();
-    runner.start();
-    while (!runner.finished()) {
-        if (interrupted.load()) runner.cancel();
-        if (bar)
-            draw_bar(runner.progress(), runner.layers_done(), int(runner.layers().size()),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    runner.wait();
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-    g_cancel = nullptr;
-    const auto summary = runner.summary();
-    if (bar) {
-        draw_bar(1.0f, runner.layers_done(), int(runner.layers().size()), summary->seconds);
-        std::fputc('\n', stderr);
-    }
+    // Ctrl-C stays armed while the outputs are written (they honour the same flag).
+    InterruptGuard interrupt;
+    const auto summary = run_job(model, opt, args.flag("quiet"), *interrupt.flag());
     if (summary->cancelled) {
-        std::fprintf(stderr, "tensorllm decompose: cancelled after %.1fs; nothing written to %s\n", summary->seconds,
-                     out->c_str());
+        std::fprintf(stderr, "tensorllm decompose: cancelled after %.1fs; nothing written\n", summary->seconds);
         return 130;
     }
-    exporting::write_results(*out, *model, opt, *summary);
     for (const auto& r : summary->layers) {
         if (r.complete())
             std::printf("layer %-4d ranks %d,%d,%d  error %.4f  ratio %.2f  %s  %.2fs\n", r.layer, r.ranks[0],
@@ -174,8 +184,9 @@ int cmd_decompose(const std::vector<std::string>& argv) {
         else
             std::printf("layer %-4d %s: %s\n", r.layer, tucker::status_name(r.status), r.message.c_str());
     }
-    std::printf("wrote %s/{results.json,layers.csv,heads.csv,spectra.csv,head_spectra.csv,trace.csv} in %.2fs\n",
-                out->c_str(), summary->seconds);
+    std::printf("decomposed %zu layer(s) in %.2fs\n", summary->layers.size(), summary->seconds);
+    if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), interrupt.flag()))
+        return 130;
     if (summary->failed > 0) {
         std::fprintf(stderr, "tensorllm decompose: %d layer(s) failed; see layers.csv\n", summary->failed);
         return 3;

@@ -6,6 +6,7 @@
 
 #include "analysis/compression.h"
 #include "commands.h"
+#include "export/hdf5_results.h"
 #include "job_cli.h"
 #include "report/report.h"
 #include "util/resources.h"
@@ -14,11 +15,12 @@ namespace tllm::cli {
 
 int cmd_report(const std::vector<std::string>& argv) {
     auto opts = job_option_names();
-    for (const char* o : {"out", "arch", "width-mm", "height-mm", "dpi", "font-pt"}) opts.insert(o);
+    for (const char* o : {"out", "arch", "width-mm", "height-mm", "dpi", "font-pt", "from"}) opts.insert(o);
     Args args(argv, {"help", "demo", "quiet"}, opts);
     if (args.flag("help")) {
         std::printf(
             "usage: tensorllm report MODEL|--demo [rank choice and options] --out DIR\n"
+            "       tensorllm report --from RESULTS.h5 --out DIR\n"
             "                        [--width-mm 160] [--height-mm 100] [--dpi 300] [--font-pt 9]\n"
             "\n"
             "Decomposes the selected layers and renders, offscreen (no display needed), the same\n"
@@ -26,11 +28,11 @@ int cmd_report(const std::vector<std::string>& argv) {
             "compression heatmaps, compression per layer, HOOI convergence, and per layer the mode\n"
             "spectra, the slice spectra of its worst head and the rank explorer. Each as PNG, SVG and\n"
             "PDF with the CSV behind it, and an index.html showing them with the run's settings.\n"
-            "Without a rank option the ranks are (d/4, head_dim/2, 4).\n\n%s",
+            "Without a rank option the ranks are (d/4, head_dim/2, 4). --from draws the report of an\n"
+            "HDF5 results file (tensorllm decompose --h5) without recomputing or opening the model.\n\n%s",
             job_options_help());
         return 0;
     }
-    const std::string path = resolve_model_path(args.positional(), args.flag("demo"), "report");
     const auto out = args.value("out");
     if (!out) throw std::invalid_argument("--out DIR is required");
     ui::FigureStyle style;
@@ -42,21 +44,45 @@ int cmd_report(const std::vector<std::string>& argv) {
     if (!(style.height_mm >= 20 && style.height_mm <= 1000)) throw std::invalid_argument("--height-mm: must be in 20..1000");
     if (style.dpi < 50 || style.dpi > 2400) throw std::invalid_argument("--dpi: must be in 50..2400");
 
-    std::vector<model::ArchitectureSpec> extra;
-    if (auto a = args.value("arch")) extra = model::read_architectures(*a);
-    auto model = std::make_shared<const model::Model>(path, extra);
-    const jobs::JobOptions opt = parse_job_options(args, *model, true);
-    const auto summary = run_job(model, opt, args.flag("quiet"));
-    if (summary->cancelled) {
-        std::fprintf(stderr, "tensorllm report: cancelled; nothing written to %s\n", out->c_str());
-        return 130;
-    }
     ui::ReportInput in;
-    in.model_path = QString::fromStdString(path);
-    const auto& S = model->shape();
+    jobs::JobOptions opt;
+    std::shared_ptr<const jobs::JobSummary> summary;
+    model::AttentionShape S;
+    std::string model_type, arch;
+    int mapped_layers = 0;
+    if (auto from = args.value("from")) {
+        if (!args.positional().empty() || args.flag("demo")) throw std::invalid_argument("give either --from or a MODEL, not both");
+        exporting::Hdf5ReadOptions ro;
+        ro.factors = false;
+        auto f = exporting::read_results_hdf5(*from, ro);
+        opt = f.meta.options;
+        S = f.meta.shape;
+        model_type = f.meta.model_type;
+        arch = f.meta.architecture;
+        mapped_layers = int(f.meta.mapped_layers.size());
+        in.model_path = QString::fromStdString(f.meta.source.path);
+        summary = std::make_shared<const jobs::JobSummary>(std::move(f.summary));
+    } else {
+        const std::string path = resolve_model_path(args.positional(), args.flag("demo"), "report");
+        std::vector<model::ArchitectureSpec> extra;
+        if (auto a = args.value("arch")) extra = model::read_architectures(*a);
+        auto model = std::make_shared<const model::Model>(path, extra);
+        opt = parse_job_options(args, *model, true);
+        InterruptGuard interrupt;
+        summary = run_job(model, opt, args.flag("quiet"), *interrupt.flag());
+        if (summary->cancelled) {
+            std::fprintf(stderr, "tensorllm report: cancelled; nothing written to %s\n", out->c_str());
+            return 130;
+        }
+        S = model->shape();
+        model_type = model->config().model_type;
+        arch = model->architecture().name;
+        mapped_layers = int(model->layers().size());
+        in.model_path = QString::fromStdString(path);
+    }
     in.model_summary = QStringLiteral("%1 (architecture %2), %3 attention layers, d = %4, %5 heads (%6 kv), head_dim %7")
-                           .arg(QString::fromStdString(model->config().model_type), QString::fromStdString(model->architecture().name))
-                           .arg(model->layers().size())
+                           .arg(QString::fromStdString(model_type), QString::fromStdString(arch))
+                           .arg(mapped_layers)
                            .arg(S.d)
                            .arg(S.h)
                            .arg(S.n_kv)

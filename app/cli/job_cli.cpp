@@ -14,9 +14,9 @@
 namespace tllm::cli {
 namespace {
 
-std::atomic<bool>* g_cancel = nullptr;
+std::atomic<bool>* g_interrupt = nullptr;
 extern "C" void on_signal(int) {
-    if (g_cancel) g_cancel->store(true);
+    if (g_interrupt) g_interrupt->store(true);
 }
 
 void draw_bar(float p, int done, int total, double secs) {
@@ -105,31 +105,35 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
     return opt;
 }
 
-std::shared_ptr<const jobs::JobSummary> run_job(std::shared_ptr<const model::Model> m, const jobs::JobOptions& opt,
-                                                bool quiet) {
-    jobs::JobRunner runner(std::move(m), opt);
-    std::atomic<bool> interrupted{false};
-    g_cancel = &interrupted;
+InterruptGuard::InterruptGuard() {
+    g_interrupt = &flag_;
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    struct sigaction old_int {}, old_term {};
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+}
+
+InterruptGuard::~InterruptGuard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    g_interrupt = nullptr;
+}
+
+std::shared_ptr<const jobs::JobSummary> run_job(std::shared_ptr<const model::Model> m, const jobs::JobOptions& opt,
+                                                bool quiet, const std::atomic<bool>& interrupt) {
+    jobs::JobRunner runner(std::move(m), opt);
     const bool bar = !quiet && ::isatty(STDERR_FILENO);
     const auto t0 = std::chrono::steady_clock::now();
     runner.start();
     while (!runner.finished()) {
-        if (interrupted.load()) runner.cancel();
+        if (interrupt.load()) runner.cancel();
         if (bar)
             draw_bar(runner.progress(), runner.layers_done(), int(runner.layers().size()),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     runner.wait();
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-    g_cancel = nullptr;
     auto summary = runner.summary();
     if (bar) {
         draw_bar(1.0f, runner.layers_done(), int(runner.layers().size()), summary->seconds);

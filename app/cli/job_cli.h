@@ -1,6 +1,9 @@
 #pragma once
 // Options and execution shared by the commands that run decompositions (decompose, report).
+#include <atomic>
 #include <memory>
+
+#include <csignal>
 #include <set>
 #include <string>
 
@@ -19,9 +22,24 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
 /// The help text of those options.
 const char* job_options_help();
 
-/// Runs the job with a progress bar on stderr when it is a terminal (unless quiet); Ctrl-C
-/// (SIGINT/SIGTERM) cancels. Returns the summary.
+/// While alive, SIGINT and SIGTERM set flag() instead of killing the process (Ctrl-C cancels
+/// cleanly); the previous handlers are restored at destruction. One at a time.
+class InterruptGuard {
+public:
+    InterruptGuard();
+    ~InterruptGuard();
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+    const std::atomic<bool>* flag() const { return &flag_; }
+
+private:
+    std::atomic<bool> flag_{false};
+    struct sigaction old_int_ {}, old_term_ {};
+};
+
+/// Runs the job with a progress bar on stderr when it is a terminal (unless quiet); cancels
+/// when `interrupt` becomes true. Returns the summary.
 std::shared_ptr<const jobs::JobSummary> run_job(std::shared_ptr<const model::Model> m, const jobs::JobOptions& opt,
-                                                bool quiet);
+                                                bool quiet, const std::atomic<bool>& interrupt);
 
 }  // namespace tllm::cli

@@ -17,6 +17,11 @@ void usage(std::FILE* out) {
                  "commands:\n"
                  "  info MODEL        architecture, layers, heads and attention tensors of a checkpoint\n"
                  "  synth DIR         write a synthetic checkpoint in any supported layout\n"
+                 "  decompose MODEL   Tucker-decompose attention layers; write tables, HDF5 results and\n"
+                 "                    denoised or factorised checkpoints\n"
+                 "  show FILE.h5      print the results stored in an HDF5 results file (no recomputation)\n"
+                 "  report MODEL      the GUI's figures (PNG, SVG, PDF), their CSV and an index.html, headless\n"
+                 "  bench             the standard benchmark set against this machine's measured limits\n"
                  "\n"
                  "Run 'tensorllm COMMAND --help' for a command's options.\n",
                  TENSORLLM_VERSION);
@@ -39,6 +44,13 @@ int main(int argc, char** argv) {
         if (cmd == "info") return tllm::cli::cmd_info(args);
         if (cmd == "synth") return tllm::cli::cmd_synth(args);
         if (cmd == "decompose") return tllm::cli::cmd_decompose(args);
+        if (cmd == "show") return tllm::cli::cmd_show(args);
+#ifdef TENSORLLM_HAVE_REPORT
+        if (cmd == "report") return tllm::cli::cmd_report(args);
+#else
+        if (cmd == "report") throw std::runtime_error("this build has no GUI library (TENSORLLM_BUILD_GUI=OFF): report is unavailable");
+#endif
+        if (cmd == "bench") return tllm::cli::cmd_bench(args);
         std::fprintf(stderr, "tensorllm: unknown command '%s' (see tensorllm --help)\n", cmd.c_str());
         return 2;
     } catch (const std::invalid_argument& e) {

@@ -79,7 +79,7 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
     try {
         ctl.check();
         auto t = Clock::now();
-        const tensor::Tensor4 W = tensor::tensorize(m, layer);
+        const tensor::Tensor4 W = tensor::tensorize(m, layer, ctl);
         r.seconds_load = since(t);
         if (!opt.allow_nonfinite)
             if (auto bad = nonfinite_report(m, layer, W); !bad.empty()) throw std::runtime_error(bad);

@@ -14,7 +14,7 @@ int source_head(int t, int i, int group) { return (t == 1 || t == 2) ? i / group
 
 }  // namespace
 
-Tensor4 tensorize(const model::Model& m, int layer) {
+Tensor4 tensorize(const model::Model& m, int layer, const util::Control& ctl) {
     const auto& S = m.shape();
     const AttentionLayer& L = m.layer(layer);
     Tensor4 W({S.d, S.dv, 4, S.h});
@@ -34,6 +34,7 @@ Tensor4 tensorize(const model::Model& m, int layer) {
             for (int t : types) {
                 const PartSource& p = L.parts[t];
                 for (int i = 0; i < S.h; ++i) {
+                    ctl.check();
                     const int j = source_head(t, i, group);
                     float* dst = W.slice(t, i);
                     for (int b = 0; b < S.dv; ++b) {
@@ -47,6 +48,7 @@ Tensor4 tensorize(const model::Model& m, int layer) {
             // time and scatter it to every slice.
             row.resize(cols);
             for (std::uint64_t a = 0; a < rows; ++a) {
+                if (a % 64 == 0) ctl.check();
                 ref.file->read_f32(info, a * cols, cols, row.data());
                 for (int t : types) {
                     const PartSource& p = L.parts[t];

@@ -8,6 +8,7 @@
 #include "io/dtype.h"
 #include "model/model.h"
 #include "tensor/tensor4.h"
+#include "util/control.h"
 
 namespace tllm::tensor {
 
@@ -17,7 +18,8 @@ namespace tllm::tensor {
 /// repeated for query heads j*m .. j*m+m-1 (m = h / n_kv). Reads only this layer's tensors,
 /// converting them to float32 from the mapped file row by row.
 /// Cost: one pass over the layer's weights; memory: the returned tensor plus one row.
-Tensor4 tensorize(const model::Model& m, int layer);
+/// Checks `ctl`'s cancel token between slices (throws util::Cancelled).
+Tensor4 tensorize(const model::Model& m, int layer, const util::Control& ctl = {});
 
 /// One checkpoint tensor rebuilt from a W_all.
 struct RebuiltTensor {

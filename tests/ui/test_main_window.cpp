@@ -30,27 +30,14 @@
 #include "main/selection.h"
 #include "model/synthetic.h"
 #include "panels/run_panel.h"
+#include "ui/ui_test_util.h"
 
 using namespace tllm;
 using namespace tllm::ui;
+using tllm::test::stories;
+using tllm::test::wait_for;
 
 namespace {
-
-bool wait_for(const std::function<bool()>& cond, int timeout_ms) {
-    QElapsedTimer t;
-    t.start();
-    while (!cond()) {
-        if (t.elapsed() > timeout_ms) return false;
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
-        QThread::msleep(2);
-    }
-    return true;
-}
-
-std::string stories() {
-    const std::string p = std::string(TLLM_SHARED_DIR) + "/models/stories260K";
-    return std::filesystem::exists(p + "/model.safetensors") ? p : std::string();
-}
 
 ChartPanel* chart(MainWindow& w, const char* name) { return qobject_cast<ChartPanel*>(w.figures().at(QString::fromLatin1(name))); }
 

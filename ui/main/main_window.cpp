@@ -225,6 +225,7 @@ void MainWindow::buildMenus() {
         if (!f.isEmpty()) saveProject(f);
     });
     file->addSeparator();
+    buildExportMenu(file);
     file->addAction(tr("&Export figure…"), QKeySequence(tr("Ctrl+E")), this, [this] {
         if (auto* f = currentFigure()) f->exportFigureInteractive();
     });
@@ -336,6 +337,7 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
         try {
             const ProjectData d = load_project(project);
             if (d.options) run_panel_->setOptions(*d.options);
+            last_options_ = d.options;
             for (auto& r : parse_project_results(d, *model_, project)) {
                 auto p = std::make_shared<const jobs::LayerResult>(std::move(r));
                 results_.layers[p->layer] = p;
@@ -349,6 +351,11 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
             logLine(QString::fromStdString(e.what()), true);
             QMessageBox::warning(this, tr("Cannot read project"), QString::fromStdString(e.what()));
         }
+    }
+    if (pending_results_) {
+        auto f = std::move(pending_results_);
+        pending_results_.reset();
+        applyResultsFile(f);
     }
     refreshCharts();
     updateExplorer();
@@ -409,6 +416,8 @@ bool MainWindow::startRun() {
         return false;
     }
     backup_ = results_;
+    backup_options_ = last_options_;
+    last_options_ = o;
     run_panel_->setRunning(true);
     for (int l : o.layers) run_panel_->setLayerStatus(l, tr("queued"));
     progress_->setValue(0);
@@ -458,6 +467,7 @@ void MainWindow::onRunFinished(std::shared_ptr<const jobs::JobSummary> s) {
     progress_->hide();
     if (s->cancelled) {
         results_ = backup_;
+        last_options_ = backup_options_;
         for (const auto& r : s->layers)
             if (!results_.layer(r.layer)) run_panel_->setLayerStatus(r.layer, tr("cancelled"));
         logLine(tr("cancelled after %1 s; the previous results are kept").arg(s->seconds, 0, 'f', 2));

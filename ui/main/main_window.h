@@ -10,6 +10,8 @@
 #include <memory>
 #include <set>
 
+#include <optional>
+
 #include "charts/chart_builders.h"
 #include "main/result_set.h"
 
@@ -18,6 +20,10 @@ class QMenu;
 class QPlainTextEdit;
 class QProgressBar;
 class QTabWidget;
+
+namespace tllm::exporting {
+struct ResultsFile;
+}
 
 namespace tllm::ui {
 
@@ -43,6 +49,13 @@ public:
     void openProject(const QString& path);
     /// Saves the project; returns false (with a message) on failure.
     bool saveProject(const QString& path);
+    /// Opens an HDF5 results file: its results are shown without recomputing, and its model
+    /// is opened when it is still where it was (checked against the stored fingerprint).
+    void openResults(const QString& path);
+    enum class ExportKind { Hdf5, Denoised, Factorised };
+    /// Exports the displayed results in the background (temporary file + rename in core);
+    /// exportFinished() follows. Returns false (with a message) when there is nothing to export.
+    bool exportResults(ExportKind kind, const QString& path);
     /// Starts a run with the run panel's options; returns false when they are invalid.
     bool startRun();
     void cancelRun();
@@ -62,6 +75,7 @@ Q_SIGNALS:
     void modelOpened();
     void modelOpenFailed(const QString& message);
     void runFinished(bool cancelled);
+    void exportFinished(bool ok, const QString& message);
 
 protected:
     void closeEvent(QCloseEvent* e) override;
@@ -71,6 +85,8 @@ protected:
 
 private:
     void buildMenus();
+    void buildExportMenu(QMenu* file);
+    void applyResultsFile(const std::shared_ptr<const exporting::ResultsFile>& f);
     void setModel(std::shared_ptr<const model::Model> m, const QString& path);
     void onLayerFinished(std::shared_ptr<const jobs::LayerResult> r);
     void onRunFinished(std::shared_ptr<const jobs::JobSummary> s);
@@ -105,6 +121,10 @@ private:
     QTimer refresh_timer_;
     QString project_path_;
     QString pending_project_;
+    std::shared_ptr<const exporting::ResultsFile> pending_results_;
+    std::optional<jobs::JobOptions> last_options_;  ///< options of the displayed results
+    std::optional<jobs::JobOptions> backup_options_;
+    bool exporting_ = false;
     bool opening_ = false;
 };
 

@@ -1,0 +1,418 @@
+#include "export/hdf5_detail.h"
+
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+namespace tllm::exporting::h5 {
+namespace {
+
+std::recursive_mutex& hdf5_mutex() {
+    static std::recursive_mutex m;
+    return m;
+}
+
+herr_t innermost(unsigned n, const H5E_error2_t* e, void* client) {
+    // Walking upward, the first entry is where the error was first detected.
+    if (n == 0 && e && e->desc) *static_cast<std::string*>(client) = e->desc;
+    return 0;
+}
+
+Handle vlen_string_type() {
+    Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(t.get(), H5T_VARIABLE);
+    H5Tset_cset(t.get(), H5T_CSET_UTF8);
+    return t;
+}
+
+std::string dims_text(const std::vector<hsize_t>& d) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    return s + (d.size() == 1 ? ",)" : ")");
+}
+
+std::string dims_text(const std::vector<std::int64_t>& d) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + (d[i] < 0 ? std::string("*") : std::to_string(d[i]));
+    return s + (d.size() == 1 ? ",)" : ")");
+}
+
+const char* class_name(H5T_class_t c) {
+    switch (c) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "float";
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_ARRAY: return "array";
+    default: return "other";
+    }
+}
+
+}  // namespace
+
+Session::Session() : lock_(hdf5_mutex()) {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+Session::~Session() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+
+std::string last_error() {
+    std::string desc;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &desc);
+    H5Eclear2(H5E_DEFAULT);
+    // The low-level driver's message carries the system error; keep just that part.
+    const std::string key = "error message = '";
+    if (auto p = desc.find(key); p != std::string::npos) {
+        const auto q = desc.find('\'', p + key.size());
+        if (q != std::string::npos) return desc.substr(p + key.size(), q - p - key.size());
+    }
+    return desc;
+}
+
+void fail(const std::string& file, const std::string& object, const std::string& what) {
+    const std::string why = last_error();
+    throw std::runtime_error(file + ": " + object + ": " + what + (why.empty() ? "" : " (" + why + ")"));
+}
+
+Handle file_access_plist(const std::string& file, std::uint64_t memory_increment) {
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
+        fail(file, "/", "cannot create file access properties");
+    if (memory_increment > 0 && H5Pset_fapl_core(fapl.get(), std::size_t(memory_increment), false) < 0)
+        fail(file, "/", "cannot select the in-memory file driver");
+#if H5_VERSION_GE(1, 10, 7) && !(H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && H5_VERS_RELEASE < 1)
+    if (H5Pset_file_locking(fapl.get(), false, true) < 0) fail(file, "/", "cannot disable file locking");
+#endif
+    return fapl;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writer
+
+Handle Writer::group(hid_t loc, const std::string& obj, const std::string& name) const {
+    Handle g(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) fail(file, Reader::child(obj, name), "cannot create group");
+    return g;
+}
+
+void Writer::write_attr(hid_t loc, const std::string& obj, const std::string& name, const std::vector<hsize_t>& dims,
+                        hid_t file_type, hid_t mem_type, const void* data) const {
+    Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+                 H5Sclose);
+    if (!space.valid()) fail(file, obj, "attribute '" + name + "': cannot create dataspace");
+    Handle a(H5Acreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a.valid() || H5Awrite(a.get(), mem_type, data) < 0) fail(file, obj, "cannot write attribute '" + name + "'");
+}
+
+void Writer::attr(hid_t loc, const std::string& obj, const std::string& name, const std::string& v) const {
+    Handle t = vlen_string_type();
+    const char* p = v.c_str();
+    write_attr(loc, obj, name, {}, t.get(), t.get(), &p);
+}
+
+void Writer::attr(hid_t loc, const std::string& obj, const std::string& name, std::int64_t v) const {
+    write_attr(loc, obj, name, {}, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+void Writer::attr_u64(hid_t loc, const std::string& obj, const std::string& name, std::uint64_t v) const {
+    write_attr(loc, obj, name, {}, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+}
+
+void Writer::attr(hid_t loc, const std::string& obj, const std::string& name, double v) const {
+    write_attr(loc, obj, name, {}, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+void Writer::attr(hid_t loc, const std::string& obj, const std::string& name,
+                  const std::vector<std::int64_t>& v) const {
+    write_attr(loc, obj, name, {hsize_t(v.size())}, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data());
+}
+
+void Writer::attr(hid_t loc, const std::string& obj, const std::string& name, const std::vector<double>& v) const {
+    write_attr(loc, obj, name, {hsize_t(v.size())}, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data());
+}
+
+void Writer::dataset(hid_t loc, const std::string& obj, const std::string& name, const std::vector<hsize_t>& dims,
+                     hid_t mem_type, hid_t file_type, const void* data) const {
+    const std::string path = Reader::child(obj, name);
+    Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+    if (!space.valid()) fail(file, path, "cannot create dataspace " + dims_text(dims));
+    Handle d(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (!d.valid()) fail(file, path, "cannot create dataset " + dims_text(dims));
+    hsize_t n = 1;
+    for (auto x : dims) n *= x;
+    if (n > 0 && H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        fail(file, path, "cannot write dataset " + dims_text(dims));
+}
+
+void Writer::dataset(hid_t loc, const std::string& obj, const std::string& name,
+                     const std::vector<std::int64_t>& v) const {
+    dataset(loc, obj, name, {hsize_t(v.size())}, H5T_NATIVE_INT64, H5T_STD_I64LE, v.data());
+}
+
+void Writer::dataset_u64(hid_t loc, const std::string& obj, const std::string& name,
+                         const std::vector<std::uint64_t>& v) const {
+    dataset(loc, obj, name, {hsize_t(v.size())}, H5T_NATIVE_UINT64, H5T_STD_U64LE, v.data());
+}
+
+void Writer::dataset(hid_t loc, const std::string& obj, const std::string& name, const std::vector<double>& v) const {
+    dataset(loc, obj, name, {hsize_t(v.size())}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, v.data());
+}
+
+void Writer::strings(hid_t loc, const std::string& obj, const std::string& name,
+                     const std::vector<std::string>& v) const {
+    Handle t = vlen_string_type();
+    std::vector<const char*> p;
+    p.reserve(v.size());
+    for (const auto& s : v) p.push_back(s.c_str());
+    dataset(loc, obj, name, {hsize_t(v.size())}, t.get(), t.get(), p.data());
+}
+
+// ---------------------------------------------------------------------------------------
+// Reader
+
+void Reader::bad(const std::string& obj, const std::string& what) const {
+    H5Eclear2(H5E_DEFAULT);
+    throw std::runtime_error(file + ": " + obj + ": " + what);
+}
+
+bool Reader::has(hid_t loc, const std::string& name) const { return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0; }
+
+bool Reader::has_attr(hid_t loc, const std::string& name) const { return H5Aexists(loc, name.c_str()) > 0; }
+
+Handle Reader::group(hid_t loc, const std::string& obj, const std::string& name) const {
+    const std::string path = child(obj, name);
+    if (!has(loc, name)) bad(path, "group missing");
+    Handle g(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) fail(file, path, "not a readable group");
+    return g;
+}
+
+namespace {
+
+// Opens attribute `name`, checks its type class and that it holds exactly `n` values
+// (n == 0: a scalar or one value).
+Handle open_attr(const Reader& R, hid_t loc, const std::string& obj, const std::string& name,
+                 std::initializer_list<H5T_class_t> classes, std::size_t n) {
+    const std::string where = obj + " attribute '" + name + "'";
+    if (!R.has_attr(loc, name)) R.bad(obj, "attribute '" + name + "' missing");
+    Handle a(H5Aopen(loc, name.c_str(), H5P_DEFAULT), H5Aclose);
+    if (!a.valid()) fail(R.file, where, "cannot open");
+    Handle t(H5Aget_type(a.get()), H5Tclose);
+    const H5T_class_t c = H5Tget_class(t.get());
+    bool ok = false;
+    for (auto k : classes) ok |= c == k;
+    if (!ok) R.bad(where, std::string("has type class ") + class_name(c) + ", expected " + class_name(*classes.begin()));
+    Handle s(H5Aget_space(a.get()), H5Sclose);
+    const hssize_t count = H5Sget_simple_extent_npoints(s.get());
+    const int rank = H5Sget_simple_extent_ndims(s.get());
+    if (n == 0 ? (count != 1 || rank > 1) : (rank != 1 || count != hssize_t(n)))
+        R.bad(where, "holds " + std::to_string(count) + " value(s) in " + std::to_string(rank) +
+                         " dimension(s), expected " + (n == 0 ? std::string("one") : std::to_string(n)));
+    return a;
+}
+
+}  // namespace
+
+std::string Reader::attr_str(hid_t loc, const std::string& obj, const std::string& name, std::size_t max_len) const {
+    Handle a = open_attr(*this, loc, obj, name, {H5T_STRING}, 0);
+    const std::string where = obj + " attribute '" + name + "'";
+    Handle ft(H5Aget_type(a.get()), H5Tclose);
+    std::string out;
+    if (H5Tis_variable_str(ft.get()) > 0) {
+        Handle mt = vlen_string_type();
+        char* p = nullptr;
+        if (H5Aread(a.get(), mt.get(), &p) < 0) fail(file, where, "cannot read");
+        if (p) {
+            const std::size_t len = ::strnlen(p, max_len + 1);
+            out.assign(p, len);
+            H5free_memory(p);
+        }
+    } else {
+        const std::size_t size = H5Tget_size(ft.get());
+        if (size > max_len) bad(where, "string of " + std::to_string(size) + " bytes exceeds " + std::to_string(max_len));
+        Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
+        H5Tset_size(mt.get(), size + 1);
+        std::vector<char> buf(size + 1, '\0');
+        if (H5Aread(a.get(), mt.get(), buf.data()) < 0) fail(file, where, "cannot read");
+        out.assign(buf.data(), ::strnlen(buf.data(), size));
+    }
+    if (out.size() > max_len) bad(where, "string longer than " + std::to_string(max_len) + " bytes");
+    return out;
+}
+
+std::int64_t Reader::attr_int(hid_t loc, const std::string& obj, const std::string& name) const {
+    Handle a = open_attr(*this, loc, obj, name, {H5T_INTEGER}, 0);
+    std::int64_t v = 0;
+    if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) fail(file, obj + " attribute '" + name + "'", "cannot read");
+    return v;
+}
+
+std::int64_t Reader::attr_int(hid_t loc, const std::string& obj, const std::string& name, std::int64_t lo,
+                              std::int64_t hi) const {
+    const std::int64_t v = attr_int(loc, obj, name);
+    if (v < lo || v > hi)
+        bad(obj + " attribute '" + name + "'",
+            "value " + std::to_string(v) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v;
+}
+
+std::uint64_t Reader::attr_u64(hid_t loc, const std::string& obj, const std::string& name) const {
+    Handle a = open_attr(*this, loc, obj, name, {H5T_INTEGER}, 0);
+    std::uint64_t v = 0;
+    if (H5Aread(a.get(), H5T_NATIVE_UINT64, &v) < 0) fail(file, obj + " attribute '" + name + "'", "cannot read");
+    return v;
+}
+
+double Reader::attr_f64(hid_t loc, const std::string& obj, const std::string& name) const {
+    Handle a = open_attr(*this, loc, obj, name, {H5T_FLOAT, H5T_INTEGER}, 0);
+    double v = 0;
+    if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0) fail(file, obj + " attribute '" + name + "'", "cannot read");
+    return v;
+}
+
+std::vector<std::int64_t> Reader::attr_ints(hid_t loc, const std::string& obj, const std::string& name,
+                                            std::size_t n) const {
+    Handle a = open_attr(*this, loc, obj, name, {H5T_INTEGER}, n);
+    std::vector<std::int64_t> v(n);
+    if (H5Aread(a.get(), H5T_NATIVE_INT64, v.data()) < 0) fail(file, obj + " attribute '" + name + "'", "cannot read");
+    return v;
+}
+
+std::vector<double> Reader::attr_f64s(hid_t loc, const std::string& obj, const std::string& name,
+                                      std::size_t n) const {
+    Handle a = open_attr(*this, loc, obj, name, {H5T_FLOAT, H5T_INTEGER}, n);
+    std::vector<double> v(n);
+    if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) < 0) fail(file, obj + " attribute '" + name + "'", "cannot read");
+    return v;
+}
+
+namespace {
+
+struct OpenedDataset {
+    Handle ds, type;
+    std::vector<hsize_t> dims;
+    std::uint64_t count = 0;
+};
+
+// Opens dataset `name` and checks its class, element size (0 = any), rank and dims, and
+// that its logical size is bounded by the file: an unfiltered dataset cannot hold more
+// bytes than the file; a filtered (compressed) one no more than 1100x (deflate's limit is
+// about 1032:1).
+OpenedDataset open_dataset(const Reader& R, hid_t loc, const std::string& obj, const std::string& name,
+                           std::initializer_list<H5T_class_t> classes, std::size_t elem_size,
+                           const std::vector<std::int64_t>& want) {
+    const std::string path = Reader::child(obj, name);
+    if (!R.has(loc, name)) R.bad(path, "dataset missing");
+    OpenedDataset o;
+    o.ds = Handle(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!o.ds.valid()) fail(R.file, path, "not a readable dataset");
+    o.type = Handle(H5Dget_type(o.ds.get()), H5Tclose);
+    const H5T_class_t c = H5Tget_class(o.type.get());
+    bool ok = false;
+    for (auto k : classes) ok |= c == k;
+    if (!ok) R.bad(path, std::string("has type class ") + class_name(c) + ", expected " + class_name(*classes.begin()));
+    const std::size_t size = H5Tget_size(o.type.get());
+    if (elem_size && size != elem_size)
+        R.bad(path, "has " + std::to_string(size) + "-byte " + class_name(c) + " elements, expected " +
+                        std::to_string(elem_size) + "-byte");
+    Handle space(H5Dget_space(o.ds.get()), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank != int(want.size()))
+        R.bad(path, "has " + std::to_string(rank) + " dimension(s), expected " + std::to_string(want.size()) + " " +
+                        dims_text(want));
+    o.dims.resize(std::size_t(rank));
+    if (rank > 0) H5Sget_simple_extent_dims(space.get(), o.dims.data(), nullptr);
+    for (int k = 0; k < rank; ++k)
+        if (want[std::size_t(k)] >= 0 && o.dims[std::size_t(k)] != hsize_t(want[std::size_t(k)]))
+            R.bad(path, "has dims " + dims_text(o.dims) + ", expected " + dims_text(want));
+    Handle dcpl(H5Dget_create_plist(o.ds.get()), H5Pclose);
+    const bool filtered = dcpl.valid() && H5Pget_nfilters(dcpl.get()) > 0;
+    const std::uint64_t limit = filtered ? R.file_size * 1100 : R.file_size;
+    std::uint64_t n = 1;
+    for (auto d : o.dims) {
+        if (d != 0 && n > std::numeric_limits<std::uint64_t>::max() / 16 / d)
+            R.bad(path, "dims " + dims_text(o.dims) + " overflow");
+        n *= d;
+    }
+    if (n * size > limit)
+        R.bad(path, "dims " + dims_text(o.dims) + " need " + std::to_string(n * size) +
+                        " bytes, more than the file (" + std::to_string(R.file_size) + " bytes) can hold");
+    o.count = n;
+    return o;
+}
+
+template <class T>
+std::vector<hsize_t> read_numeric(const Reader& R, hid_t loc, const std::string& obj, const std::string& name,
+                                  const std::vector<std::int64_t>& want, std::vector<T>& out, hid_t mem_type,
+                                  std::initializer_list<H5T_class_t> classes, std::size_t elem_size) {
+    OpenedDataset o = open_dataset(R, loc, obj, name, classes, elem_size, want);
+    out.assign(static_cast<std::size_t>(o.count), T{});
+    if (o.count > 0 && H5Dread(o.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+        fail(R.file, Reader::child(obj, name), "cannot read");
+    return o.dims;
+}
+
+}  // namespace
+
+std::vector<hsize_t> Reader::read(hid_t loc, const std::string& obj, const std::string& name,
+                                  const std::vector<std::int64_t>& dims, std::vector<float>& out) const {
+    return read_numeric(*this, loc, obj, name, dims, out, H5T_NATIVE_FLOAT, {H5T_FLOAT}, 4);
+}
+
+std::vector<hsize_t> Reader::read(hid_t loc, const std::string& obj, const std::string& name,
+                                  const std::vector<std::int64_t>& dims, std::vector<double>& out) const {
+    return read_numeric(*this, loc, obj, name, dims, out, H5T_NATIVE_DOUBLE, {H5T_FLOAT}, 0);
+}
+
+std::vector<hsize_t> Reader::read(hid_t loc, const std::string& obj, const std::string& name,
+                                  const std::vector<std::int64_t>& dims, std::vector<std::int64_t>& out) const {
+    return read_numeric(*this, loc, obj, name, dims, out, H5T_NATIVE_INT64, {H5T_INTEGER}, 0);
+}
+
+std::vector<hsize_t> Reader::read(hid_t loc, const std::string& obj, const std::string& name,
+                                  const std::vector<std::int64_t>& dims, std::vector<std::uint64_t>& out) const {
+    return read_numeric(*this, loc, obj, name, dims, out, H5T_NATIVE_UINT64, {H5T_INTEGER}, 0);
+}
+
+std::vector<std::string> Reader::strings(hid_t loc, const std::string& obj, const std::string& name,
+                                         std::size_t max_count, std::size_t max_len) const {
+    const std::string path = child(obj, name);
+    OpenedDataset o = open_dataset(*this, loc, obj, name, {H5T_STRING}, 0, {-1});
+    if (o.count > max_count)
+        bad(path, "holds " + std::to_string(o.count) + " strings, more than " + std::to_string(max_count));
+    std::vector<std::string> out;
+    if (o.count == 0) return out;
+    const std::size_t n = static_cast<std::size_t>(o.count);
+    if (H5Tis_variable_str(o.type.get()) > 0) {
+        Handle mt = vlen_string_type();
+        std::vector<char*> p(n, nullptr);
+        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()) < 0) fail(file, path, "cannot read");
+        bool too_long = false;
+        for (char* s : p) {
+            const std::size_t len = s ? ::strnlen(s, max_len + 1) : 0;
+            too_long |= len > max_len;
+            out.emplace_back(s ? s : "", std::min(len, max_len));
+        }
+        Handle space(H5Dget_space(o.ds.get()), H5Sclose);
+#if H5_VERSION_GE(1, 12, 0)
+        H5Treclaim(mt.get(), space.get(), H5P_DEFAULT, p.data());
+#else
+        H5Dvlen_reclaim(mt.get(), space.get(), H5P_DEFAULT, p.data());
+#endif
+        if (too_long) bad(path, "holds a string longer than " + std::to_string(max_len) + " bytes");
+    } else {
+        const std::size_t size = H5Tget_size(o.type.get());
+        if (size > max_len) bad(path, "strings of " + std::to_string(size) + " bytes exceed " + std::to_string(max_len));
+        Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
+        H5Tset_size(mt.get(), size);
+        H5Tset_strpad(mt.get(), H5T_STR_NULLPAD);
+        std::vector<char> buf(n * size);
+        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) fail(file, path, "cannot read");
+        for (std::size_t i = 0; i < n; ++i) out.emplace_back(buf.data() + i * size, ::strnlen(buf.data() + i * size, size));
+    }
+    return out;
+}
+
+}  // namespace tllm::exporting::h5

@@ -1,0 +1,65 @@
+// Export from the window (HDF5, denoised checkpoint) and reopening HDF5 results without
+// recomputing.
+#include <QTemporaryDir>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "io/checkpoint.h"
+#include "main/main_window.h"
+#include "panels/run_panel.h"
+#include "ui/ui_test_util.h"
+
+using namespace tllm;
+using namespace tllm::ui;
+using tllm::test::wait_for;
+
+TEST(ExportGui, Hdf5AndDenoisedFromTheWindowAndReopen) {
+    const std::string path = tllm::test::stories();
+    if (path.empty()) {
+        GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";
+    }
+    QTemporaryDir dir;
+    const QString h5 = dir.filePath(QStringLiteral("r.h5"));
+    const QString den = dir.filePath(QStringLiteral("denoised"));
+    std::map<int, double> errors;
+    {
+        MainWindow w;
+        bool done = false, ok = false;
+        QString message;
+        QObject::connect(&w, &MainWindow::exportFinished, [&](bool k, const QString& m) {
+            done = true;
+            ok = k;
+            message = m;
+        });
+        // Nothing to export before a run: a clear refusal.
+        EXPECT_FALSE(w.exportResults(MainWindow::ExportKind::Hdf5, h5));
+        w.openModel(QString::fromStdString(path));
+        ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
+        w.runPanel()->setRanks({16, 4, 2});
+        ASSERT_TRUE(w.startRun());
+        ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+        ASSERT_EQ(w.results().layers.size(), 5u);
+        for (const auto& [l, r] : w.results().layers) errors[l] = r->measures.rel_error;
+        done = false;
+        ASSERT_TRUE(w.exportResults(MainWindow::ExportKind::Hdf5, h5));
+        ASSERT_TRUE(wait_for([&] { return done; }, 30000));
+        EXPECT_TRUE(ok) << message.toStdString();
+        EXPECT_TRUE(std::filesystem::exists(h5.toStdString()));
+        done = false;
+        ASSERT_TRUE(w.exportResults(MainWindow::ExportKind::Denoised, den));
+        ASSERT_TRUE(wait_for([&] { return done; }, 30000));
+        EXPECT_TRUE(ok) << message.toStdString();
+        io::Checkpoint ck(den.toStdString());
+        EXPECT_TRUE(ck.config().has_value());
+        EXPECT_TRUE(ck.find("model.layers.0.self_attn.q_proj.weight").has_value());
+    }
+    MainWindow w2;
+    w2.openResults(h5);
+    ASSERT_TRUE(wait_for([&] { return w2.results().layers.size() == 5u && w2.model() != nullptr; }, 10000));
+    for (const auto& [l, r] : w2.results().layers) {
+        EXPECT_EQ(r->measures.rel_error, errors[l]) << "layer " << l;
+        EXPECT_EQ(r->ranks, (std::array<int, 3>{16, 4, 2}));
+        EXPECT_GT(r->tucker.factors[0].size(), 0);  // factors came back: weights can be exported again
+    }
+}
