@@ -10,6 +10,8 @@
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
+#include <QKeyEvent>
+#include <QWheelEvent>
 #include <QMenu>
 #include <QMessageBox>
 #include <QSaveFile>
@@ -94,6 +96,9 @@ ChartPanel::ChartPanel(QString name, ChartBuilder builder, CsvFn csv, QWidget* p
     view_->setRenderHint(QPainter::Antialiasing);
     view_->setRubberBand(QChartView::RectangleRubberBand);
     view_->setContextMenuPolicy(Qt::NoContextMenu);  // the panel's menu instead of zoom-out
+    view_->setFocusPolicy(Qt::ClickFocus);
+    view_->installEventFilter(this);
+    view_->viewport()->installEventFilter(this);
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(0, 0, 0, 0);
     lay->addWidget(view_);
@@ -126,6 +131,30 @@ void ChartPanel::refresh() {
         });
         connect(xy, &QXYSeries::clicked, this, [this, name](const QPointF& p) { Q_EMIT pointClicked(name, p); });
     }
+}
+
+bool ChartPanel::eventFilter(QObject* watched, QEvent* event) {
+    QChart* c = chart();
+    if (c && event->type() == QEvent::Wheel) {
+        const auto* w = static_cast<QWheelEvent*>(event);
+        c->zoom(w->angleDelta().y() > 0 ? 1.25 : 0.8);
+        return true;
+    }
+    if (c && event->type() == QEvent::KeyPress) {
+        const auto* k = static_cast<QKeyEvent*>(event);
+        const qreal dx = c->plotArea().width() / 10, dy = c->plotArea().height() / 10;
+        switch (k->key()) {
+        case Qt::Key_Left: c->scroll(-dx, 0); return true;
+        case Qt::Key_Right: c->scroll(dx, 0); return true;
+        case Qt::Key_Up: c->scroll(0, dy); return true;
+        case Qt::Key_Down: c->scroll(0, -dy); return true;
+        case Qt::Key_Plus: case Qt::Key_Equal: c->zoom(1.25); return true;
+        case Qt::Key_Minus: c->zoom(0.8); return true;
+        case Qt::Key_0: c->zoomReset(); return true;
+        default: break;
+        }
+    }
+    return FigurePanel::eventFilter(watched, event);
 }
 
 void ChartPanel::addContextActions(QMenu& menu) {

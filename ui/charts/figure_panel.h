@@ -44,7 +44,7 @@ private:
 };
 
 /// A Qt Charts figure: the chart is rebuilt by its builder on refresh(); hover shows values,
-/// a rubber band zooms, the context menu resets the zoom.
+/// a rubber band or the mouse wheel zooms, the arrow keys pan, 0 or the context menu resets.
 class ChartPanel : public FigurePanel {
     Q_OBJECT
 public:
@@ -62,6 +62,7 @@ Q_SIGNALS:
 
 protected:
     void addContextActions(QMenu& menu) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     ChartBuilder builder_;
