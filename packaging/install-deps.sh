@@ -13,6 +13,8 @@ PKGS=(
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libgl1-mesa-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-h5py
+  # sanitizers and fuzzing (tests/sanitize.sh, tests/fuzz/run.sh)
+  clang libclang-rt-14-dev
   # headless GUI checks (offscreen platform needs fonts; xvfb for real windows)
   xvfb xauth fonts-dejavu-core
 )
