@@ -97,7 +97,9 @@ std::uint16_t float_to_bf16(float f) {
 void to_float32(DType t, const std::byte* src, std::size_t count, float* dst) {
     switch (t) {
     case DType::F32:
-        std::memcpy(dst, src, count * 4);
+        // memcpy with a null pointer is undefined even for 0 bytes, and an empty tensor's
+        // destination (an empty vector's data()) may be null.
+        if (count != 0) std::memcpy(dst, src, count * 4);
         return;
     case DType::F64:
         for (std::size_t i = 0; i < count; ++i) {
@@ -129,7 +131,7 @@ void to_float32(DType t, const std::byte* src, std::size_t count, float* dst) {
 void from_float32(DType t, const float* src, std::size_t count, std::byte* dst) {
     switch (t) {
     case DType::F32:
-        std::memcpy(dst, src, count * 4);
+        if (count != 0) std::memcpy(dst, src, count * 4);  // see to_float32
         return;
     case DType::F64:
         for (std::size_t i = 0; i < count; ++i) {

@@ -67,6 +67,10 @@ PatternMatcher::PatternMatcher(const std::string& pattern) {
     after_ = p.substr(pos + 3);
     if (after_.empty() || std::isdigit(static_cast<unsigned char>(after_.front())))
         throw std::runtime_error("pattern '" + pattern + "': {L} must be followed by a non-digit");
+    // A digit before {L} would be read as part of the layer number, so the pattern could
+    // never match the names it expands to.
+    if (!before_.empty() && std::isdigit(static_cast<unsigned char>(before_.back())))
+        throw std::runtime_error("pattern '" + pattern + "': {L} must be preceded by a non-digit");
 }
 
 std::optional<PatternMatcher::Match> PatternMatcher::match(const std::string& name) const {

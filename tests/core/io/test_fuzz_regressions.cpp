@@ -1,0 +1,81 @@
+// Inputs the libFuzzer harnesses in tests/fuzz found, kept as regression tests next to the
+// fix each led to. The bytes are the harness inputs as saved by libFuzzer (minimised where
+// that made them shorter). The sanitizer build (tests/sanitize.sh) is what turns the
+// undefined behaviour back into a failure should a fix regress.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
+#include "model/architecture.h"
+#include "support/test_util.h"
+
+using namespace tllm;
+using tllm::test::TempDir;
+
+// fuzz_safetensors, seed raw_scalar_empty_padded.safetensors: reading an empty F32 tensor
+// into an empty vector passed the vector's null data() to memcpy, undefined even for 0 bytes
+// (UBSan: "null pointer passed as argument 1, which is declared to never be null" in
+// io::to_float32). Fixed in core/io/dtype.cpp: to_float32 and from_float32 skip the memcpy
+// for 0 elements.
+TEST(FuzzRegressions, EmptyF32TensorReadIntoNullDestination) {
+    TempDir dir;
+    const std::string p = dir.file("empty.safetensors");
+    const float nine = 9.f;
+    std::vector<std::uint8_t> data(4);
+    std::memcpy(data.data(), &nine, 4);
+    tllm::test::write_raw_safetensors(p,
+                                      R"({"empty":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},)"
+                                      R"("scalar":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}      )",
+                                      data);
+    io::SafetensorsFile f(p);
+    const io::TensorInfo* empty = f.find("empty");
+    ASSERT_NE(empty, nullptr);
+    std::vector<float> none;  // data() is null
+    EXPECT_NO_THROW(f.read_f32(*empty, none.data()));
+    EXPECT_NO_THROW(f.read_f32(*empty, 0, 0, none.data()));
+    float v = 0;
+    f.read_f32(*f.find("scalar"), &v);
+    EXPECT_EQ(v, 9.f);
+
+    // The writer's direction (from_float32) had the same memcpy.
+    const std::string w = dir.file("written.safetensors");
+    io::write_safetensors(w, {io::make_tensor("e", io::DType::F32, {0, 3}, {})});
+    io::SafetensorsFile back(w);
+    ASSERT_NE(back.find("e"), nullptr);
+    EXPECT_EQ(back.find("e")->numel(), 0u);
+}
+
+// fuzz_architectures: a pattern with a digit right before {L} ("l.1{L}.q") was accepted,
+// yet never matches the names it expands to: layer 0 expands to "l.10.q", which reads back
+// as layer 10 behind the literal "l.". The architecture loaded and then found no layers.
+// Fixed in core/model/architecture.cpp: PatternMatcher rejects a digit before {L}, as it
+// already rejected one after.
+TEST(FuzzRegressions, DigitBeforeLayerPlaceholderIsRejected) {
+    const auto doc = nlohmann::json::parse(R"({"format":"tensorllm-architectures/1","architectures":[
+        {"name":"x","model_types":["x"],"q":"l.1{L}.q","k":"l.{L}.k","v":"l.{L}.v","o":"l.{L}.o"}]})");
+    try {
+        model::parse_architectures(doc, "arch.json");
+        FAIL() << "accepted a pattern with a digit before {L}";
+    } catch (const std::runtime_error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("arch.json: architectures[0] ('x').q"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("{L} must be preceded by a non-digit"), std::string::npos) << msg;
+    }
+    EXPECT_THROW(model::PatternMatcher("{prefix}h0{L}.attn"), std::runtime_error);
+
+    // What stays accepted: every pattern matches its own expansions.
+    for (const std::string pattern : {"l.{L}.q", "{prefix}h{L}.attn", "{prefix}{L}.x", "block_{L}_attn"}) {
+        const model::PatternMatcher m(pattern);
+        for (int layer : {0, 7, 10, 123456789})
+            for (const std::string prefix : {"", "model."}) {
+                const auto got = m.match(m.expand(layer, prefix));
+                ASSERT_TRUE(got.has_value()) << pattern << " layer " << layer;
+                EXPECT_EQ(got->layer, layer) << pattern;
+            }
+    }
+}
