@@ -18,7 +18,8 @@ set(CPACK_PACKAGE_DESCRIPTION "TensorLLM Studio stacks the Q, K, V and O weights
  a 4-way tensor and decomposes it with a Tucker decomposition whose factors are shared
  across heads. It reports reconstruction errors, spectra and compression ratios per layer
  and per head, exports compressed weights and denoised checkpoints, and draws figures.")
-set(CPACK_PACKAGE_CONTACT "TensorLLM Studio developers <tensorllm-studio@users.noreply.github.com>")
+# No public address yet: .invalid makes that explicit (the Maintainer field needs one).
+set(CPACK_PACKAGE_CONTACT "TensorLLM Studio developers <maintainers@tensorllm-studio.invalid>")
 set(CPACK_PACKAGE_INSTALL_DIRECTORY "tensorllm-studio")
 set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
 set(CPACK_DEBIAN_PACKAGE_SECTION "science")
