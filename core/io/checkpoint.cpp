@@ -1,6 +1,7 @@
 #include "io/checkpoint.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
@@ -9,6 +10,21 @@ namespace fs = std::filesystem;
 
 namespace tllm::io {
 namespace {
+// The value with control characters escaped, so an error message stays one readable line.
+std::string printable(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -65,14 +81,16 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
             if (!it.value().is_string())
                 throw std::runtime_error(index_path_ + ": weight_map['" + it.key() + "'] is not a string");
             const std::string file = it.value().get<std::string>();
-            if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
-                file == "." || file == "..")
-                throw std::runtime_error(index_path_ + ": weight_map['" + it.key() + "'] = '" + file +
+            const bool control = std::any_of(file.begin(), file.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+            if (file.empty() || file.size() > 255 || control || file.find('/') != std::string::npos ||
+                file.find('\\') != std::string::npos || file == "." || file == "..")
+                throw std::runtime_error(index_path_ + ": weight_map['" + printable(it.key()) + "'] = '" + printable(file) +
                                          "' is not a plain file name in the checkpoint directory");
             auto [pos, inserted] = shard_of_file.emplace(file, shards_.size());
             if (inserted) {
                 const fs::path shard = fs::path(dir_) / file;
-                if (!fs::exists(shard))
+                std::error_code shard_ec;
+                if (!fs::exists(shard, shard_ec))
                     throw std::runtime_error(index_path_ + ": shard '" + file + "' named in weight_map (for '" +
                                              it.key() + "') does not exist in " + dir_);
                 shards_.push_back(std::make_unique<SafetensorsFile>(shard.string()));

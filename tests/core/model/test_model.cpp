@@ -91,6 +91,18 @@ TEST(Checkpoint, IndexWithPathTraversalIsRejected) {
     EXPECT_NE(msg.find("not a plain file name"), std::string::npos) << msg;
 }
 
+TEST(Checkpoint, IndexShardNamesTooLongOrWithControlCharactersAreRejected) {
+    TempDir dir;
+    tllm::test::write_text(dir.file("model.safetensors.index.json"),
+                           R"({"weight_map":{"w":")" + std::string(300, 'a') + R"(.safetensors"}})");
+    std::string msg = error_of([&] { io::Checkpoint ck(dir.path().string()); });
+    EXPECT_NE(msg.find("not a plain file name"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("weight_map['w']"), std::string::npos) << msg;
+    tllm::test::write_text(dir.file("model.safetensors.index.json"), R"({"weight_map":{"w":"x.safetensors\u0000junk"}})");
+    msg = error_of([&] { io::Checkpoint ck(dir.path().string()); });
+    EXPECT_NE(msg.find("not a plain file name"), std::string::npos) << msg;
+}
+
 TEST(Checkpoint, OpensASingleFileAndTheIndexFileDirectly) {
     TempDir dir;
     model::SyntheticSpec s;
