@@ -48,19 +48,7 @@ const char* kHelp =
     "  --overwrite          replace a non-empty --denoised/--factorised DIR (the old content\n"
     "                       stays until the new checkpoint is complete)\n"
     "\n"
-    "rank choice (exactly one):\n"
-    "  --ranks R1,R2,R3     ranks of the d, head_dim and Q/K/V/O modes, for every layer\n"
-    "  --layer-ranks L:R1,R2,R3[;L:...]   per-layer overrides of --ranks\n"
-    "  --tol EPS            smallest ranks with relative error <= EPS guaranteed (0 < EPS <= 1)\n"
-    "  --ratio CR           least error with compression ratio >= CR\n"
-    "  --params N           least error with at most N parameters per layer\n"
-    "options:\n"
-    "  --layers LIST        e.g. 0-3,7 (default: all mapped layers)\n"
-    "  --method M           hosvd | sthosvd | hooi (default hooi)\n"
-    "  --init M             HOOI initialisation: hosvd | sthosvd (default sthosvd)\n"
-    "  --iters N            HOOI: at most N sweeps (default 100)\n"
-    "  --hooi-tol T         HOOI: stop when the error changes by less than T (default 1e-4)\n"
-    "  --threads N          worker threads (default: all cores); results do not depend on it\n"
+    "%s"  // rank choice and method options (job_cli.cpp)
     "  --no-spectra         skip the mode spectra (faster with --ranks)\n"
     "  --arch FILE          extra architecture layouts (docs/architectures.md)\n"
     "  --quiet              no progress bar\n"
@@ -151,7 +139,7 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     for (const char* o : {"out", "arch", "h5", "denoised", "factorised"}) names.insert(o);
     Args args(argv, {"help", "demo", "no-spectra", "quiet", "overwrite"}, names);
     if (args.flag("help")) {
-        std::fputs(kHelp, stdout);
+        std::printf(kHelp, job_options_help());
         return 0;
     }
     const std::string path = resolve_model_path(args.positional(), args.flag("demo"), "decompose");
