@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "export/hdf5_results.h"
+#include "export/results_tables.h"
 #include "util/layer_list.h"
 #include "util/resources.h"
 
@@ -77,41 +78,11 @@ nlohmann::ordered_json to_json(const exporting::ResultsFile& f) {
     for (std::size_t k = 0; k < f.summary.layers.size(); ++k) {
         const auto& r = f.summary.layers[k];
         const auto& lay = M.layouts[k];
-        nlohmann::ordered_json l;
-        l["layer"] = r.layer;
-        l["status"] = tucker::status_name(r.status);
-        if (!r.message.empty()) l["message"] = r.message;
+        nlohmann::ordered_json l = exporting::layer_result_json(r);
         l["tensors"] = {{"Q", lay.part_tensors[0]}, {"K", lay.part_tensors[1]}, {"V", lay.part_tensors[2]},
                         {"O", lay.part_tensors[3]}};
         l["dtype"] = lay.dtype;
-        if (r.complete()) {
-            const auto& X = r.measures;
-            l["ranks"] = r.ranks;
-            l["rel_error"] = X.rel_error;
-            l["type_error"] = {{"Q", X.type_error[0]}, {"K", X.type_error[1]}, {"V", X.type_error[2]}, {"O", X.type_error[3]}};
-            l["head_error"] = X.head_error;
-            l["head_type_error"] = X.head_type_error;
-            if (!X.head_type_sv.empty()) l["head_type_sv"] = X.head_type_sv;
-            l["original_params"] = X.original_params;
-            l["compressed_params"] = X.compressed_params;
-            l["compression_ratio"] = X.ratio;
-            l["head_original_params"] = X.head_original_params;
-            l["head_compressed_params"] = X.head_compressed_params;
-            l["head_compression_ratio"] = X.head_ratio;
-            l["captured_energy"] = X.captured_energy;
-            l["iterations"] = r.tucker.iterations;
-            l["trace"] = r.tucker.trace;
-            if (r.spectra) {
-                l["spectra"] = {{"norm_sq", r.spectra->norm_sq}};
-                for (int n = 0; n < 4; ++n)
-                    l["spectra"]["mode" + std::to_string(n + 1)] = r.spectra->singular_values[std::size_t(n)];
-            }
-        }
-        l["seconds"] = {{"load", r.seconds_load},
-                        {"spectra", r.seconds_spectra},
-                        {"decompose", r.seconds_decompose},
-                        {"measures", r.seconds_measures},
-                        {"total", r.seconds_total}};
+        l["seconds"] = exporting::seconds_json(r);
         j["layers"].push_back(std::move(l));
     }
     return j;

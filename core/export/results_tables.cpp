@@ -35,6 +35,40 @@ void write_text_file(const std::string& path, const std::string& text) {
     f.commit();
 }
 
+nlohmann::ordered_json seconds_json(const jobs::LayerResult& r) {
+    return {{"load", r.seconds_load},
+            {"spectra", r.seconds_spectra},
+            {"decompose", r.seconds_decompose},
+            {"measures", r.seconds_measures},
+            {"total", r.seconds_total}};
+}
+
+nlohmann::ordered_json layer_result_json(const jobs::LayerResult& r) {
+    nlohmann::ordered_json l;
+    l["layer"] = r.layer;
+    l["status"] = tucker::status_name(r.status);
+    if (!r.message.empty()) l["message"] = r.message;
+    if (!r.complete()) return l;
+    const auto& M = r.measures;
+    l["ranks"] = r.ranks;
+    l["rel_error"] = M.rel_error;
+    l["type_error"] = {{"Q", M.type_error[0]}, {"K", M.type_error[1]}, {"V", M.type_error[2]}, {"O", M.type_error[3]}};
+    l["head_error"] = M.head_error;
+    l["head_type_error"] = M.head_type_error;
+    if (!M.head_type_sv.empty()) l["head_type_sv"] = M.head_type_sv;
+    l["original_params"] = M.original_params;
+    l["compressed_params"] = M.compressed_params;
+    l["compression_ratio"] = M.ratio;
+    l["head_original_params"] = M.head_original_params;
+    l["head_compressed_params"] = M.head_compressed_params;
+    l["head_compression_ratio"] = M.head_ratio;
+    l["captured_energy"] = M.captured_energy;
+    l["iterations"] = r.tucker.iterations;
+    l["trace"] = r.tucker.trace;
+    if (r.spectra) l["spectra"] = spectra_json(*r.spectra);
+    return l;
+}
+
 nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s) {
     nlohmann::ordered_json j;
     j["format"] = "tensorllm-results/1";
@@ -58,34 +92,8 @@ nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOption
     j["seconds"] = s.seconds;
     j["layers"] = nlohmann::ordered_json::array();
     for (const auto& r : s.layers) {
-        nlohmann::ordered_json l;
-        l["layer"] = r.layer;
-        l["status"] = tucker::status_name(r.status);
-        if (!r.message.empty()) l["message"] = r.message;
-        if (r.complete()) {
-            const auto& M = r.measures;
-            l["ranks"] = r.ranks;
-            l["rel_error"] = M.rel_error;
-            l["type_error"] = {{"Q", M.type_error[0]}, {"K", M.type_error[1]}, {"V", M.type_error[2]}, {"O", M.type_error[3]}};
-            l["head_error"] = M.head_error;
-            l["head_type_error"] = M.head_type_error;
-            if (!M.head_type_sv.empty()) l["head_type_sv"] = M.head_type_sv;
-            l["original_params"] = M.original_params;
-            l["compressed_params"] = M.compressed_params;
-            l["compression_ratio"] = M.ratio;
-            l["head_original_params"] = M.head_original_params;
-            l["head_compressed_params"] = M.head_compressed_params;
-            l["head_compression_ratio"] = M.head_ratio;
-            l["captured_energy"] = M.captured_energy;
-            l["iterations"] = r.tucker.iterations;
-            l["trace"] = r.tucker.trace;
-            l["seconds"] = {{"load", r.seconds_load},
-                            {"spectra", r.seconds_spectra},
-                            {"decompose", r.seconds_decompose},
-                            {"measures", r.seconds_measures},
-                            {"total", r.seconds_total}};
-            if (r.spectra) l["spectra"] = spectra_json(*r.spectra);
-        }
+        nlohmann::ordered_json l = layer_result_json(r);
+        if (r.complete()) l["seconds"] = seconds_json(r);
         j["layers"].push_back(std::move(l));
     }
     return j;

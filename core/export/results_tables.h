@@ -20,6 +20,12 @@
 
 namespace tllm::exporting {
 
+/// One layer's status, message and (when complete) ranks, errors, parameters, trace and
+/// spectra, as in results.json.
+nlohmann::ordered_json layer_result_json(const jobs::LayerResult& r);
+/// The layer's timings {load, spectra, decompose, measures, total} in seconds.
+nlohmann::ordered_json seconds_json(const jobs::LayerResult& r);
+
 /// The whole run as JSON (the content of results.json).
 nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s);
 
