@@ -339,10 +339,7 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
             if (d.options) run_panel_->setOptions(*d.options);
             last_options_ = d.options;
             for (auto& r : parse_project_results(d, *model_, project)) {
-                auto p = std::make_shared<const jobs::LayerResult>(std::move(r));
-                results_.layers[p->layer] = p;
-                if (p->spectra) spectra_->put(p->layer, std::make_shared<const analysis::ModeSpectra>(*p->spectra));
-                exact_history_[p->layer].push_back({p->ranks, p->measures.compressed_params, p->measures.ratio, 0, 0, p->measures.rel_error});
+                addResult(std::make_shared<const jobs::LayerResult>(std::move(r)));
             }
             project_path_ = project;
             setWindowTitle(tr("TensorLLM Studio — %1").arg(QFileInfo(project).fileName()));
@@ -439,9 +436,7 @@ void MainWindow::onLayerFinished(std::shared_ptr<const jobs::LayerResult> r) {
         run_panel_->setLayerStatus(r->layer, tr("failed"), QString::fromStdString(r->message));
         return;
     }
-    results_.layers[r->layer] = r;
-    if (r->spectra) spectra_->put(r->layer, std::make_shared<const analysis::ModeSpectra>(*r->spectra));
-    exact_history_[r->layer].push_back({r->ranks, r->measures.compressed_params, r->measures.ratio, 0, 0, r->measures.rel_error});
+    addResult(r);
     run_panel_->setLayerStatus(r->layer, tr("error %1").arg(r->measures.rel_error, 0, 'f', 4),
                                tr("ranks %1,%2,%3, %4× compression, %5 s")
                                    .arg(r->ranks[0])
@@ -460,6 +455,12 @@ void MainWindow::onLayerFinished(std::shared_ptr<const jobs::LayerResult> r) {
                 .arg(r->seconds_total, 0, 'f', 2));
     if (selection_->layer() < 0 || !results_.layer(selection_->layer())) selection_->select(r->layer);
     scheduleRefresh();
+}
+
+void MainWindow::addResult(std::shared_ptr<const jobs::LayerResult> r) {
+    if (r->spectra) spectra_->put(r->layer, std::make_shared<const analysis::ModeSpectra>(*r->spectra));
+    exact_history_[r->layer].push_back({r->ranks, r->measures.compressed_params, r->measures.ratio, 0, 0, r->measures.rel_error});
+    results_.layers[r->layer] = std::move(r);
 }
 
 void MainWindow::onRunFinished(std::shared_ptr<const jobs::JobSummary> s) {

@@ -88,6 +88,9 @@ private:
     void buildExportMenu(QMenu* file);
     void applyResultsFile(const std::shared_ptr<const exporting::ResultsFile>& f);
     void setModel(std::shared_ptr<const model::Model> m, const QString& path);
+    /// Shows a complete layer result: the displayed set, the spectra cache, the explorer's
+    /// exact points.
+    void addResult(std::shared_ptr<const jobs::LayerResult> r);
     void onLayerFinished(std::shared_ptr<const jobs::LayerResult> r);
     void onRunFinished(std::shared_ptr<const jobs::JobSummary> s);
     void onProgress();

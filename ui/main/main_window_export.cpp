@@ -149,10 +149,7 @@ void MainWindow::applyResultsFile(const std::shared_ptr<const exporting::Results
     exact_history_.clear();
     for (const auto& r : f->summary.layers) {
         if (!r.complete()) continue;
-        auto p = std::make_shared<const jobs::LayerResult>(r);
-        results_.layers[p->layer] = p;
-        if (p->spectra && model_) spectra_->put(p->layer, std::make_shared<const analysis::ModeSpectra>(*p->spectra));
-        exact_history_[p->layer].push_back({p->ranks, p->measures.compressed_params, p->measures.ratio, 0, 0, p->measures.rel_error});
+        addResult(std::make_shared<const jobs::LayerResult>(r));
     }
     last_options_ = f->meta.options;
     if (model_) run_panel_->setOptions(f->meta.options);
