@@ -6,6 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <signal.h>
+
+extern char** environ;
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -127,7 +135,9 @@ TEST(JobRunner, CancelInsideALargeLayerReturnsQuickly) {
         const auto s = runner.summary();
         EXPECT_TRUE(s->cancelled);
         for (const auto& r : s->layers) EXPECT_FALSE(r.complete()) << "layer " << r.layer << " marked complete after cancel";
-        EXPECT_LT(latency, 0.5) << "cancel at " << delay_ms << " ms took " << latency << " s";
+        // Typically 0.15-0.25 s here (one 1536 x 1536 eigensolve); the bound leaves room for a
+        // loaded CI machine while still failing if a kernel stops checking the token.
+        EXPECT_LT(latency, 0.8) << "cancel at " << delay_ms << " ms took " << latency << " s";
     }
     std::printf("cancel latency inside a 1536x128x4x12 layer: worst %.3f s\n", worst);
 }
@@ -184,21 +194,43 @@ TEST(CliDecompose, UsageErrorsAndToleranceMode) {
 }
 
 TEST(CliDecompose, SigintCancelsAndWritesNothing) {
+    // The test spawns the CLI itself (not through a shell that exits at once): an orphaned
+    // process stays a zombie until some init reaps it, which in containers can take seconds
+    // and made an earlier version of this test measure the reaper, not the CLI.
     tllm::test::TempDir dir;
     synth_model(dir.file("big"), 1024, 8, 6, io::DType::BF16);
     const std::string out = dir.file("out");
-    const std::string cmd = std::string(TLLM_CLI) + " decompose " + dir.file("big") +
-                            " --ranks 128,64,4 --iters 50 --hooi-tol 0 --quiet --out " + out + " >/dev/null 2>&1 & echo $!";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    int pid = 0;
-    ASSERT_EQ(std::fscanf(p, "%d", &pid), 1);
-    ::pclose(p);
+    std::vector<std::string> args = {TLLM_CLI, "decompose", dir.file("big"), "--ranks", "128,64,4", "--iters", "50",
+                                     "--hooi-tol", "0", "--quiet", "--out", out};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    ASSERT_EQ(::posix_spawn(&pid, TLLM_CLI, &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
-    ::kill(pid, SIGINT);
     int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "the CLI finished before the interrupt";
     const auto t0 = Clock::now();
-    while (::kill(pid, 0) == 0 && secs(t0) < 10) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    EXPECT_LT(secs(t0), 2.0);
-    (void)status;
+    ::kill(pid, SIGINT);
+    pid_t w = 0;
+    while ((w = ::waitpid(pid, &status, WNOHANG)) == 0 && secs(t0) < 30)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const double latency = secs(t0);
+    if (w == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        FAIL() << "the CLI ignored SIGINT for 30 s";
+    }
+    std::printf("SIGINT to exit: %.3f s\n", latency);
+    // Typically 0.1 s; the bound only separates "cancelled" from "ran the 50 iterations on".
+    EXPECT_LT(latency, 5.0);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 130);
     EXPECT_FALSE(std::filesystem::exists(out + "/results.json"));
+    EXPECT_FALSE(std::filesystem::exists(out));
 }
