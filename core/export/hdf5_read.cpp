@@ -204,7 +204,7 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
     }
     R.read(id, obj, "core", {S.h, r.ranks[2], r.ranks[1], r.ranks[0]}, f);
     T.core.dim = {r.ranks[0], r.ranks[1], r.ranks[2], S.h};
-    T.core.data = std::move(f);
+    T.core.data.assign(f.begin(), f.end());
 }
 
 }  // namespace

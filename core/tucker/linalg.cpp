@@ -66,7 +66,7 @@ Tensor4 mode_product(const Tensor4& X, int mode, const Eigen::MatrixXf& M, const
                              std::memory_order_relaxed);
     auto ydim = X.dim;
     ydim[mode] = J;
-    Tensor4 Y(ydim);
+    Tensor4 Y = Tensor4::uninitialized(ydim);  // every element is written below
     if (J == 0 || v.P * v.Q == 0) return Y;
     const float* x = X.data.data();
     float* y = Y.data.data();

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 
 #include "tucker/linalg.h"
+#include "tucker/subspace.h"
 
 namespace tllm::tucker {
 namespace {
@@ -84,7 +87,22 @@ void TuckerOptions::validate(const std::array<std::int64_t, 4>& dims) const {
     }
 }
 
-Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl) {
+const char* solver_name(Solver s) { return s == Solver::Exact ? "exact" : "auto"; }
+
+Solver parse_solver(const std::string& s) {
+    if (s == "auto") return Solver::Auto;
+    if (s == "exact") return Solver::Exact;
+    throw std::invalid_argument("solver: expected auto or exact, got '" + s + "'");
+}
+
+Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl, Solver solver,
+                                const Eigen::MatrixXf* warm) {
+    if (solver == Solver::Auto && subspace_pays_off(Y.dim, mode, r)) {
+        SubspaceResult s = leading_subspace(Y, r, warm, {}, ctl);
+        if (std::getenv("TLLM_DEBUG_SUBSPACE")) std::fprintf(stderr, "subspace mode %d r %d: %d sweeps, converged %d\n", mode, r, s.iterations, int(s.converged));
+        if (s.converged) return std::move(s.vectors);
+        // No spectral gap near r within the sweep limit: the exact path below.
+    }
     const Eigen::MatrixXd G = mode_gram(Y, mode, ctl);
     ctl.check();
     return top_eigenpairs(G, r).vectors.cast<float>();
@@ -100,7 +118,7 @@ struct Factors {
 Factors run_hosvd(const Tensor4& W, const TuckerOptions& o, const util::Control& ctl) {
     Factors f;
     for (int n = 0; n < 3; ++n) {
-        f.U[n] = leading_vectors(W, n, o.ranks[n], ctl.sub(n / 4.0f, (n + 1) / 4.0f));
+        f.U[n] = leading_vectors(W, n, o.ranks[n], ctl.sub(n / 4.0f, (n + 1) / 4.0f), o.solver);
         ctl.report((n + 1) / 4.0f);
     }
     f.core = project(W, f.U, reduction_order(W.dim, o.ranks), ctl);
@@ -119,7 +137,7 @@ Factors run_sthosvd(const Tensor4& W, const TuckerOptions& o, const util::Contro
     for (std::size_t k = 0; k < order.size(); ++k) {
         const int n = order[k];
         const Tensor4& cur = k == 0 ? W : Y;
-        f.U[n] = leading_vectors(cur, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f));
+        f.U[n] = leading_vectors(cur, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f), o.solver);
         Y = mode_product(cur, n, f.U[n].transpose(), ctl);
         ctl.report((k + 1) / 3.0f);
     }
@@ -151,7 +169,7 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
             const float span = 0.75f / opt.max_iterations;
             // Mode 1 (d): W x2 U2^T x3 U3^T.
             Tensor4 Y = mode_product(mode_product(W, 1, f.U[1].transpose(), ctl), 2, f.U[2].transpose(), ctl);
-            f.U[0] = leading_vectors(Y, 0, opt.ranks[0], ctl);
+            f.U[0] = leading_vectors(Y, 0, opt.ranks[0], ctl, opt.solver, &f.U[0]);
             ctl.report(a + span * 0.4f);
             // Modes 2 and 3 share T = W x1 U1^T.
             const Tensor4 T = mode_product(W, 0, f.U[0].transpose(), ctl);

@@ -5,7 +5,11 @@
 //   U3 (4 x R3) orthonormal and shared, and one core G_i (R1 x R2 x R3) per head.
 //
 // Leading singular vectors (how they are computed, and why):
-//   The mode-n Gram matrix Y_(n) Y_(n)^T is formed with SGEMM blocks accumulated in double
+//   For the wide d mode of large layers (d > 1024, R1 well below d) block subspace iteration
+//   on the unfolding itself (subspace.h): passes at the SGEMM rate instead of the d x d Gram
+//   and a single-threaded tridiagonalisation; it stops on the captured energy, which is what
+//   the error depends on, and falls back to the exact path below if it does not converge.
+//   Otherwise the mode-n Gram matrix Y_(n) Y_(n)^T is formed with SGEMM blocks accumulated in double
 //   (linalg.h), then its R_n leading eigenvectors come from LAPACK dsyevr with an index range,
 //   which computes only the wanted pairs. This is exact (no sketching error), fast at small
 //   and large ranks alike (the eigensolve costs O(I_n^3) with I_n <= d, next to the Gram's
@@ -28,6 +32,12 @@
 namespace tllm::tucker {
 
 enum class Method { HOSVD, STHOSVD, HOOI };
+/// How leading singular vectors are computed. Auto: block subspace iteration for the wide d
+/// mode of large layers where it is cheaper (subspace.h; it falls back to the exact path when
+/// it does not converge), Gram + dsyevr elsewhere. Exact: always Gram + dsyevr.
+enum class Solver { Auto, Exact };
+const char* solver_name(Solver s);
+Solver parse_solver(const std::string& s);
 /// "hosvd", "sthosvd", "hooi".
 const char* method_name(Method m);
 /// Parses a method name; throws std::invalid_argument listing the valid names.
@@ -46,6 +56,8 @@ struct TuckerOptions {
     int max_iterations = 100;
     /// HOOI: stop when the relative error changes by less than this between sweeps.
     double tolerance = 1e-4;
+    /// Leading-vector solver (see Solver).
+    Solver solver = Solver::Auto;
 
     /// Throws std::invalid_argument naming the field, the limit and the value, e.g.
     /// "ranks[1]: must be <= head_dim (64), got 80".
@@ -81,7 +93,9 @@ TuckerResult decompose(const tensor::Tensor4& W, const TuckerOptions& opt, const
 tensor::Tensor4 reconstruct(const TuckerResult& r, const util::Control& ctl = {});
 
 /// The leading r left singular vectors of the mode-`mode` unfolding of Y (I_mode x r, float),
-/// with the sign convention applied (Gram + dsyevr, as described above).
-Eigen::MatrixXf leading_vectors(const tensor::Tensor4& Y, int mode, int r, const util::Control& ctl = {});
+/// with the sign convention applied: Gram + dsyevr, or with Solver::Auto subspace iteration
+/// where subspace_pays_off() (seeded with `warm` when given, e.g. the previous HOOI factor).
+Eigen::MatrixXf leading_vectors(const tensor::Tensor4& Y, int mode, int r, const util::Control& ctl = {},
+                                Solver solver = Solver::Exact, const Eigen::MatrixXf* warm = nullptr);
 
 }  // namespace tllm::tucker

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void expect_bitwise(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+void expect_bitwise(const tensor::FloatBuffer& a, const tensor::FloatBuffer& b, const std::string& what) {
     ASSERT_EQ(a.size(), b.size()) << what;
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
 }

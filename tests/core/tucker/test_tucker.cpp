@@ -363,7 +363,7 @@ TEST_F(NumpyReference, HosvdFactorsHooiErrorsAndPerHeadErrorsAgree) {
         };
         const auto [w, ws] = read("W");
         Tensor4 W({std::int64_t(ws[3]), std::int64_t(ws[2]), std::int64_t(ws[1]), std::int64_t(ws[0])});
-        W.data = w;
+        W.data.assign(w.begin(), w.end());
         const auto ranks = tucker::parse_ranks(f.metadata().at("ranks"));
         const int sweeps = std::stoi(f.metadata().at("sweeps"));
 

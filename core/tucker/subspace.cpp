@@ -1,0 +1,216 @@
+#include "tucker/subspace.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <tbb/parallel_for.h>
+
+#include "tucker/linalg.h"
+
+namespace tllm::tucker {
+namespace {
+
+using tensor::Tensor4;
+
+constexpr std::int64_t kRowBlock = 256;   // rows of X per task in Y = X Z
+constexpr std::int64_t kColBlock = 512;   // columns of X per task in Z = X^T Q
+constexpr std::int64_t kGramRows = 1024;  // rows per float SSYRK chunk in A^T A
+
+void count(double flop) { flop_counter().fetch_add(std::uint64_t(flop), std::memory_order_relaxed); }
+
+// Uniform in [-1, 1) from a hash of (seed, index): no generator state, so any block of the
+// random matrix can be filled by any thread with the same values.
+float hashed_uniform(std::uint64_t seed, std::uint64_t i) {
+    std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return float(double(z >> 40) * (2.0 / double(1ULL << 24)) - 1.0);
+}
+
+void fill_random(Eigen::MatrixXf& A, Eigen::Index col0, std::uint64_t seed) {
+    const std::int64_t rows = A.rows();
+    tbb::parallel_for(Eigen::Index(col0), A.cols(), [&](Eigen::Index j) {
+        for (std::int64_t i = 0; i < rows; ++i) A(i, j) = hashed_uniform(seed, std::uint64_t(j) * rows + i);
+    });
+}
+
+// Y (I x s) = X (I x M) * Z (M x s), in row blocks of X.
+void times(const float* x, std::int64_t I, std::int64_t M, const Eigen::MatrixXf& Z, Eigen::MatrixXf& Y,
+           const util::Control& ctl) {
+    const std::int64_t s = Z.cols();
+    Y.resize(I, s);
+    count(2.0 * double(I) * M * s);
+    const std::int64_t nb = (I + kRowBlock - 1) / kRowBlock;
+    tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
+        ctl.check();
+        const std::int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, I - r0);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(nr), int(s), int(M), 1.0f, x + r0, int(I), Z.data(),
+                    int(M), 0.0f, Y.data() + r0, int(I));
+    });
+}
+
+// Z (M x s) = X^T (M x I) * Q (I x s), in column blocks of X.
+void times_t(const float* x, std::int64_t I, std::int64_t M, const Eigen::MatrixXf& Q, Eigen::MatrixXf& Z,
+             const util::Control& ctl) {
+    const std::int64_t s = Q.cols();
+    Z.resize(M, s);
+    count(2.0 * double(I) * M * s);
+    const std::int64_t nb = (M + kColBlock - 1) / kColBlock;
+    tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
+        ctl.check();
+        const std::int64_t c0 = b * kColBlock, nc = std::min(kColBlock, M - c0);
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, int(nc), int(s), int(I), 1.0f, x + c0 * I, int(I),
+                    Q.data(), int(I), 0.0f, Z.data() + c0, int(M));
+    });
+}
+
+// A^T A (s x s) in double: float SSYRK over fixed row chunks, each chunk's result widened and
+// the chunks added in order (deterministic for any thread count).
+Eigen::MatrixXd gram_of_columns(const Eigen::MatrixXf& A, const util::Control& ctl) {
+    const std::int64_t n = A.rows(), s = A.cols();
+    count(double(n) * s * (s + 1));
+    const std::int64_t nchunks = (n + kGramRows - 1) / kGramRows;
+    // At most 16 partial sums: chunks are grouped into consecutive runs by index only.
+    const std::int64_t ngroups = std::min<std::int64_t>(nchunks, 16);
+    std::vector<Eigen::MatrixXd> partial(static_cast<std::size_t>(ngroups));
+    tbb::parallel_for(std::int64_t(0), ngroups, [&](std::int64_t g) {
+        Eigen::MatrixXd acc = Eigen::MatrixXd::Zero(s, s);
+        Eigen::MatrixXf part(s, s);
+        for (std::int64_t c = nchunks * g / ngroups; c < nchunks * (g + 1) / ngroups; ++c) {
+            ctl.check();
+            const std::int64_t r0 = c * kGramRows, nr = std::min(kGramRows, n - r0);
+            cblas_ssyrk(CblasColMajor, CblasUpper, CblasTrans, int(s), int(nr), 1.0f, A.data() + r0, int(n), 0.0f,
+                        part.data(), int(s));
+            acc.triangularView<Eigen::Upper>() += part.cast<double>();
+        }
+        partial[static_cast<std::size_t>(g)] = std::move(acc);
+    });
+    Eigen::MatrixXd C = Eigen::MatrixXd::Zero(s, s);
+    for (const auto& p : partial) C += p;
+    C.triangularView<Eigen::StrictlyLower>() = C.transpose();
+    return C;
+}
+
+// Replaces Y (I x s, I >= s) by an orthonormal basis of its columns: Householder QR
+// (LAPACK sgeqrf + sorgqr), unconditionally stable, also when Y is rank-deficient.
+void orthonormalize(Eigen::MatrixXf& Y) {
+    const lapack_int m = lapack_int(Y.rows()), n = lapack_int(Y.cols());
+    count(4.0 * double(m) * n * n);
+    std::vector<float> tau(static_cast<std::size_t>(n));
+    lapack_int info = LAPACKE_sgeqrf(LAPACK_COL_MAJOR, m, n, Y.data(), m, tau.data());
+    if (info == 0) info = LAPACKE_sorgqr(LAPACK_COL_MAJOR, m, n, n, Y.data(), m, tau.data());
+    if (info != 0) throw std::runtime_error("LAPACK QR failed (info " + std::to_string(info) + ")");
+}
+
+// Eigen-decomposition of a small symmetric matrix, descending.
+void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd& V) {
+    const lapack_int s = lapack_int(C.rows());
+    count(9.0 * double(s) * s * s);
+    V = C;
+    Eigen::VectorXd w(s);
+    const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', s, V.data(), s, w.data());
+    if (info != 0) throw std::runtime_error("LAPACK dsyevd failed (info " + std::to_string(info) + ")");
+    theta = w.reverse();
+    V = V.rowwise().reverse().eval();
+}
+
+// A (n x s) * B (s x k), float, in row blocks.
+Eigen::MatrixXf times_small(const Eigen::MatrixXf& A, const Eigen::MatrixXf& B, const util::Control& ctl) {
+    const std::int64_t n = A.rows(), s = A.cols(), k = B.cols();
+    count(2.0 * double(n) * s * k);
+    Eigen::MatrixXf C(n, k);
+    const std::int64_t nb = (n + kGramRows - 1) / kGramRows;
+    tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
+        ctl.check();
+        const std::int64_t r0 = b * kGramRows, nr = std::min(kGramRows, n - r0);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(nr), int(k), int(s), 1.0f, A.data() + r0, int(n),
+                    B.data(), int(s), 0.0f, C.data() + r0, int(n));
+    });
+    return C;
+}
+
+}  // namespace
+
+bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r) {
+    if (mode != 0) return false;
+    const double I = double(dims[0]);
+    const double N = I * double(dims[1]) * double(dims[2]) * double(dims[3]);
+    if (I <= 1024 || N <= 0) return false;
+    const double s = r + std::max(16, r / 8);
+    if (s > I / 2) return false;
+    // Four passes (cold start, one convergence check) against the Gram (N * I) plus the
+    // single-threaded tridiagonalisation, which runs at about a third of the GEMM rate.
+    return 8.0 * N * s < N * I + 4.0 * I * I * I;
+}
+
+SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* warm, const SubspaceOptions& opt,
+                                const util::Control& ctl) {
+    init_blas();
+    const std::int64_t I = X.dim[0];
+    const std::int64_t M = X.dim[1] * X.dim[2] * X.dim[3];
+    if (r < 1 || r > I) throw std::invalid_argument("leading_subspace: r must be in 1.." + std::to_string(I));
+    const int p = opt.oversample >= 0 ? opt.oversample : std::max(16, r / 8);
+    const std::int64_t s = std::min<std::int64_t>({I, M, std::int64_t(r) + p});
+    SubspaceResult out;
+    if (s < r) return out;  // fewer columns than wanted: only the exact path can answer
+    const float* x = X.data.data();
+    const double total = norm_sq(X);
+
+    // Starting block Q (I x s).
+    Eigen::MatrixXf Q(I, s), Z;
+    if (warm && warm->rows() == I && warm->cols() > 0 && warm->cols() <= s) {
+        Q.leftCols(warm->cols()) = *warm;
+        fill_random(Q, warm->cols(), opt.seed);
+    } else {
+        Eigen::MatrixXf omega(M, s);
+        fill_random(omega, 0, opt.seed);
+        times(x, I, M, omega, Q, ctl);
+    }
+    orthonormalize(Q);
+
+    Eigen::VectorXd theta;
+    Eigen::MatrixXd V;
+    double prev = -std::numeric_limits<double>::infinity();
+    for (int it = 1; it <= opt.max_iterations; ++it) {
+        ctl.check();
+        times_t(x, I, M, Q, Z, ctl);  // Z = X^T Q
+        small_eig(gram_of_columns(Z, ctl), theta, V);  // Ritz values of X X^T on span(Q)
+        out.iterations = it;
+        const double energy = theta.head(r).sum();
+        if (std::getenv("TLLM_DEBUG_SUBSPACE")) std::fprintf(stderr, "  sweep %d energy %.12f delta %.3e\n", it, energy / total, (energy - prev) / total);
+        if (it >= 2 && energy - prev <= opt.tolerance * total) {
+            out.converged = true;
+            break;
+        }
+        prev = energy;
+        if (it == opt.max_iterations) break;
+        // Next block: X Z V Theta^{-1/2} = X X^T Q V Theta^{-1/2}. The scaling keeps the columns
+        // at comparable norms (condition ~ sqrt of the Ritz value spread), so the float QR does
+        // not lose the small directions; directions with negligible energy are dropped.
+        Eigen::VectorXd scale(s);
+        for (std::int64_t j = 0; j < s; ++j)
+            scale(j) = theta(j) > theta(0) * 1e-12 && theta(j) > 0 ? 1.0 / std::sqrt(theta(j)) : 0.0;
+        const Eigen::MatrixXf T = (V * scale.asDiagonal()).cast<float>();
+        const Eigen::MatrixXf Zs = times_small(Z, T, ctl);
+        times(x, I, M, Zs, Q, ctl);
+        orthonormalize(Q);
+    }
+    if (!out.converged) return out;
+    Eigen::MatrixXd U = times_small(Q, V.leftCols(r).cast<float>(), ctl).cast<double>();
+    fix_signs(U);
+    out.vectors = U.cast<float>();
+    out.values = theta.head(r);
+    out.energy = out.values.sum();
+    return out;
+}
+
+}  // namespace tllm::tucker

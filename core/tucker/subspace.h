@@ -1,0 +1,56 @@
+#pragma once
+// Leading left singular subspace of a wide mode unfolding by block subspace iteration, for
+// the case where the Gram + dsyevr path is slow: the d mode of large models (I_n > 1024),
+// with R_n well below I_n.
+//
+// Why: for the LLaMA-7B layer (4096, 128, 4, 32) the exact path forms the 4096 x 4096 Gram
+// (N * 4096 FLOP, 4-8x the whole ST-HOSVD lower bound 2 * N * R1) and tridiagonalises it with
+// a single-threaded dsyevr (about 2 s). Subspace iteration touches the unfolding X (I x M) only
+// through the products X^T Q and X Z with a block of s = R + p columns, which run at the
+// SGEMM rate on the oneTBB pool; each sweep costs 4 * N * s FLOP.
+//
+// Accuracy, and when it stops: what the Tucker error depends on is the energy the subspace
+// captures, ||U^T X||^2 = sum of the R leading Ritz values (the ST-HOSVD error of this step is
+// ||X||^2 minus it). Ritz values only increase from sweep to sweep, so the iteration stops when
+// a sweep adds less than `tolerance * ||X||^2` to that sum. If that does not happen within
+// `max_iterations` sweeps (no spectral gap near R), or the block loses rank, the result says
+// so and the caller falls back to the exact Gram + dsyevr path. Warm starts (HOOI passes its
+// previous factor) usually converge at the first check.
+//
+// Determinism: the random start is a counter-based hash of the element index (no generator
+// state), every product is split into blocks by problem size only, and small reductions are
+// added in block order, so 1 and N threads give bit-identical results.
+
+#include <cstdint>
+
+#include <Eigen/Dense>
+
+#include "tensor/tensor4.h"
+#include "util/control.h"
+
+namespace tllm::tucker {
+
+struct SubspaceOptions {
+    int oversample = -1;      ///< p; -1 = max(16, R / 8)
+    int max_iterations = 12;  ///< sweeps before giving up (the caller then falls back)
+    double tolerance = 1e-6;  ///< stop when a sweep adds < tolerance * ||X||^2 of energy
+    std::uint64_t seed = 0x7e450a11;
+};
+
+struct SubspaceResult {
+    Eigen::MatrixXf vectors;  ///< I x R, orthonormal, sign convention of fix_signs()
+    Eigen::VectorXd values;   ///< R leading Ritz values (estimates of the Gram's eigenvalues)
+    double energy = 0;        ///< sum of values = ||U^T X||^2
+    int iterations = 0;       ///< sweeps (products X^T Q) performed
+    bool converged = false;   ///< false: the caller should use the exact path
+};
+
+/// True when leading_subspace() is the faster path for R leading vectors of mode `mode`.
+bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r);
+
+/// The R leading left singular vectors of the mode-0 unfolding of X (I x M, contiguous).
+/// `warm` (I x R', any R' <= R + p) seeds the block, e.g. the previous HOOI factor.
+SubspaceResult leading_subspace(const tensor::Tensor4& X, int r, const Eigen::MatrixXf* warm = nullptr,
+                                const SubspaceOptions& opt = {}, const util::Control& ctl = {});
+
+}  // namespace tllm::tucker
