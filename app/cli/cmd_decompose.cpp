@@ -9,6 +9,8 @@
 #include <tuple>
 #include <utility>
 
+#include <sys/resource.h>
+
 
 #include "args.h"
 #include "commands.h"
@@ -172,7 +174,10 @@ int cmd_decompose(const std::vector<std::string>& argv) {
         else
             std::printf("layer %-4d %s: %s\n", r.layer, tucker::status_name(r.status), r.message.c_str());
     }
-    std::printf("decomposed %zu layer(s) in %.2fs\n", summary->layers.size(), summary->seconds);
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
+    std::printf("decomposed %zu layer(s) in %.2fs, peak resident memory %.0f MiB\n", summary->layers.size(),
+                summary->seconds, double(ru.ru_maxrss) / 1024.0);
     if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), interrupt.flag()))
         return 130;
     if (summary->failed > 0) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "job_cli.h"
 
 #include <atomic>
@@ -30,7 +31,7 @@ void draw_bar(float p, int done, int total, double secs) {
 }  // namespace
 
 std::set<std::string> job_option_names() {
-    return {"ranks", "layer-ranks", "tol", "ratio", "params", "layers", "method", "init", "iters", "hooi-tol", "threads"};
+    return {"ranks", "layer-ranks", "tol", "ratio", "params", "layers", "method", "init", "iters", "hooi-tol", "threads", "solver", "mode-order"};
 }
 
 const char* job_options_help() {
@@ -46,6 +47,10 @@ const char* job_options_help() {
            "  --init M             HOOI initialisation: hosvd | sthosvd (default sthosvd)\n"
            "  --iters N            HOOI: at most N sweeps (default 100)\n"
            "  --hooi-tol T         HOOI: stop when the error changes by less than T (default 1e-4)\n"
+           "  --mode-order A,B,C   ST-HOSVD truncation order of the modes d, dv, qkvo (default\n"
+           "                       largest first: d,dv,qkvo; dv,qkvo,d does less work on large layers)\n"
+           "  --solver S           leading vectors: auto (subspace iteration for the d mode of large\n"
+           "                       layers, exact fallback) | exact (Gram + LAPACK always); default auto\n"
            "  --threads N          worker threads (default: all cores); results do not depend on it\n";
 }
 
@@ -101,6 +106,25 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
     opt.tucker.init = tucker::parse_method(args.value("init").value_or("sthosvd"));
     opt.tucker.max_iterations = args.int_value("iters", 100);
     opt.tucker.tolerance = args.double_value("hooi-tol", 1e-4);
+    opt.tucker.solver = tucker::parse_solver(args.value("solver").value_or("auto"));
+    if (auto mo = args.value("mode-order")) {
+        const std::string s = *mo;
+        std::size_t pos = 0;
+        while (true) {
+            const auto end = s.find(',', pos);
+            const std::string name = s.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+            if (name == "d") opt.tucker.mode_order.push_back(0);
+            else if (name == "dv" || name == "head_dim") opt.tucker.mode_order.push_back(1);
+            else if (name == "qkvo") opt.tucker.mode_order.push_back(2);
+            else throw std::invalid_argument("--mode-order: expected the names d, dv, qkvo, got '" + name + "'");
+            if (end == std::string::npos) break;
+            pos = end + 1;
+        }
+        std::vector<int> sorted = opt.tucker.mode_order;
+        std::sort(sorted.begin(), sorted.end());
+        if (sorted != std::vector<int>{0, 1, 2})
+            throw std::invalid_argument("--mode-order: expected each of d, dv, qkvo once, got '" + s + "'");
+    }
     opt.threads = args.int_value("threads", 0);
     return opt;
 }

@@ -92,6 +92,12 @@ std::vector<BenchCase> standard_cases(bool quick) {
     v.push_back({"llama7b (512,64,4) sthosvd", llama, {512, 64, 4}, Method::STHOSVD, 0});
     v.push_back({"llama7b (512,64,4) hooi x1", llama, {512, 64, 4}, Method::HOOI, 1});
     v.push_back({"llama7b (512,64,4) hooi x10", llama, {512, 64, 4}, Method::HOOI, 10});
+    v.push_back({"llama7b (512,64,4) hooi tol 1e-4", llama, {512, 64, 4}, Method::HOOI, 100, 1e-4});
+    // The head-dim mode first: the d-mode solve then runs on a tensor half the size.
+    v.push_back({"llama7b (512,64,4) sthosvd dv-first", llama, {512, 64, 4}, Method::STHOSVD, 0, 0, {1, 2, 0}});
+    v.push_back({"llama7b (512,64,4) hooi x10 dv-first", llama, {512, 64, 4}, Method::HOOI, 10, 0, {1, 2, 0}});
+    // The exact solver everywhere (Gram + dsyevr), for the error comparison.
+    v.push_back({"llama7b (512,64,4) sthosvd exact", llama, {512, 64, 4}, Method::STHOSVD, 0, 0, {}, tucker::Solver::Exact});
     v.push_back({"llama7b (64,32,2) sthosvd", llama, {64, 32, 2}, Method::STHOSVD, 0});
     v.push_back({"llama7b (2312,128,1) sthosvd", llama, {2312, 128, 1}, Method::STHOSVD, 0});
     return v;
@@ -120,7 +126,9 @@ BenchResult run_case(const BenchCase& c, const tensor::Tensor4& W, const Machine
     o.method = c.method;
     o.ranks = c.ranks;
     o.max_iterations = c.iterations;
-    o.tolerance = 0;
+    o.tolerance = c.tolerance;
+    o.mode_order = c.mode_order;
+    o.solver = c.solver;
     reset_peak_rss();
     const std::uint64_t f0 = tucker::flop_counter().load();
     tbb::task_arena arena(m.threads > 0 ? m.threads : tbb::task_arena::automatic);

@@ -30,7 +30,10 @@ struct BenchCase {
     std::array<std::int64_t, 4> dims;   ///< (d, dv, 4, h)
     std::array<int, 3> ranks;
     tucker::Method method = tucker::Method::STHOSVD;
-    int iterations = 0;                 ///< HOOI sweeps (tolerance 0)
+    int iterations = 0;                 ///< HOOI: at most this many sweeps
+    double tolerance = 0;               ///< HOOI stop tolerance (0: run all sweeps)
+    std::vector<int> mode_order{};      ///< ST-HOSVD order (empty: the default)
+    tucker::Solver solver = tucker::Solver::Auto;
 };
 
 struct BenchResult {

@@ -19,19 +19,22 @@ namespace tllm::tensor {
 ///  - elements are default-initialised, so a buffer that a kernel overwrites anyway is not
 ///    zero-filled first (Tensor4(dims) still zero-fills explicitly; Tensor4::uninitialized
 ///    does not);
-///  - blocks of 2 MiB and more are 2 MiB-aligned and advised as transparent huge pages, so
+///  - blocks of 32 MiB and more are 2 MiB-aligned and advised as transparent huge pages, so
 ///    the first touch faults once per 2 MiB instead of once per 4 KiB.
 template <class T>
 struct TensorAllocator {
     using value_type = T;
     static constexpr std::size_t kHuge = std::size_t(2) << 20;
+    // Only blocks above glibc's largest mmap threshold (32 MiB): smaller ones come from the
+    // malloc heap, which reuses them without faults, and 2 MiB alignment would fragment it.
+    static constexpr std::size_t kHugeFrom = std::size_t(32) << 20;
     TensorAllocator() = default;
     template <class U>
     TensorAllocator(const TensorAllocator<U>&) noexcept {}
     T* allocate(std::size_t n) {
         const std::size_t bytes = n * sizeof(T);
         void* p = nullptr;
-        if (bytes >= kHuge) {
+        if (bytes >= kHugeFrom) {
             p = std::aligned_alloc(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
             if (p) ::madvise(p, (bytes + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);  // advice only
         } else {

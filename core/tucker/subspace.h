@@ -1,7 +1,7 @@
 #pragma once
 // Leading left singular subspace of a wide mode unfolding by block subspace iteration, for
-// the case where the Gram + dsyevr path is slow: the d mode of large models (I_n > 1024),
-// with R_n well below I_n.
+// the case where the Gram + dsyevr path is slow: the d mode of GPT-2-sized and larger
+// layers (d >= 512) with R_n well below d.
 //
 // Why: for the LLaMA-7B layer (4096, 128, 4, 32) the exact path forms the 4096 x 4096 Gram
 // (N * 4096 FLOP, 4-8x the whole ST-HOSVD lower bound 2 * N * R1) and tridiagonalises it with
@@ -13,8 +13,9 @@
 // captures, ||U^T X||^2 = sum of the R leading Ritz values (the ST-HOSVD error of this step is
 // ||X||^2 minus it). Ritz values only increase from sweep to sweep, so the iteration stops when
 // a sweep adds less than `tolerance * ||X||^2` to that sum. If that does not happen within
-// `max_iterations` sweeps (no spectral gap near R), or the block loses rank, the result says
-// so and the caller falls back to the exact Gram + dsyevr path. Warm starts (HOOI passes its
+// `max_iterations` sweeps (no spectral gap near R; the observed geometric rate of the gains is
+// used to give up early when the limit cannot be reached), the result says so and the caller
+// falls back to the exact Gram + dsyevr path. Warm starts (HOOI passes its
 // previous factor) usually converge at the first check.
 //
 // Determinism: the random start is a counter-based hash of the element index (no generator
@@ -45,8 +46,11 @@ struct SubspaceResult {
     bool converged = false;   ///< false: the caller should use the exact path
 };
 
-/// True when leading_subspace() is the faster path for R leading vectors of mode `mode`.
-bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r);
+/// True when leading_subspace() is the faster path for R leading vectors of mode `mode`
+/// (only mode 0, d > 1024, or d >= 512 when warm, and R + p <= d / 2; then by a FLOP model
+/// of both paths). `warm`:
+/// a previous factor will seed the block (one pass fewer).
+bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r, bool warm = false);
 
 /// The R leading left singular vectors of the mode-0 unfolding of X (I x M, contiguous).
 /// `warm` (I x R', any R' <= R + p) seeds the block, e.g. the previous HOOI factor.

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <numeric>
 #include <stdexcept>
 
@@ -97,9 +95,8 @@ Solver parse_solver(const std::string& s) {
 
 Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl, Solver solver,
                                 const Eigen::MatrixXf* warm) {
-    if (solver == Solver::Auto && subspace_pays_off(Y.dim, mode, r)) {
+    if (solver == Solver::Auto && subspace_pays_off(Y.dim, mode, r, warm != nullptr)) {
         SubspaceResult s = leading_subspace(Y, r, warm, {}, ctl);
-        if (std::getenv("TLLM_DEBUG_SUBSPACE")) std::fprintf(stderr, "subspace mode %d r %d: %d sweeps, converged %d\n", mode, r, s.iterations, int(s.converged));
         if (s.converged) return std::move(s.vectors);
         // No spectral gap near r within the sweep limit: the exact path below.
     }

@@ -1,0 +1,149 @@
+// Block subspace iteration (core/tucker/subspace.h) against closed forms (a prescribed
+// spectrum) and against the exact Gram + dsyevr path, its fallback, warm starts and
+// thread-count determinism.
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <tbb/task_arena.h>
+
+#include "analysis/benchmark.h"
+#include "tucker/linalg.h"
+#include "tucker/subspace.h"
+#include "tucker/tucker.h"
+
+using namespace tllm;
+using tensor::Tensor4;
+
+namespace {
+
+Eigen::MatrixXd orthonormal(int n, int k, std::mt19937& g) {
+    std::normal_distribution<double> N;
+    Eigen::MatrixXd A(n, k);
+    for (Eigen::Index i = 0; i < A.size(); ++i) A.data()[i] = N(g);
+    Eigen::HouseholderQR<Eigen::MatrixXd> qr(A);
+    return qr.householderQ() * Eigen::MatrixXd::Identity(n, k);
+}
+
+// A tensor (I, 32, 4, 8) whose mode-0 unfolding is U diag(sigma) V^T exactly (up to float
+// rounding): its leading energy is known in closed form.
+Tensor4 with_spectrum(std::int64_t I, const Eigen::VectorXd& sigma, unsigned seed) {
+    std::mt19937 g(seed);
+    const int k = int(sigma.size());
+    const std::int64_t M = 32 * 4 * 8;
+    const Eigen::MatrixXd U = orthonormal(int(I), k, g), V = orthonormal(int(M), k, g);
+    const Eigen::MatrixXd X = U * sigma.asDiagonal() * V.transpose();
+    Tensor4 T({I, 32, 4, 8});
+    for (std::int64_t i = 0; i < T.size(); ++i) T.data[i] = float(X.data()[i]);
+    return T;
+}
+
+double top_energy(const Eigen::VectorXd& sigma, int r) { return sigma.head(r).squaredNorm(); }
+
+// ||U^T X||^2 for the mode-0 unfolding: the energy a factor actually captures.
+double captured(const Tensor4& X, const Eigen::MatrixXf& U) {
+    return tucker::norm_sq(tucker::mode_product(X, 0, U.transpose()));
+}
+
+}  // namespace
+
+TEST(Subspace, CapturesTheClosedFormEnergyWhenThereIsAGap) {
+    // 64 leading singular values in [1, 2], then a tail of 192 at 0.05.
+    Eigen::VectorXd sigma(256);
+    for (int i = 0; i < 256; ++i) sigma(i) = i < 64 ? 2.0 - i / 64.0 : 0.05;
+    const Tensor4 X = with_spectrum(2048, sigma, 1);
+    const auto s = tucker::leading_subspace(X, 64);
+    ASSERT_TRUE(s.converged);
+    EXPECT_LE(s.iterations, 4);
+    const double exact = top_energy(sigma, 64), total = sigma.squaredNorm();
+    EXPECT_NEAR(s.energy, exact, 1e-5 * total);
+    EXPECT_NEAR(captured(X, s.vectors), exact, 1e-5 * total);
+    // Orthonormal columns; Ritz values in descending order and equal to sigma^2.
+    const Eigen::MatrixXf I = s.vectors.transpose() * s.vectors;
+    EXPECT_LT((I - Eigen::MatrixXf::Identity(64, 64)).cwiseAbs().maxCoeff(), 1e-5);
+    for (int i = 0; i < 64; ++i) EXPECT_NEAR(s.values(i), sigma(i) * sigma(i), 1e-4) << i;
+    // Same subspace as the exact path's eigenvectors: ||U_exact^T U||_F^2 = r when equal.
+    const Eigen::MatrixXf E = tucker::top_eigenpairs(tucker::mode_gram(X, 0), 64).vectors.cast<float>();
+    EXPECT_NEAR((E.transpose() * s.vectors).squaredNorm(), 64.0, 1e-3);
+}
+
+TEST(Subspace, WithoutAGapItEitherMeetsTheToleranceOrSaysSo) {
+    // sigma_i = (i + 1)^-0.25: no gap anywhere near r = 64.
+    Eigen::VectorXd sigma(512);
+    for (int i = 0; i < 512; ++i) sigma(i) = std::pow(i + 1.0, -0.25);
+    const Tensor4 X = with_spectrum(2048, sigma, 2);
+    const double exact = top_energy(sigma, 64), total = sigma.squaredNorm();
+    const auto s = tucker::leading_subspace(X, 64);
+    if (s.converged) {
+        EXPECT_NEAR(captured(X, s.vectors), exact, 1e-4 * total);
+    }
+    // Whatever the subspace solver did, leading_vectors (Auto) returns vectors that capture
+    // the exact energy: it falls back to Gram + dsyevr when the iteration does not converge.
+    const Eigen::MatrixXf U = tucker::leading_vectors(X, 0, 64, {}, tucker::Solver::Auto);
+    EXPECT_NEAR(captured(X, U), exact, 1e-4 * total);
+    // A limit of two sweeps cannot pass the stop test from a cold start here.
+    tucker::SubspaceOptions few;
+    few.max_iterations = 2;
+    few.tolerance = 1e-12;
+    EXPECT_FALSE(tucker::leading_subspace(X, 64, nullptr, few).converged);
+}
+
+TEST(Subspace, WarmStartFromTheAnswerConvergesAtTheFirstCheck) {
+    Eigen::VectorXd sigma(256);
+    for (int i = 0; i < 256; ++i) sigma(i) = i < 96 ? 3.0 - i / 48.0 : 0.1;
+    const Tensor4 X = with_spectrum(1536, sigma, 3);
+    const Eigen::MatrixXf exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), 96).vectors.cast<float>();
+    const auto s = tucker::leading_subspace(X, 96, &exact);
+    ASSERT_TRUE(s.converged);
+    EXPECT_EQ(s.iterations, 2);
+    EXPECT_NEAR(s.energy, top_energy(sigma, 96), 1e-5 * sigma.squaredNorm());
+}
+
+TEST(Subspace, OneAndTwoThreadsGiveBitIdenticalResults) {
+    Eigen::VectorXd sigma(200);
+    for (int i = 0; i < 200; ++i) sigma(i) = std::exp(-i / 40.0);
+    const Tensor4 X = with_spectrum(1280, sigma, 4);
+    tucker::SubspaceResult a, b;
+    tbb::task_arena(1).execute([&] { a = tucker::leading_subspace(X, 48); });
+    tbb::task_arena(2).execute([&] { b = tucker::leading_subspace(X, 48); });
+    ASSERT_EQ(a.iterations, b.iterations);
+    ASSERT_EQ(a.vectors.size(), b.vectors.size());
+    EXPECT_EQ(std::memcmp(a.vectors.data(), b.vectors.data(), sizeof(float) * a.vectors.size()), 0);
+    EXPECT_EQ(a.energy, b.energy);
+}
+
+TEST(Subspace, DecompositionErrorsMatchTheExactSolver) {
+    // A layer of the benchmark's kind (multilinear rank (d/8, dv/2, 4) + 10 % noise), wide
+    // enough that Auto takes the subspace path for the d mode.
+    const std::array<std::int64_t, 4> dims{1536, 64, 4, 8};
+    const std::array<int, 3> ranks{192, 32, 4};
+    ASSERT_TRUE(tucker::subspace_pays_off(dims, 0, ranks[0]));
+    const Tensor4 W = bench::synthetic_layer(dims, 11);
+    for (auto m : {tucker::Method::HOSVD, tucker::Method::STHOSVD, tucker::Method::HOOI}) {
+        SCOPED_TRACE(tucker::method_name(m));
+        tucker::TuckerOptions o;
+        o.method = m;
+        o.ranks = ranks;
+        o.max_iterations = 3;
+        o.tolerance = 0;
+        o.solver = tucker::Solver::Exact;
+        const auto exact = tucker::decompose(W, o);
+        o.solver = tucker::Solver::Auto;
+        const auto fast = tucker::decompose(W, o);
+        EXPECT_NEAR(fast.rel_error, exact.rel_error, 1e-5);
+        ASSERT_EQ(fast.trace.size(), exact.trace.size());
+        for (std::size_t k = 0; k < exact.trace.size(); ++k) EXPECT_NEAR(fast.trace[k], exact.trace[k], 1e-5) << k;
+    }
+}
+
+TEST(Subspace, ParseSolverNamesTheChoices) {
+    EXPECT_EQ(tucker::parse_solver("exact"), tucker::Solver::Exact);
+    EXPECT_EQ(tucker::parse_solver("auto"), tucker::Solver::Auto);
+    try {
+        tucker::parse_solver("lanczos");
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("expected auto or exact, got 'lanczos'"), std::string::npos);
+    }
+}
