@@ -1,6 +1,8 @@
 #include "io/mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -70,6 +72,16 @@ void MappedFile::release() noexcept {
     data_ = nullptr;
     size_ = 0;
     fd_ = -1;
+}
+
+void MappedFile::drop_pages(std::size_t offset, std::size_t len) const noexcept {
+    if (!data_ || offset >= size_) return;
+    len = std::min(len, size_ - offset);
+    static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const auto base = reinterpret_cast<std::uintptr_t>(data_);
+    const std::uintptr_t begin = (base + offset + page - 1) / page * page;
+    const std::uintptr_t end = (base + offset + len) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
 }
 
 }  // namespace tllm::io

@@ -31,6 +31,12 @@ public:
     /// Reading pages past a truncated end raises SIGBUS; callers check this before a read.
     bool still_intact() const;
 
+    /// Tells the kernel the pages fully inside [offset, offset + len) are not needed any more
+    /// (madvise MADV_DONTNEED): they leave this process's resident set and stay in the page
+    /// cache, so a later read only refaults them. Readers call it after converting a tensor,
+    /// so reading a whole model does not leave every mapped page counted in the RSS.
+    void drop_pages(std::size_t offset, std::size_t len) const noexcept;
+
 private:
     void release() noexcept;
     std::string path_;

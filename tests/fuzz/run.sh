@@ -6,6 +6,7 @@
 # is saved as build-fuzz/crashes/<name>/crash-* (replay: build-fuzz/tests/fuzz/<fuzzer> FILE).
 #
 #   tests/fuzz/run.sh [SECONDS] [NAME...]     NAME: safetensors index config architectures
+#                                             hdf5_results
 #
 # Environment: TENSORLLM_JOBS (build parallelism, default 2).
 set -euo pipefail
@@ -15,7 +16,7 @@ build=$root/build-fuzz
 secs=${1:-30}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(safetensors index config architectures)
+[ ${#names[@]} -gt 0 ] || names=(safetensors index config architectures hdf5_results)
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -41,7 +42,7 @@ for name in "${names[@]}"; do
   start=$(date +%s)
   # New inputs go to the first corpus dir (the build dir); the seeds stay untouched.
   if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-       -dict="$here/dict/$name.dict" -artifact_prefix="$build/crashes/$name/" \
+       $([ -f "$here/dict/$name.dict" ] && echo "-dict=$here/dict/$name.dict") -artifact_prefix="$build/crashes/$name/" \
        -print_final_stats=1 "$build/corpus/$name" "$here/corpus/$name" \
        >"$build/fuzz_$name.log" 2>&1; then
     echo "   ok in $(( $(date +%s) - start ))s: $(grep -m1 -o 'DONE .*' "$build/fuzz_$name.log" || true)"

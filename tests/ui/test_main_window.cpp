@@ -19,8 +19,11 @@
 #include <QPlainTextEdit>
 #include <QTimer>
 #include <QXYSeries>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+
+#include <unistd.h>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -270,4 +273,43 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("TensorLLM-tests"));
     QApplication::setApplicationName(QStringLiteral("ui-tests"));
     return RUN_ALL_TESTS();
+}
+
+namespace {
+double resident_mib() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    long size = 0, resident = 0;
+    const int n = std::fscanf(f, "%ld %ld", &size, &resident);
+    std::fclose(f);
+    return n == 2 ? double(resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0) : -1;
+}
+}  // namespace
+
+TEST(MainWindow, RepeatedRunsDoNotGrowMemory) {
+    // Many runs in one session (each replacing the previous results, charts rebuilt) must
+    // not accumulate memory: after a warm-up, 20 more runs may add only the run history
+    // (a few numbers per layer and run) and allocator noise.
+    const std::string path = stories();
+    if (path.empty()) {
+        GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";
+    }
+    MainWindow w;
+    w.openModel(QString::fromStdString(path));
+    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
+    auto one_run = [&](int k) {
+        w.runPanel()->setRanks({k % 2 ? 16 : 8, 4, 2});
+        ASSERT_TRUE(w.startRun());
+        ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+        QCoreApplication::processEvents();
+        ASSERT_EQ(w.results().layers.size(), 5u);
+    };
+    for (int k = 0; k < 4; ++k) one_run(k);
+    const double before = resident_mib();
+    for (int k = 0; k < 20; ++k) one_run(k);
+    const double after = resident_mib();
+    ASSERT_GT(before, 0);
+    std::printf("resident memory: %.1f MiB after 4 runs, %.1f MiB after 24 (%+.2f MiB)\n", before, after,
+                after - before);
+    EXPECT_LT(after - before, 8.0);
 }
