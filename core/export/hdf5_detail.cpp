@@ -1,5 +1,6 @@
 #include "export/hdf5_detail.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -18,9 +19,13 @@ herr_t innermost(unsigned n, const H5E_error2_t* e, void* client) {
     return 0;
 }
 
-Handle vlen_string_type() {
+// Strings are written fixed-length (null-padded UTF-8), never variable-length: variable-length
+// data lives in HDF5's global heap, and fuzzing showed libhdf5 1.10 reading out of bounds
+// (H5HG_read) on a damaged heap before any check of ours can run. Readers refuse them.
+Handle fixed_string_type(std::size_t size) {
     Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(t.get(), H5T_VARIABLE);
+    H5Tset_size(t.get(), std::max<std::size_t>(size, 1));
+    H5Tset_strpad(t.get(), H5T_STR_NULLPAD);
     H5Tset_cset(t.get(), H5T_CSET_UTF8);
     return t;
 }
@@ -107,9 +112,10 @@ void Writer::write_attr(hid_t loc, const std::string& obj, const std::string& na
 }
 
 void Writer::attr(hid_t loc, const std::string& obj, const std::string& name, const std::string& v) const {
-    Handle t = vlen_string_type();
-    const char* p = v.c_str();
-    write_attr(loc, obj, name, {}, t.get(), t.get(), &p);
+    Handle t = fixed_string_type(v.size());
+    std::vector<char> buf(std::max<std::size_t>(v.size(), 1), '\0');
+    std::copy(v.begin(), v.end(), buf.begin());
+    write_attr(loc, obj, name, {}, t.get(), t.get(), buf.data());
 }
 
 void Writer::attr(hid_t loc, const std::string& obj, const std::string& name, std::int64_t v) const {
@@ -162,11 +168,12 @@ void Writer::dataset(hid_t loc, const std::string& obj, const std::string& name,
 
 void Writer::strings(hid_t loc, const std::string& obj, const std::string& name,
                      const std::vector<std::string>& v) const {
-    Handle t = vlen_string_type();
-    std::vector<const char*> p;
-    p.reserve(v.size());
-    for (const auto& s : v) p.push_back(s.c_str());
-    dataset(loc, obj, name, {hsize_t(v.size())}, t.get(), t.get(), p.data());
+    std::size_t width = 1;
+    for (const auto& s : v) width = std::max(width, s.size());
+    Handle t = fixed_string_type(width);
+    std::vector<char> buf(v.size() * width, '\0');
+    for (std::size_t i = 0; i < v.size(); ++i) std::copy(v[i].begin(), v[i].end(), buf.begin() + i * width);
+    dataset(loc, obj, name, {hsize_t(v.size())}, t.get(), t.get(), buf.data());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,19 +228,14 @@ std::string Reader::attr_str(hid_t loc, const std::string& obj, const std::strin
     Handle ft(H5Aget_type(a.get()), H5Tclose);
     std::string out;
     if (H5Tis_variable_str(ft.get()) > 0) {
-        Handle mt = vlen_string_type();
-        char* p = nullptr;
-        if (H5Aread(a.get(), mt.get(), &p) < 0) fail(file, where, "cannot read");
-        if (p) {
-            const std::size_t len = ::strnlen(p, max_len + 1);
-            out.assign(p, len);
-            H5free_memory(p);
-        }
+        bad(where, "is a variable-length string; this reader takes fixed-length strings only (format_version 2; "
+                   "variable-length data is not read from untrusted files)");
     } else {
         const std::size_t size = H5Tget_size(ft.get());
         if (size > max_len) bad(where, "string of " + std::to_string(size) + " bytes exceeds " + std::to_string(max_len));
         Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
         H5Tset_size(mt.get(), size + 1);
+        H5Tset_cset(mt.get(), H5Tget_cset(ft.get()));  // ASCII <-> UTF-8 has no conversion path
         std::vector<char> buf(size + 1, '\0');
         if (H5Aread(a.get(), mt.get(), buf.data()) < 0) fail(file, where, "cannot read");
         out.assign(buf.data(), ::strnlen(buf.data(), size));
@@ -386,28 +388,15 @@ std::vector<std::string> Reader::strings(hid_t loc, const std::string& obj, cons
     if (o.count == 0) return out;
     const std::size_t n = static_cast<std::size_t>(o.count);
     if (H5Tis_variable_str(o.type.get()) > 0) {
-        Handle mt = vlen_string_type();
-        std::vector<char*> p(n, nullptr);
-        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()) < 0) fail(file, path, "cannot read");
-        bool too_long = false;
-        for (char* s : p) {
-            const std::size_t len = s ? ::strnlen(s, max_len + 1) : 0;
-            too_long |= len > max_len;
-            out.emplace_back(s ? s : "", std::min(len, max_len));
-        }
-        Handle space(H5Dget_space(o.ds.get()), H5Sclose);
-#if H5_VERSION_GE(1, 12, 0)
-        H5Treclaim(mt.get(), space.get(), H5P_DEFAULT, p.data());
-#else
-        H5Dvlen_reclaim(mt.get(), space.get(), H5P_DEFAULT, p.data());
-#endif
-        if (too_long) bad(path, "holds a string longer than " + std::to_string(max_len) + " bytes");
+        bad(path, "holds variable-length strings; this reader takes fixed-length strings only (format_version 2; "
+                  "variable-length data is not read from untrusted files)");
     } else {
         const std::size_t size = H5Tget_size(o.type.get());
         if (size > max_len) bad(path, "strings of " + std::to_string(size) + " bytes exceed " + std::to_string(max_len));
         Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
         H5Tset_size(mt.get(), size);
         H5Tset_strpad(mt.get(), H5T_STR_NULLPAD);
+        H5Tset_cset(mt.get(), H5Tget_cset(o.type.get()));
         std::vector<char> buf(n * size);
         if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) fail(file, path, "cannot read");
         for (std::size_t i = 0; i < n; ++i) out.emplace_back(buf.data() + i * size, ::strnlen(buf.data() + i * size, size));

@@ -40,7 +40,7 @@ namespace tllm::exporting {
 
 /// Value of the root attribute `format` and the version this code writes and reads.
 inline constexpr const char* kHdf5Format = "tensorllm-results";
-inline constexpr int kHdf5FormatVersion = 1;
+inline constexpr int kHdf5FormatVersion = 2;  // 2: fixed-length strings only
 
 /// Which checkpoint a result was computed from.
 struct SourceIdentity {

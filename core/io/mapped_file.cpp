@@ -79,8 +79,11 @@ void MappedFile::drop_pages(std::size_t offset, std::size_t len) const noexcept 
     len = std::min(len, size_ - offset);
     static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     const auto base = reinterpret_cast<std::uintptr_t>(data_);
-    const std::uintptr_t begin = (base + offset + page - 1) / page * page;
-    const std::uintptr_t end = (base + offset + len) / page * page;
+    // Every page the range touches, partial ones included: a neighbour's page dropped with it
+    // is only refaulted from the page cache if read again. The mapping starts on a page
+    // boundary and covers whole pages.
+    const std::uintptr_t begin = (base + offset) / page * page;
+    const std::uintptr_t end = std::min((base + offset + len + page - 1) / page * page, (base + size_ + page - 1) / page * page);
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
 }
 

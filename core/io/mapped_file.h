@@ -31,7 +31,7 @@ public:
     /// Reading pages past a truncated end raises SIGBUS; callers check this before a read.
     bool still_intact() const;
 
-    /// Tells the kernel the pages fully inside [offset, offset + len) are not needed any more
+    /// Tells the kernel the pages touching [offset, offset + len) are not needed any more
     /// (madvise MADV_DONTNEED): they leave this process's resident set and stay in the page
     /// cache, so a later read only refaults them. Readers call it after converting a tensor,
     /// so reading a whole model does not leave every mapped page counted in the RSS.

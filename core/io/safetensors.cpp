@@ -185,8 +185,10 @@ void SafetensorsFile::read_f32(const TensorInfo& t, std::uint64_t first, std::ui
     const auto bytes = raw(t);
     const std::size_t es = dtype_size(t.dtype);
     to_float32(t.dtype, bytes.data() + first * es, count, dst);
-    // The converted copy is what callers use; the mapped pages need not stay resident.
-    file_.drop_pages(data_start_ + t.begin + first * es, count * es);
+}
+
+void SafetensorsFile::release(const TensorInfo& t) const noexcept {
+    file_.drop_pages(data_start_ + t.begin, t.nbytes());
 }
 
 }  // namespace tllm::io

@@ -69,6 +69,10 @@ public:
     std::span<const std::byte> raw(const TensorInfo& t) const;
     /// Converts the whole tensor to float32 into `dst` (numel() floats).
     /// Throws std::runtime_error for non-float dtypes.
+    /// Drops the mapped pages of `t` from the resident set once a caller has converted all of
+    /// it (MappedFile::drop_pages; per tensor, not per row: a page refaulted by the next row
+    /// would map its whole page-cache folio back).
+    void release(const TensorInfo& t) const noexcept;
     void read_f32(const TensorInfo& t, float* dst) const;
     /// Converts `count` consecutive elements starting at element `first` to float32.
     void read_f32(const TensorInfo& t, std::uint64_t first, std::uint64_t count, float* dst) const;

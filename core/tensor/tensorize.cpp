@@ -61,6 +61,8 @@ Tensor4 tensorize(const model::Model& m, int layer, const util::Control& ctl) {
                 }
             }
         }
+        // Converted: the mapped bf16/f16 pages need not stay in the resident set.
+        ref.file->release(info);
     }
     return W;
 }
