@@ -19,7 +19,11 @@ def replace(group, name, data, **kw):
 
 
 CASES = {
-    "format": ("/", lambda f: f.attrs.__setitem__("format", "something-else")),
+    "format": ("/", lambda f: f.attrs.__setitem__("format", np.bytes_(b"something-else"))),
+    # A valid value stored as a variable-length string (h5py's default for str): refused
+    # before libhdf5 reads it from the global heap (fuzzing: H5HG_read out of bounds).
+    "vlen_format": ("/", lambda f: f.attrs.__setitem__("format", "tensorllm-results")),
+    "vlen_status": ("/layers/0", lambda f: f["layers/0"].attrs.__setitem__("status", "ok")),
     "version": ("/", lambda f: f.attrs.__setitem__("format_version", np.int64(99))),
     "heads_zero": ("/model", lambda f: f["model"].attrs.__setitem__("num_heads", np.int64(0))),
     "heads_huge": ("/model", lambda f: f["model"].attrs.__setitem__("num_heads", np.int64(2 ** 40))),
@@ -37,7 +41,7 @@ CASES = {
     "missing_core": ("/layers/0/core", lambda f: f["layers/0"].__delitem__("core")),
     "missing_options": ("/options", lambda f: f.__delitem__("options")),
     "missing_attr": ("/layers/0", lambda f: f["layers/0"].attrs.__delitem__("rel_error")),
-    "status": ("/layers/0", lambda f: f["layers/0"].attrs.__setitem__("status", "bogus")),
+    "status": ("/layers/0", lambda f: f["layers/0"].attrs.__setitem__("status", np.bytes_(b"bogus"))),
     "method": ("/options", lambda f: f["options"].attrs.__setitem__("method", "svd")),
     "layer_order_extra": ("/layers", lambda f: replace(f["summary"], "layer_order", np.array([0, 2, 5], np.int64))),
     "layer_order_repeat": ("/summary/layer_order", lambda f: replace(f["summary"], "layer_order", np.array([0, 0], np.int64))),
