@@ -41,7 +41,8 @@ void fill_random(Eigen::MatrixXf& A, Eigen::Index col0, std::uint64_t seed) {
     });
 }
 
-// Y (I x s) = X (I x M) * Z (M x s), in row blocks of X.
+// Y (I x s) = X (I x M) * Z (M x s), X column-major with leading dimension I, in row blocks
+// of X. Also serves the small products by the s x s rotations (X = Z or Q there).
 void times(const float* x, std::int64_t I, std::int64_t M, const Eigen::MatrixXf& Z, Eigen::MatrixXf& Y,
            const util::Control& ctl) {
     const std::int64_t s = Z.cols();
@@ -121,20 +122,9 @@ void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd
     V = V.rowwise().reverse().eval();
 }
 
-// A (n x s) * B (s x k), float, in row blocks.
-Eigen::MatrixXf times_small(const Eigen::MatrixXf& A, const Eigen::MatrixXf& B, const util::Control& ctl) {
-    const std::int64_t n = A.rows(), s = A.cols(), k = B.cols();
-    count(2.0 * double(n) * s * k);
-    Eigen::MatrixXf C(n, k);
-    const std::int64_t nb = (n + kGramRows - 1) / kGramRows;
-    tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
-        ctl.check();
-        const std::int64_t r0 = b * kGramRows, nr = std::min(kGramRows, n - r0);
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(nr), int(k), int(s), 1.0f, A.data() + r0, int(n),
-                    B.data(), int(s), 0.0f, C.data() + r0, int(n));
-    });
-    return C;
-}
+// The oversampling p when the options do not set one: enough columns beyond R for the gap
+// between the R-th and (R+p+1)-th singular values to drive convergence.
+int default_oversample(int r) { return std::max(16, r / 8); }
 
 }  // namespace
 
@@ -146,7 +136,7 @@ bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r,
     // gap just above R (measured on GPT-2 shapes) a cold start needs many sweeps before the
     // stop test passes. Warm starts (HOOI) converge at the first check from d = 512 on.
     if (I < (warm ? 512 : 1025) || N <= 0) return false;
-    const double s = r + std::max(16, r / 8);
+    const double s = r + default_oversample(r);
     if (s > I / 2) return false;
     // Passes over X at 2*N*s each (cold: the range, then two sweeps of two products; warm: one
     // product fewer) against the Gram plus the single-threaded tridiagonalisation, which
@@ -163,7 +153,7 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
     const std::int64_t I = X.dim[0];
     const std::int64_t M = X.dim[1] * X.dim[2] * X.dim[3];
     if (r < 1 || r > I) throw std::invalid_argument("leading_subspace: r must be in 1.." + std::to_string(I));
-    const int p = opt.oversample >= 0 ? opt.oversample : std::max(16, r / 8);
+    const int p = opt.oversample >= 0 ? opt.oversample : default_oversample(r);
     const std::int64_t s = std::min<std::int64_t>({I, M, std::int64_t(r) + p});
     SubspaceResult out;
     if (s < r) return out;  // fewer columns than wanted: only the exact path can answer
@@ -213,12 +203,15 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
         for (std::int64_t j = 0; j < s; ++j)
             scale(j) = theta(j) > theta(0) * 1e-12 && theta(j) > 0 ? 1.0 / std::sqrt(theta(j)) : 0.0;
         const Eigen::MatrixXf T = (V * scale.asDiagonal()).cast<float>();
-        const Eigen::MatrixXf Zs = times_small(Z, T, ctl);
+        Eigen::MatrixXf Zs;
+        times(Z.data(), Z.rows(), s, T, Zs, ctl);
         times(x, I, M, Zs, Q, ctl);
         orthonormalize(Q);
     }
     if (!out.converged) return out;
-    Eigen::MatrixXd U = times_small(Q, V.leftCols(r).cast<float>(), ctl).cast<double>();
+    Eigen::MatrixXf Ur;
+    times(Q.data(), I, s, V.leftCols(r).cast<float>(), Ur, ctl);
+    Eigen::MatrixXd U = Ur.cast<double>();
     fix_signs(U);
     out.vectors = U.cast<float>();
     out.values = theta.head(r);
