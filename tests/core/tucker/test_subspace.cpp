@@ -9,6 +9,7 @@
 #include <tbb/task_arena.h>
 
 #include "analysis/benchmark.h"
+#include "core/tucker/tucker_test_util.h"
 #include "tucker/linalg.h"
 #include "tucker/subspace.h"
 #include "tucker/tucker.h"
@@ -18,21 +19,14 @@ using tensor::Tensor4;
 
 namespace {
 
-Eigen::MatrixXd orthonormal(int n, int k, std::mt19937& g) {
-    std::normal_distribution<double> N;
-    Eigen::MatrixXd A(n, k);
-    for (Eigen::Index i = 0; i < A.size(); ++i) A.data()[i] = N(g);
-    Eigen::HouseholderQR<Eigen::MatrixXd> qr(A);
-    return qr.householderQ() * Eigen::MatrixXd::Identity(n, k);
-}
-
 // A tensor (I, 32, 4, 8) whose mode-0 unfolding is U diag(sigma) V^T exactly (up to float
 // rounding): its leading energy is known in closed form.
 Tensor4 with_spectrum(std::int64_t I, const Eigen::VectorXd& sigma, unsigned seed) {
     std::mt19937 g(seed);
     const int k = int(sigma.size());
     const std::int64_t M = 32 * 4 * 8;
-    const Eigen::MatrixXd U = orthonormal(int(I), k, g), V = orthonormal(int(M), k, g);
+    const Eigen::MatrixXd U = test::random_orthonormal<double>(int(I), k, g),
+                          V = test::random_orthonormal<double>(int(M), k, g);
     const Eigen::MatrixXd X = U * sigma.asDiagonal() * V.transpose();
     Tensor4 T({I, 32, 4, 8});
     for (std::int64_t i = 0; i < T.size(); ++i) T.data[i] = float(X.data()[i]);

@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "support/test_util.h"
+#include "core/tucker/tucker_test_util.h"
 #include "tensor/tensorize.h"
 #include "tucker/linalg.h"
 #include "tucker/ranks.h"
@@ -22,16 +23,9 @@
 
 using namespace tllm;
 using tensor::Tensor4;
+using tllm::test::random_orthonormal;
 
 namespace {
-
-Eigen::MatrixXf random_orthonormal(int n, int r, std::mt19937& g) {
-    std::normal_distribution<float> N;
-    Eigen::MatrixXf A(n, r);
-    for (int i = 0; i < A.size(); ++i) A.data()[i] = N(g);
-    Eigen::HouseholderQR<Eigen::MatrixXf> qr(A);
-    return qr.householderQ() * Eigen::MatrixXf::Identity(n, r);
-}
 
 // G x1 U1 x2 U2 x3 U3 with random G and orthonormal U: multilinear rank exactly `r`.
 Tensor4 exact_rank_tensor(std::array<std::int64_t, 4> dims, std::array<int, 3> r, unsigned seed) {
