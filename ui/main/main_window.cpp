@@ -20,7 +20,6 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QThreadPool>
 #include <QTime>
 
 #include "analysis/compression.h"
@@ -29,6 +28,7 @@
 #include "charts/heatmap_panel.h"
 #include "jobs/job_controller.h"
 #include "jobs/spectra_service.h"
+#include "main/background.h"
 #include "main/project_file.h"
 #include "main/selection.h"
 #include "model/model.h"
@@ -279,32 +279,20 @@ void MainWindow::openModel(const QString& path) {
     }
     opening_ = true;
     statusBar()->showMessage(tr("Opening %1…").arg(path));
-    QPointer<MainWindow> self(this);
-    QThreadPool::globalInstance()->start([self, path] {
-        std::shared_ptr<const model::Model> m;
-        QString error;
-        try {
-            m = std::make_shared<const model::Model>(path.toStdString());
-        } catch (const std::exception& e) {
-            error = QString::fromStdString(e.what());
-        }
-        QMetaObject::invokeMethod(
-            self.data(),
-            [self, m, error, path] {
-                if (!self) return;
-                self->opening_ = false;
-                if (!m) {
-                    self->logLine(error, true);
-                    self->statusBar()->showMessage(tr("Could not open %1").arg(path), 5000);
-                    self->pending_project_.clear();
-                    Q_EMIT self->modelOpenFailed(error);
-                    if (self->isVisible()) QMessageBox::warning(self, tr("Cannot open model"), error);
-                    return;
-                }
-                self->setModel(m, path);
-            },
-            Qt::QueuedConnection);
-    });
+    load_in_background(
+        this, [path] { return std::make_shared<const model::Model>(path.toStdString()); },
+        [this, path](const std::shared_ptr<const model::Model>& m, const QString& error) {
+            opening_ = false;
+            if (!m) {
+                logLine(error, true);
+                statusBar()->showMessage(tr("Could not open %1").arg(path), 5000);
+                pending_project_.clear();
+                Q_EMIT modelOpenFailed(error);
+                if (isVisible()) QMessageBox::warning(this, tr("Cannot open model"), error);
+                return;
+            }
+            setModel(m, path);
+        });
 }
 
 void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& path) {

@@ -10,6 +10,7 @@
 #include "export/denoised_checkpoint.h"
 #include "export/hdf5_results.h"
 #include "jobs/spectra_service.h"
+#include "main/background.h"
 #include "main/main_window.h"
 #include "main/selection.h"
 #include "model/model.h"
@@ -102,38 +103,27 @@ void MainWindow::openResults(const QString& path) {
         return;
     }
     statusBar()->showMessage(tr("Reading %1…").arg(path));
-    QPointer<MainWindow> self(this);
-    QThreadPool::globalInstance()->start([self, path] {
-        std::shared_ptr<const exporting::ResultsFile> f;
-        QString error;
-        try {
-            f = std::make_shared<const exporting::ResultsFile>(exporting::read_results_hdf5(path.toStdString()));
-        } catch (const std::exception& e) {
-            error = QString::fromStdString(e.what());
-        }
-        QMetaObject::invokeMethod(
-            self.data(),
-            [self, f, error, path] {
-                if (!self) return;
-                if (!f) {
-                    self->logLine(error, true);
-                    if (self->isVisible()) QMessageBox::warning(self, tr("Cannot open results"), error);
-                    return;
-                }
-                self->addRecent(path);
-                const QString model_path = QString::fromStdString(f->meta.source.path);
-                if (self->model_ && self->model_->checkpoint().path() == f->meta.source.path) {
-                    self->applyResultsFile(f);
-                } else if (QFileInfo::exists(model_path)) {
-                    self->pending_results_ = f;
-                    self->openModel(model_path);
-                } else {
-                    self->logLine(tr("the model of %1 (%2) is not available; showing the stored results only").arg(path, model_path), true);
-                    self->applyResultsFile(f);
-                }
-            },
-            Qt::QueuedConnection);
-    });
+    load_in_background(
+        this,
+        [path] { return std::make_shared<const exporting::ResultsFile>(exporting::read_results_hdf5(path.toStdString())); },
+        [this, path](const std::shared_ptr<const exporting::ResultsFile>& f, const QString& error) {
+            if (!f) {
+                logLine(error, true);
+                if (isVisible()) QMessageBox::warning(this, tr("Cannot open results"), error);
+                return;
+            }
+            addRecent(path);
+            const QString model_path = QString::fromStdString(f->meta.source.path);
+            if (model_ && model_->checkpoint().path() == f->meta.source.path) {
+                applyResultsFile(f);
+            } else if (QFileInfo::exists(model_path)) {
+                pending_results_ = f;
+                openModel(model_path);
+            } else {
+                logLine(tr("the model of %1 (%2) is not available; showing the stored results only").arg(path, model_path), true);
+                applyResultsFile(f);
+            }
+        });
 }
 
 void MainWindow::applyResultsFile(const std::shared_ptr<const exporting::ResultsFile>& f) {
