@@ -27,7 +27,8 @@ cmake -S "$root" -B "$build" -G Ninja \
 # The test binary depends on the CLI (the CLI tests run it), so both are built instrumented.
 cmake --build "$build" -j"${TENSORLLM_JOBS:-2}" --target tensorllm_core_tests tensorllm
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
 exclude=${TLLM_SANITIZE_EXCLUDE-'^JobRunner\.CancelInsideALargeLayerReturnsQuickly$|_NOT_BUILT$'}
