@@ -209,11 +209,21 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
         orthonormalize(Q);
     }
     if (!out.converged) return out;
-    Eigen::MatrixXf Ur;
-    times(Q.data(), I, s, V.leftCols(r).cast<float>(), Ur, ctl);
-    Eigen::MatrixXd U = Ur.cast<double>();
-    fix_signs(U);
-    out.vectors = U.cast<float>();
+    // U = Q V_r, with fix_signs()'s convention applied to V_r's columns, so that the same
+    // signs reach the projection below.
+    Eigen::MatrixXf Vr = V.leftCols(r).cast<float>();
+    times(Q.data(), I, s, Vr, out.vectors, ctl);
+    for (Eigen::Index j = 0; j < r; ++j) {
+        Eigen::Index best = 0;
+        out.vectors.col(j).cwiseAbs().maxCoeff(&best);
+        if (out.vectors(best, j) < 0) {
+            out.vectors.col(j) = -out.vectors.col(j);
+            Vr.col(j) = -Vr.col(j);
+        }
+    }
+    // X^T U = X^T Q V_r = Z V_r: the last sweep's product already holds the projection onto
+    // the result, so callers that need X x_0 U^T (ST-HOSVD, HOSVD) skip a pass of 2 * N * R.
+    times(Z.data(), M, s, Vr, out.projected, ctl);
     out.values = theta.head(r);
     out.energy = out.values.sum();
     return out;

@@ -40,6 +40,7 @@ struct SubspaceOptions {
 
 struct SubspaceResult {
     Eigen::MatrixXf vectors;  ///< I x R, orthonormal, sign convention of fix_signs()
+    Eigen::MatrixXf projected;  ///< M x R: X_(0)^T U, the mode-0 unfolding of X x_0 U^T, transposed
     Eigen::VectorXd values;   ///< R leading Ritz values (estimates of the Gram's eigenvalues)
     double energy = 0;        ///< sum of values = ||U^T X||^2
     int iterations = 0;       ///< sweeps (products X^T Q) performed

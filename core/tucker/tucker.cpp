@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "tucker/linalg.h"
@@ -93,16 +94,59 @@ Solver parse_solver(const std::string& s) {
     throw std::invalid_argument("solver: expected auto or exact, got '" + s + "'");
 }
 
-Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl, Solver solver,
-                                const Eigen::MatrixXf* warm) {
-    if (solver == Solver::Auto && subspace_pays_off(Y.dim, mode, r, warm != nullptr)) {
-        SubspaceResult s = leading_subspace(Y, r, warm, {}, ctl);
-        if (s.converged) return std::move(s.vectors);
-        // No spectral gap near r within the sweep limit: the exact path below.
-    }
+namespace {
+
+// The subspace solver's answer where it pays off and converges; nothing where the exact path
+// has to answer (small modes, R close to the mode size, or no spectral gap near R within the
+// sweep limit).
+std::optional<SubspaceResult> try_subspace(const Tensor4& Y, int mode, int r, const util::Control& ctl,
+                                           Solver solver, const Eigen::MatrixXf* warm) {
+    if (solver != Solver::Auto || !subspace_pays_off(Y.dim, mode, r, warm != nullptr)) return std::nullopt;
+    SubspaceResult s = leading_subspace(Y, r, warm, {}, ctl);
+    if (!s.converged) return std::nullopt;
+    return s;
+}
+
+Eigen::MatrixXf exact_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl) {
     const Eigen::MatrixXd G = mode_gram(Y, mode, ctl);
     ctl.check();
     return top_eigenpairs(G, r).vectors.cast<float>();
+}
+
+// X x_0 U^T from the subspace solver's by-product P = X_(0)^T U (M x R): the mode-0 unfolding
+// of the result is P^T.
+Tensor4 from_projection(const Eigen::MatrixXf& P, const std::array<std::int64_t, 4>& dims) {
+    auto ydim = dims;
+    ydim[0] = P.cols();
+    Tensor4 Y = Tensor4::uninitialized(ydim);
+    Eigen::Map<Eigen::MatrixXf>(Y.data.data(), P.cols(), P.rows()) = P.transpose();
+    return Y;
+}
+
+// The R_n leading vectors of mode n of X and the truncated tensor X x_n U^T.
+struct Truncation {
+    Eigen::MatrixXf U;
+    Tensor4 Y;
+};
+
+Truncation truncate(const Tensor4& X, int mode, int r, const util::Control& ctl, Solver solver) {
+    Truncation t;
+    if (auto s = try_subspace(X, mode, r, ctl, solver, nullptr)) {
+        t.Y = from_projection(s->projected, X.dim);
+        t.U = std::move(s->vectors);
+        return t;
+    }
+    t.U = exact_vectors(X, mode, r, ctl);
+    t.Y = mode_product(X, mode, t.U.transpose(), ctl);
+    return t;
+}
+
+}  // namespace
+
+Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl, Solver solver,
+                                const Eigen::MatrixXf* warm) {
+    if (auto s = try_subspace(Y, mode, r, ctl, solver, warm)) return std::move(s->vectors);
+    return exact_vectors(Y, mode, r, ctl);
 }
 
 namespace {
@@ -114,11 +158,25 @@ struct Factors {
 
 Factors run_hosvd(const Tensor4& W, const TuckerOptions& o, const util::Control& ctl) {
     Factors f;
+    std::vector<int> order = reduction_order(W.dim, o.ranks);
+    Tensor4 first;  // W x_0 U_0^T when the solver of mode 0 left it as a by-product
     for (int n = 0; n < 3; ++n) {
-        f.U[n] = leading_vectors(W, n, o.ranks[n], ctl.sub(n / 4.0f, (n + 1) / 4.0f), o.solver);
+        const util::Control sub = ctl.sub(n / 4.0f, (n + 1) / 4.0f);
+        if (n == 0 && order.front() == 0) {
+            Truncation t = truncate(W, 0, o.ranks[0], sub, o.solver);
+            f.U[0] = std::move(t.U);
+            first = std::move(t.Y);
+        } else {
+            f.U[n] = leading_vectors(W, n, o.ranks[n], sub, o.solver);
+        }
         ctl.report((n + 1) / 4.0f);
     }
-    f.core = project(W, f.U, reduction_order(W.dim, o.ranks), ctl);
+    if (first.size() > 0) {
+        f.core = mode_product(first, order[1], f.U[order[1]].transpose(), ctl);
+        f.core = mode_product(f.core, order[2], f.U[order[2]].transpose(), ctl);
+    } else {
+        f.core = project(W, f.U, order, ctl);
+    }
     ctl.report(1.0f);
     return f;
 }
@@ -134,8 +192,9 @@ Factors run_sthosvd(const Tensor4& W, const TuckerOptions& o, const util::Contro
     for (std::size_t k = 0; k < order.size(); ++k) {
         const int n = order[k];
         const Tensor4& cur = k == 0 ? W : Y;
-        f.U[n] = leading_vectors(cur, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f), o.solver);
-        Y = mode_product(cur, n, f.U[n].transpose(), ctl);
+        Truncation t = truncate(cur, n, o.ranks[n], ctl.sub(k / 3.0f, (k + 0.8f) / 3.0f), o.solver);
+        f.U[n] = std::move(t.U);
+        Y = std::move(t.Y);
         ctl.report((k + 1) / 3.0f);
     }
     f.core = std::move(Y);

@@ -62,6 +62,22 @@ TEST(Subspace, CapturesTheClosedFormEnergyWhenThereIsAGap) {
     EXPECT_NEAR((E.transpose() * s.vectors).squaredNorm(), 64.0, 1e-3);
 }
 
+TEST(Subspace, ItsProjectionIsTheModeProductByTheResult) {
+    Eigen::VectorXd sigma(80);
+    for (int i = 0; i < 80; ++i) sigma(i) = i < 48 ? 10.0 - 0.1 * i : 0.5 * std::pow(0.9, i - 48);
+    const Tensor4 X = with_spectrum(1200, sigma, 5);
+    const tucker::SubspaceResult s = tucker::leading_subspace(X, 48);
+    ASSERT_TRUE(s.converged);
+    const Tensor4 Y = tucker::mode_product(X, 0, s.vectors.transpose());  // (48, 32, 4, 8)
+    const std::int64_t M = 32 * 4 * 8;
+    ASSERT_EQ(s.projected.rows(), M);
+    ASSERT_EQ(s.projected.cols(), 48);
+    double worst = 0;
+    for (std::int64_t m = 0; m < M; ++m)
+        for (int i = 0; i < 48; ++i) worst = std::max(worst, double(std::abs(s.projected(m, i) - Y.data[i + 48 * m])));
+    EXPECT_LT(worst, 1e-4 * sigma(0));
+}
+
 TEST(Subspace, WithoutAGapItEitherMeetsTheToleranceOrSaysSo) {
     // sigma_i = (i + 1)^-0.25: no gap anywhere near r = 64.
     Eigen::VectorXd sigma(512);
@@ -126,6 +142,19 @@ TEST(Subspace, DecompositionErrorsMatchTheExactSolver) {
         o.solver = tucker::Solver::Auto;
         const auto fast = tucker::decompose(W, o);
         EXPECT_NEAR(fast.rel_error, exact.rel_error, 1e-5);
+        // The core is W projected onto the factors, element by element: for HOSVD and
+        // ST-HOSVD the d-mode projection comes from the solver's by-product (Z V_r), whose
+        // layout a norm comparison alone would not check.
+        Tensor4 P = tucker::mode_product(W, 0, fast.factors[0].transpose());
+        P = tucker::mode_product(P, 1, fast.factors[1].transpose());
+        P = tucker::mode_product(P, 2, fast.factors[2].transpose());
+        ASSERT_EQ(P.dim, fast.core.dim);
+        double worst = 0, scale = 0;
+        for (std::int64_t i = 0; i < P.size(); ++i) {
+            worst = std::max(worst, double(std::abs(P.data[i] - fast.core.data[i])));
+            scale = std::max(scale, double(std::abs(P.data[i])));
+        }
+        EXPECT_LT(worst, 1e-4 * scale);
         ASSERT_EQ(fast.trace.size(), exact.trace.size());
         for (std::size_t k = 0; k < exact.trace.size(); ++k) EXPECT_NEAR(fast.trace[k], exact.trace[k], 1e-5) << k;
     }
