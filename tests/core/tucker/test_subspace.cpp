@@ -106,7 +106,9 @@ TEST(Subspace, WarmStartFromTheAnswerConvergesAtTheFirstCheck) {
     const Eigen::MatrixXf exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), 96).vectors.cast<float>();
     const auto s = tucker::leading_subspace(X, 96, &exact);
     ASSERT_TRUE(s.converged);
-    EXPECT_EQ(s.iterations, 2);
+    // One product X^T Q; the residuals of its Ritz pairs (read off the next block) certify
+    // that another sweep would add nothing.
+    EXPECT_EQ(s.iterations, 1);
     EXPECT_NEAR(s.energy, top_energy(sigma, 96), 1e-5 * sigma.squaredNorm());
 }
 
