@@ -43,8 +43,9 @@ tensor::Tensor4 mode_product(const tensor::Tensor4& X, int mode, const Eigen::Ma
 Eigen::MatrixXd mode_gram(const tensor::Tensor4& X, int mode, const util::Control& ctl = {});
 
 /// Leading eigenpairs of a symmetric matrix G (n x n): the `r` largest eigenvalues in
-/// descending order and their eigenvectors (n x r), by LAPACK dsyevr (index range: only the
-/// wanted pairs are computed). Eigenvectors follow the sign convention of fix_signs().
+/// descending order and their eigenvectors (n x r), by LAPACK dsytrd + dstemr (MRRR for the
+/// index range: only the wanted pairs are computed) + dormtr, with dsyevr as the fallback.
+/// Eigenvectors follow the sign convention of fix_signs().
 struct EigenPairs {
     Eigen::VectorXd values;
     Eigen::MatrixXd vectors;

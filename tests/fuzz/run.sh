@@ -16,7 +16,10 @@ build=$root/build-fuzz
 secs=${1:-30}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(safetensors index config architectures hdf5_results)
+# hdf5_results is run on demand, not by default (not in CI): beyond our reader it reaches
+# Debian's libhdf5 1.10.8, which has memory-safety bugs of its own on damaged files (a
+# use-after-free in H5Aexists; tests/fuzz/README.md). Name it to run it.
+[ ${#names[@]} -gt 0 ] || names=(safetensors index config architectures)
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \

@@ -3,6 +3,8 @@
 // that made them shorter). The sanitizer build (tests/sanitize.sh) is what turns the
 // undefined behaviour back into a failure should a fix regress.
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -85,18 +87,58 @@ TEST(FuzzRegressions, DigitBeforeLayerPlaceholderIsRejected) {
 // (not ours to fix; tests/fuzz/README.md). What our reader must still do with them: report a
 // std::runtime_error that names the file, and return.
 // - open_leaks_cache_block.h5: H5Fopen fails on a damaged object header and loses a 56-byte
-//   metadata-cache block (suppressed for LeakSanitizer by tests/lsan.supp, by H5Fopen only).
-// - object_header_claims_gigabytes.h5: libhdf5 mallocs the 3.4 GB an object header claims
+//   metadata-cache block (suppressed for LeakSanitizer by tests/lsan.supp: leak:H5O_protect).
+// - object_header_claims_gigabytes.h5: libhdf5 mallocs the 4.29 GB an object header claims
 //   before reading it; the read then fails and the block is freed untouched.
+// - driver_info_block_claims_gigabytes.h5 (54 bytes; found by CI's 20 s run): its version-0
+//   superblock, cut short, points a driver info block at address 9, whose size field then
+//   reads 2.2 GB;
+//   libhdf5 allocated that and zero-filled it reading past the end of the file (8 s, 2.1 GB
+//   resident for `tensorllm show`). Fixed in core/export/hdf5_read.cpp: check_superblock()
+//   refuses a driver info block or superblock extension (results files have neither) before
+//   libhdf5 opens the file.
 TEST(FuzzRegressions, DamagedHdf5ResultsFromTheFuzzerAreCleanErrors) {
     const std::string dir = std::string(TLLM_TEST_DIR) + "/fuzz/regressions/hdf5_results/";
-    for (const std::string name : {"open_leaks_cache_block.h5", "object_header_claims_gigabytes.h5"}) {
+    for (const auto& [name, expected] : std::vector<std::pair<std::string, std::string>>{
+             {"open_leaks_cache_block.h5", ""},
+             {"object_header_claims_gigabytes.h5", ""},
+             {"driver_info_block_claims_gigabytes.h5", "HDF5 superblock: truncated (54 bytes)"}}) {
         const std::string path = dir + name;
         try {
             exporting::read_results_hdf5(path);
             ADD_FAILURE() << name << ": accepted";
         } catch (const std::runtime_error& e) {
-            EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();
+            const std::string msg = e.what();
+            EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
+            EXPECT_NE(msg.find(expected), std::string::npos) << name << ": " << msg;
         }
+    }
+}
+
+// The superblock check on a complete results file (a fuzz seed written by `decompose --h5`):
+// pointing its driver info block address (bytes 48-55 of a version-0 superblock) anywhere is
+// refused, naming the address, before libhdf5 reads the block; the file as written is read.
+TEST(FuzzRegressions, SuperblockWithADriverInfoBlockIsRefused) {
+    const std::string seed = std::string(TLLM_TEST_DIR) + "/fuzz/corpus/hdf5_results/gqa_llama.h5";
+    EXPECT_NO_THROW(exporting::read_results_hdf5(seed));
+    TempDir dir;
+    const std::string p = dir.file("patched.h5");
+    std::filesystem::copy_file(seed, p);
+    {
+        std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+        char v = 0;
+        f.seekg(8);
+        f.read(&v, 1);
+        ASSERT_EQ(v, 0) << "the seed's superblock is not version 0";
+        const unsigned char addr[8] = {9, 0, 0, 0, 0, 0, 0, 0};
+        f.seekp(48);
+        f.write(reinterpret_cast<const char*>(addr), 8);
+    }
+    try {
+        exporting::read_results_hdf5(p);
+        FAIL() << "accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), p + ": HDF5 superblock: driver info block at address 9 (results files have "
+                                             "none) (refused before libhdf5 reads the file)");
     }
 }
