@@ -245,7 +245,10 @@ Eigen::VectorXd all_eigenvalues(const Eigen::MatrixXd& G) {
     return w.reverse();
 }
 
-void fix_signs(Eigen::MatrixXd& U) {
+namespace {
+template <class Matrix>
+std::vector<Eigen::Index> fix_signs_impl(Matrix& U) {
+    std::vector<Eigen::Index> flipped;
     for (Eigen::Index j = 0; j < U.cols(); ++j) {
         Eigen::Index best = 0;
         double mag = -1;
@@ -254,9 +257,17 @@ void fix_signs(Eigen::MatrixXd& U) {
                 mag = std::abs(U(i, j));
                 best = i;
             }
-        if (U.rows() > 0 && U(best, j) < 0) U.col(j) = -U.col(j);
+        if (U.rows() > 0 && U(best, j) < 0) {
+            U.col(j) = -U.col(j);
+            flipped.push_back(j);
+        }
     }
+    return flipped;
 }
+}  // namespace
+
+std::vector<Eigen::Index> fix_signs(Eigen::MatrixXd& U) { return fix_signs_impl(U); }
+std::vector<Eigen::Index> fix_signs(Eigen::MatrixXf& U) { return fix_signs_impl(U); }
 
 double norm_sq(const Tensor4& X) {
     const std::int64_t n = X.size();

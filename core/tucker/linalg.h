@@ -57,7 +57,9 @@ Eigen::VectorXd all_eigenvalues(const Eigen::MatrixXd& G);
 
 /// Sign convention: flips each column so its largest-magnitude entry (the first one on a
 /// tie) is positive. Makes factors deterministic and comparable to references up to sign.
-void fix_signs(Eigen::MatrixXd& U);
+/// Returns the columns it flipped (for callers that carry a matrix alongside U).
+std::vector<Eigen::Index> fix_signs(Eigen::MatrixXd& U);
+std::vector<Eigen::Index> fix_signs(Eigen::MatrixXf& U);
 
 /// Squared Frobenius norm accumulated in double, deterministic.
 double norm_sq(const tensor::Tensor4& X);

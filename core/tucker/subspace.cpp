@@ -129,16 +129,14 @@ void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd
 // (theta |r|^2 + r^T A r) / (theta^2 + |r|^2) <= |r|^2 (theta + lambda_1) / (theta^2 + |r|^2);
 // lambda_1 is taken as theta_1 (the best-converged Ritz value). Summed over j <= R. On the
 // LLaMA-7B benchmark layer it reads 2.6-3.2x the gain the next sweep then actually made.
-// A u_j comes from the next block Y = A U Theta^{-1/2} (already formed); the residual is formed
-// explicitly, not as |A u|^2 - theta^2, which would lose it to float cancellation. Rounding in
-// Y only adds to |r|, i.e. makes the estimate larger. Infinite when a leading Ritz value was
-// dropped as negligible (no residual known).
-double next_sweep_gain_bound(const Eigen::MatrixXf& Q, const Eigen::MatrixXd& V, const Eigen::VectorXd& theta,
-                             const Eigen::VectorXd& scale, const Eigen::MatrixXf& Y, int r, const util::Control& ctl) {
+// A u_j comes from the next block Y = A U Theta^{-1/2} (already formed), U (I x R) = Q V_R; the
+// residual is formed explicitly, not as |A u|^2 - theta^2, which would lose it to float
+// cancellation. Rounding in Y only adds to |r|, i.e. makes the estimate larger. Infinite when a
+// leading Ritz value was dropped as negligible (no residual known).
+double next_sweep_gain_bound(const Eigen::MatrixXf& U, const Eigen::VectorXd& theta, const Eigen::VectorXd& scale,
+                             const Eigen::MatrixXf& Y, int r) {
     for (int j = 0; j < r; ++j)
         if (scale(j) == 0) return std::numeric_limits<double>::infinity();
-    Eigen::MatrixXf U;
-    times(Q.data(), Q.rows(), Q.cols(), V.leftCols(r).cast<float>(), U, ctl);
     std::vector<double> part(static_cast<std::size_t>(r));
     tbb::parallel_for(0, r, [&](int j) {
         const double sq = std::sqrt(theta(j)), th = theta(j);
@@ -206,6 +204,7 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
 
     Eigen::VectorXd theta;
     Eigen::MatrixXd V;
+    Eigen::MatrixXf Ur;  // Q V_R for the current Q and V, once formed (by the residual check)
     double prev = -std::numeric_limits<double>::infinity(), last_gain = 0;
     for (int it = 1; it <= opt.max_iterations; ++it) {
         ctl.check();
@@ -241,26 +240,22 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
         times(x, I, M, Zs, Y, ctl);
         // The block just formed holds A u_j = sqrt(theta_j) y_j for the current Ritz pairs: their
         // residuals bound what one more sweep could add, without another pass (see header).
-        if (next_sweep_gain_bound(Q, V, theta, scale, Y, r, ctl) <= opt.tolerance * total) {
+        times(Q.data(), I, s, V.leftCols(r).cast<float>(), Ur, ctl);
+        if (next_sweep_gain_bound(Ur, theta, scale, Y, r) <= opt.tolerance * total) {
             out.converged = true;
             break;
         }
+        Ur.resize(0, 0);  // Q and V change from here on
         Q = std::move(Y);
         orthonormalize(Q);
     }
     if (!out.converged) return out;
-    // U = Q V_r, with fix_signs()'s convention applied to V_r's columns, so that the same
-    // signs reach the projection below.
+    // U = Q V_r (already formed when the residual check stopped the iteration), with
+    // fix_signs()'s convention; the same flips are applied to V_r, for the projection below.
     Eigen::MatrixXf Vr = V.leftCols(r).cast<float>();
-    times(Q.data(), I, s, Vr, out.vectors, ctl);
-    for (Eigen::Index j = 0; j < r; ++j) {
-        Eigen::Index best = 0;
-        out.vectors.col(j).cwiseAbs().maxCoeff(&best);
-        if (out.vectors(best, j) < 0) {
-            out.vectors.col(j) = -out.vectors.col(j);
-            Vr.col(j) = -Vr.col(j);
-        }
-    }
+    if (Ur.cols() != r) times(Q.data(), I, s, Vr, Ur, ctl);
+    out.vectors = std::move(Ur);
+    for (const Eigen::Index j : fix_signs(out.vectors)) Vr.col(j) = -Vr.col(j);
     // X^T U = X^T Q V_r = Z V_r: the last sweep's product already holds the projection onto
     // the result, so callers that need X x_0 U^T (ST-HOSVD, HOSVD) skip a pass of 2 * N * R.
     times(Z.data(), M, s, Vr, out.projected, ctl);

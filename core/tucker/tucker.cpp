@@ -22,14 +22,6 @@ double rel_err(double norm_sq, double core_sq) {
     return std::sqrt(std::max(0.0, norm_sq - core_sq) / norm_sq);
 }
 
-// Y = W x_n U_n^T for the modes in `order`.
-Tensor4 project(const Tensor4& W, const std::array<Eigen::MatrixXf, 3>& U, const std::vector<int>& order,
-                const util::Control& ctl) {
-    Tensor4 Y = mode_product(W, order.front(), U[order.front()].transpose(), ctl);
-    for (std::size_t k = 1; k < order.size(); ++k) Y = mode_product(Y, order[k], U[order[k]].transpose(), ctl);
-    return Y;
-}
-
 // Modes ordered by the reduction I_n / R_n, largest first: the cheapest order to project.
 std::vector<int> reduction_order(const std::array<std::int64_t, 4>& dims, const std::array<int, 3>& r) {
     std::vector<int> o{0, 1, 2};
@@ -158,25 +150,24 @@ struct Factors {
 
 Factors run_hosvd(const Tensor4& W, const TuckerOptions& o, const util::Control& ctl) {
     Factors f;
-    std::vector<int> order = reduction_order(W.dim, o.ranks);
-    Tensor4 first;  // W x_0 U_0^T when the solver of mode 0 left it as a by-product
+    // Every factor comes from W. The mode projected first is truncated with truncate(), which
+    // takes W x_n U_n^T from the subspace solver's by-product where that solver answered; the
+    // other two projections follow.
+    const std::vector<int> order = reduction_order(W.dim, o.ranks);
+    Tensor4 Y;
     for (int n = 0; n < 3; ++n) {
         const util::Control sub = ctl.sub(n / 4.0f, (n + 1) / 4.0f);
-        if (n == 0 && order.front() == 0) {
-            Truncation t = truncate(W, 0, o.ranks[0], sub, o.solver);
-            f.U[0] = std::move(t.U);
-            first = std::move(t.Y);
+        if (n == order.front()) {
+            Truncation t = truncate(W, n, o.ranks[n], sub, o.solver);
+            f.U[n] = std::move(t.U);
+            Y = std::move(t.Y);
         } else {
             f.U[n] = leading_vectors(W, n, o.ranks[n], sub, o.solver);
         }
         ctl.report((n + 1) / 4.0f);
     }
-    if (first.size() > 0) {
-        f.core = mode_product(first, order[1], f.U[order[1]].transpose(), ctl);
-        f.core = mode_product(f.core, order[2], f.U[order[2]].transpose(), ctl);
-    } else {
-        f.core = project(W, f.U, order, ctl);
-    }
+    for (std::size_t k = 1; k < order.size(); ++k) Y = mode_product(Y, order[k], f.U[order[k]].transpose(), ctl);
+    f.core = std::move(Y);
     ctl.report(1.0f);
     return f;
 }
