@@ -228,8 +228,11 @@ void check_superblock(const std::string& path, std::uint64_t size) {
     };
     if (got < 9 || std::memcmp(b, sig, 8) != 0) bad("no HDF5 signature at offset 0 (results files have no user block)");
     const int version = b[8];
+    auto need = [&](std::size_t end) {
+        if (end > got) bad("truncated (" + std::to_string(size) + " bytes)");
+    };
     auto undefined_at = [&](std::size_t off) {
-        if (off + 8 > got) bad("truncated (" + std::to_string(size) + " bytes)");
+        need(off + 8);
         for (std::size_t k = 0; k < 8; ++k)
             if (b[off + k] != 0xff) return false;
         return true;
@@ -248,7 +251,7 @@ void check_superblock(const std::string& path, std::uint64_t size) {
     case 3: off_sizes = 9; off_addr = 20; what = "superblock extension"; break;
     default: bad("version " + std::to_string(version) + " (results files use versions 0-3)");
     }
-    if (off_sizes + 2 > got) bad("truncated (" + std::to_string(size) + " bytes)");
+    need(off_sizes + 2);
     if (b[off_sizes] != 8 || b[off_sizes + 1] != 8)
         bad("sizes of offsets and lengths are " + std::to_string(b[off_sizes]) + " and " +
             std::to_string(b[off_sizes + 1]) + " bytes (results files use 8 and 8)");
