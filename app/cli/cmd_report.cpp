@@ -7,6 +7,7 @@
 #include "analysis/compression.h"
 #include "commands.h"
 #include "export/hdf5_results.h"
+#include "export/results_reader_process.h"
 #include "job_cli.h"
 #include "report/report.h"
 #include "util/resources.h"
@@ -54,7 +55,7 @@ int cmd_report(const std::vector<std::string>& argv) {
         if (!args.positional().empty() || args.flag("demo")) throw std::invalid_argument("give either --from or a MODEL, not both");
         exporting::Hdf5ReadOptions ro;
         ro.factors = false;
-        auto f = exporting::read_results_hdf5(*from, ro);
+        auto f = exporting::read_results_isolated(*from, ro);
         opt = f.meta.options;
         S = f.meta.shape;
         model_type = f.meta.model_type;

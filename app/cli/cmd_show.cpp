@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "export/hdf5_results.h"
+#include "export/results_reader_process.h"
 #include "export/results_tables.h"
 #include "util/layer_list.h"
 #include "util/resources.h"
@@ -145,7 +146,7 @@ int cmd_show(const std::vector<std::string>& argv) {
     exporting::Hdf5ReadOptions ro;
     ro.factors = false;
     ro.layers = util::parse_layer_list(args.value("layers").value_or(""));
-    const auto f = exporting::read_results_hdf5(args.positional()[0], ro);
+    const auto f = exporting::read_results_isolated(args.positional()[0], ro);
     if (args.flag("json")) std::printf("%s\n", to_json(f).dump(1).c_str());
     else print_text(f, args.flag("heads"));
     return 0;

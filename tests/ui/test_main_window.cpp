@@ -268,6 +268,9 @@ TEST(MainWindow, BadModelShowsErrorAndKeepsState) {
 
 int main(int argc, char** argv) {
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    // The GUI reads results files through the helper, which sits beside the applications in
+    // build/app/, not beside this test binary.
+    if (qEnvironmentVariableIsEmpty("TENSORLLM_RESULTS_READER")) qputenv("TENSORLLM_RESULTS_READER", TLLM_READER);
     ::testing::InitGoogleTest(&argc, argv);
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("TensorLLM-tests"));

@@ -9,6 +9,7 @@
 
 #include "export/denoised_checkpoint.h"
 #include "export/hdf5_results.h"
+#include "export/results_reader_process.h"
 #include "jobs/spectra_service.h"
 #include "main/background.h"
 #include "main/main_window.h"
@@ -105,7 +106,8 @@ void MainWindow::openResults(const QString& path) {
     statusBar()->showMessage(tr("Reading %1…").arg(path));
     load_in_background(
         this,
-        [path] { return std::make_shared<const exporting::ResultsFile>(exporting::read_results_hdf5(path.toStdString())); },
+        // In a helper process: libhdf5 never runs on the (untrusted) file in the GUI.
+        [path] { return std::make_shared<const exporting::ResultsFile>(exporting::read_results_isolated(path.toStdString())); },
         [this, path](const std::shared_ptr<const exporting::ResultsFile>& f, const QString& error) {
             if (!f) {
                 logLine(error, true);

@@ -15,77 +15,9 @@
 
 using namespace tllm;
 namespace fs = std::filesystem;
-
-namespace {
-
-void expect_bitwise(const tensor::FloatBuffer& a, const tensor::FloatBuffer& b, const std::string& what) {
-    ASSERT_EQ(a.size(), b.size()) << what;
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
-}
-
-void expect_same(const jobs::LayerResult& a, const jobs::LayerResult& b) {
-    SCOPED_TRACE("layer " + std::to_string(a.layer));
-    EXPECT_EQ(a.layer, b.layer);
-    EXPECT_EQ(a.status, b.status);
-    EXPECT_EQ(a.message, b.message);
-    EXPECT_EQ(a.ranks, b.ranks);
-    EXPECT_EQ(a.seconds_load, b.seconds_load);
-    EXPECT_EQ(a.seconds_total, b.seconds_total);
-    if (!a.complete()) return;
-    const auto &T = a.tucker, &U = b.tucker;
-    for (int n = 0; n < 3; ++n) {
-        ASSERT_EQ(T.factors[n].rows(), U.factors[n].rows());
-        ASSERT_EQ(T.factors[n].cols(), U.factors[n].cols());
-        EXPECT_TRUE(T.factors[n] == U.factors[n]) << "U" << n + 1;
-    }
-    EXPECT_EQ(T.core.dim, U.core.dim);
-    expect_bitwise(T.core.data, U.core.data, "core");
-    EXPECT_EQ(T.ranks, U.ranks);
-    EXPECT_EQ(T.norm_sq, U.norm_sq);
-    EXPECT_EQ(T.core_norm_sq, U.core_norm_sq);
-    EXPECT_EQ(T.rel_error, U.rel_error);
-    EXPECT_EQ(T.trace, U.trace);
-    EXPECT_EQ(T.iterations, U.iterations);
-    EXPECT_EQ(T.status, U.status);
-    EXPECT_EQ(T.seconds, U.seconds);
-    const auto &M = a.measures, &N = b.measures;
-    EXPECT_EQ(M.rel_error, N.rel_error);
-    EXPECT_EQ(M.type_error, N.type_error);
-    EXPECT_EQ(M.head_type_error, N.head_type_error);
-    EXPECT_EQ(M.head_error, N.head_error);
-    EXPECT_EQ(M.head_type_sv, N.head_type_sv);
-    EXPECT_EQ(M.captured_energy, N.captured_energy);
-    EXPECT_EQ(M.original_params, N.original_params);
-    EXPECT_EQ(M.compressed_params, N.compressed_params);
-    EXPECT_EQ(M.ratio, N.ratio);
-    EXPECT_EQ(M.head_original_params, N.head_original_params);
-    EXPECT_EQ(M.head_compressed_params, N.head_compressed_params);
-    EXPECT_EQ(M.head_ratio, N.head_ratio);
-    ASSERT_EQ(a.spectra.has_value(), b.spectra.has_value());
-    if (a.spectra) {
-        EXPECT_EQ(a.spectra->singular_values, b.spectra->singular_values);
-        EXPECT_EQ(a.spectra->norm_sq, b.spectra->norm_sq);
-    }
-}
-
-struct Fixture {
-    test::TempDir dir;
-    std::shared_ptr<const model::Model> model;
-    jobs::JobOptions opt;
-    jobs::JobSummary summary;
-    explicit Fixture(std::array<int, 3> ranks = {12, 5, 3}) {
-        model = test::make_model(dir.file("m"), test::small_llama());
-        opt.ranks.ranks = ranks;
-        opt.ranks.per_layer[2] = {8, 4, 2};
-        opt.tucker.max_iterations = 7;
-        opt.threads = 2;
-        opt.background_priority = true;
-        summary = test::decompose_layers(*model, opt, {0, 2});
-        summary.seconds = 1.25;
-    }
-};
-
-}  // namespace
+using test::expect_bitwise;
+using test::expect_same;
+using test::Fixture;
 
 TEST(Sha256, KnownVectors) {
     // FIPS 180-2 appendix B and the NIST example messages.

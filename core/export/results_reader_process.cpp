@@ -1,0 +1,214 @@
+// Running the results reader in a helper process (export/results_reader_process.h).
+#include "export/results_reader_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <vector>
+
+#include "export/results_wire.h"
+#include "util/layer_list.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace tllm::exporting {
+namespace {
+
+/// Closes a descriptor on scope exit.
+struct Fd {
+    int fd = -1;
+    ~Fd() { reset(); }
+    void reset() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+};
+
+/// The helper's stderr as one printable line (it is as untrusted as the file it read).
+std::string printable(const std::string& s, std::size_t max) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (out.size() >= max) {
+            out += "...";
+            break;
+        }
+        out += (c >= 0x20 && c != 0x7f) || c >= 0x80 ? char(c) : (c == '\n' || c == '\t' ? ' ' : '?');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+/// The first line of `err` that starts with the helper's prefix, without it; empty when none.
+std::string helper_message(const std::string& err) {
+    const std::string prefix = std::string(kResultsReaderName) + ": ";
+    std::size_t start = 0;
+    while (start < err.size()) {
+        std::size_t end = err.find('\n', start);
+        if (end == std::string::npos) end = err.size();
+        if (err.compare(start, prefix.size(), prefix) == 0)
+            return printable(err.substr(start + prefix.size(), end - start - prefix.size()), 4096);
+        start = end + 1;
+    }
+    return {};
+}
+
+/// The first line of `err` with more than separators in it (a sanitizer report starts with a
+/// line of '='), printable and short.
+std::string first_line(const std::string& err) {
+    std::size_t start = 0;
+    while (start < err.size()) {
+        std::size_t end = err.find('\n', start);
+        if (end == std::string::npos) end = err.size();
+        const std::string line = err.substr(start, end - start);
+        if (line.find_first_not_of("= \t\r") != std::string::npos) return printable(line, 300);
+        start = end + 1;
+    }
+    return {};
+}
+
+/// Kills and reaps the helper on every path out of read_results_isolated.
+struct Child {
+    pid_t pid = -1;
+    int status = 0;
+    ~Child() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            wait();
+        }
+    }
+    void wait() {
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid = -1;
+    }
+};
+
+}  // namespace
+
+std::string default_results_reader() {
+    if (const char* env = std::getenv("TENSORLLM_RESULTS_READER"); env && *env) return env;
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    for (const fs::path& p : {exe.parent_path() / kResultsReaderName,
+                              exe.parent_path().parent_path() / "libexec" / "tensorllm" / kResultsReaderName})
+        if (::access(p.c_str(), X_OK) == 0) return p.string();
+    return {};
+}
+
+ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions& ropt, const util::Control& ctl,
+                                  const std::string& reader_arg) {
+    ropt.validate();
+    // The checks read_results_hdf5 makes first, here too, so that these errors do not depend on
+    // whether the helper can be found.
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw std::runtime_error(path + ": no such file");
+    if (!fs::is_regular_file(path, ec)) throw std::runtime_error(path + ": not a regular file");
+    const std::uint64_t size = fs::file_size(path, ec);
+    if (ec) throw std::runtime_error(path + ": cannot read its size: " + ec.message());
+    const std::string reader = reader_arg.empty() ? default_results_reader() : reader_arg;
+    if (reader.empty())
+        throw std::runtime_error(path + ": cannot read results files: the helper " + std::string(kResultsReaderName) +
+                                 " is not installed beside this program (or set TENSORLLM_RESULTS_READER)");
+
+    std::vector<std::string> args{reader};
+    if (!ropt.factors) args.push_back("--no-factors");
+    if (!ropt.layers.empty()) {
+        args.push_back("--layers");
+        args.push_back(util::format_layer_list(ropt.layers));
+    }
+    args.push_back("--");
+    args.push_back(path);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    int out_pipe[2], err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error(path + ": pipe: " + std::strerror(errno));
+    Fd out_r{out_pipe[0]}, out_w{out_pipe[1]};
+    if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error(path + ": pipe: " + std::strerror(errno));
+    Fd err_r{err_pipe[0]}, err_w{err_pipe[1]};
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_w.fd, 2);
+    // Default dispositions and an empty mask in the helper, whatever this process set (a GUI
+    // may ignore SIGPIPE; worker threads may block signals).
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    Child child;
+    const int rc = ::posix_spawn(&child.pid, reader.c_str(), &fa, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        child.pid = -1;
+        throw std::runtime_error(path + ": cannot start the results reader " + reader + ": " + std::strerror(rc));
+    }
+    out_w.reset();
+    err_w.reset();
+
+    // A results stream is never much larger than the file it came from (the same numbers,
+    // with less structure around them).
+    const std::uint64_t cap = 2 * size + (16u << 20);
+    std::string out, err;
+    std::vector<char> buf(1 << 16);
+    while (out_r.fd >= 0 || err_r.fd >= 0) {
+        if (ctl.cancelled()) throw util::Cancelled{};  // ~Child kills the helper
+        pollfd p[2] = {{out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
+        const int n = ::poll(p, 2, 100);
+        if (n < 0 && errno != EINTR) throw std::runtime_error(path + ": poll: " + std::strerror(errno));
+        for (int k = 0; k < 2 && n > 0; ++k) {
+            if (p[k].fd < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            Fd& fd = k == 0 ? out_r : err_r;
+            const ssize_t got = ::read(fd.fd, buf.data(), buf.size());
+            if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (got <= 0) {
+                fd.reset();
+                continue;
+            }
+            if (k == 0) {
+                out.append(buf.data(), std::size_t(got));
+                if (out.size() > cap)
+                    throw std::runtime_error(path + ": the results reader wrote more than " + std::to_string(cap) +
+                                             " bytes for a file of " + std::to_string(size) + "; stopped it");
+            } else if (err.size() < (1u << 16)) {
+                err.append(buf.data(), std::size_t(got));
+            }
+        }
+    }
+    child.wait();
+    const int st = child.status;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return decode_results(out, path);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
+        if (std::string msg = helper_message(err); !msg.empty()) throw std::runtime_error(msg);
+    std::string how = "exit status " + std::to_string(WEXITSTATUS(st));
+    if (WIFSIGNALED(st)) {
+        const int sig = WTERMSIG(st);
+        const char* abbrev = sigabbrev_np(sig);
+        how = "ended by signal " + std::to_string(sig) + (abbrev ? std::string(", SIG") + abbrev : std::string());
+    }
+    const std::string first = first_line(err);
+    throw std::runtime_error(path + ": the HDF5 library failed while reading this file (reader process " + how +
+                             (first.empty() ? "" : ": " + first) + "); the file is damaged");
+}
+
+}  // namespace tllm::exporting
