@@ -16,7 +16,13 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 deb=$(ls "$root"/build/tensorllm-studio_*.deb)
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --reinstall "$deb" >/dev/null
 (cd / && /usr/bin/tensorllm info --demo >/dev/null)
-echo "package $(basename "$deb") installed; /usr/bin/tensorllm info --demo: ok"
+# A results file written and shown by the installed CLI: `show` reads it through the installed
+# helper (/usr/libexec/tensorllm/tensorllm-read-results), found relative to /usr/bin.
+pkgtmp=$(mktemp -d)
+(cd / && /usr/bin/tensorllm decompose --demo --layers 0 --ranks 16,8,2 --h5 "$pkgtmp/r.h5" >/dev/null &&
+  env -u TENSORLLM_RESULTS_READER /usr/bin/tensorllm show "$pkgtmp/r.h5" >/dev/null)
+rm -rf "$pkgtmp"
+echo "package $(basename "$deb") installed; /usr/bin/tensorllm info --demo, decompose --h5 and show: ok"
 
 if [[ -x "$root/tests/sanitize.sh" ]]; then
   echo "== core tests under AddressSanitizer + UndefinedBehaviorSanitizer"

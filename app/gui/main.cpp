@@ -15,8 +15,8 @@ int main(int argc, char** argv) {
     parser.addHelpOption();
     parser.addVersionOption();
     parser.addPositionalArgument(QStringLiteral("model"),
-                                 QStringLiteral("checkpoint directory, .safetensors file or .tllm.json project "
-                                                "(default: the bundled demo model)"));
+                                 QStringLiteral("checkpoint directory, .safetensors file, .tllm.json project or .h5 "
+                                                "results file (default: the bundled demo model)"));
     QCommandLineOption run(QStringLiteral("run"), QStringLiteral("start the decomposition as soon as the model is open"));
     parser.addOption(run);
     parser.process(app);
@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     if (parser.isSet(run))
         QObject::connect(&w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startRun(); }, Qt::SingleShotConnection);
     if (path.endsWith(QLatin1String(".tllm.json"))) w.openProject(path);
+    else if (path.endsWith(QLatin1String(".h5"))) w.openResults(path);
     else if (!path.isEmpty()) w.openModel(path);
     w.show();
     return app.exec();

@@ -166,9 +166,10 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     out_w.reset();
     err_w.reset();
 
-    // A results stream is never much larger than the file it came from (the same numbers,
-    // with less structure around them).
-    const std::uint64_t cap = 2 * size + (16u << 20);
+    // The stream holds the same numbers as the file with less structure around them; the
+    // reader lets a compressed dataset expand to at most 1100 times the file size (deflate's
+    // limit is about 1032:1), so more than that is a runaway helper.
+    const std::uint64_t cap = 1100 * size + (16u << 20);
     std::string out, err;
     std::vector<char> buf(1 << 16);
     while (out_r.fd >= 0 || err_r.fd >= 0) {

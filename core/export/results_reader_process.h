@@ -32,7 +32,8 @@ std::string default_results_reader();
 ///   signal 11, SIGSEGV); the file is damaged";
 /// - the helper cannot be started: std::runtime_error naming it and the reason;
 /// - its output is not a valid results stream (decode_results's errors), or is larger than
-///   the file could hold (2 x the file size + 16 MiB), in which case the helper is killed;
+///   the file could hold (1100 x the file size + 16 MiB, the reader's own bound on compressed
+///   datasets), in which case the helper is killed;
 /// - `ctl` cancelled: the helper is killed and util::Cancelled thrown (checked every 100 ms).
 /// The helper limits its own address space and CPU time (tensorllm-read-results --help).
 /// Cost: a process start (a few ms) plus a copy of the results through a pipe; memory: the

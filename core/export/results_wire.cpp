@@ -200,8 +200,11 @@ void options(IO& io, O& o) {
             std::array<int, 3> r{};
             io.i32("options.ranks.per_layer", layer, 0, kMaxLayer - 1);
             for (auto& x : r) io.i32("options.ranks.per_layer", x, 1, kMaxHidden);
-            if (!R.per_layer.emplace(layer, r).second)
-                io.bad("options.ranks.per_layer", "layer " + std::to_string(layer) + " repeated");
+            // In increasing order, as encoded from the map: one stream per result.
+            if (!R.per_layer.empty() && layer <= R.per_layer.rbegin()->first)
+                io.bad("options.ranks.per_layer", "layer " + std::to_string(layer) + " after layer " +
+                                                      std::to_string(R.per_layer.rbegin()->first) + " (not increasing)");
+            R.per_layer.emplace(layer, r);
         }
     } else {
         for (const auto& [layer, r] : R.per_layer) {

@@ -1,5 +1,6 @@
 // Export from the window (HDF5, denoised checkpoint) and reopening HDF5 results without
 // recomputing.
+#include <QPlainTextEdit>
 #include <QTemporaryDir>
 #include <filesystem>
 
@@ -62,4 +63,33 @@ TEST(ExportGui, Hdf5AndDenoisedFromTheWindowAndReopen) {
         EXPECT_EQ(r->ranks, (std::array<int, 3>{16, 4, 2}));
         EXPECT_GT(r->tucker.factors[0].size(), 0);  // factors came back: weights can be exported again
     }
+}
+
+// A results file on which libhdf5 1.10.8 itself crashes (SIGSEGV inside H5Aexists, found by
+// fuzzing; tests/fuzz/known_libhdf5/). The window reads it through the helper process: the
+// crash ends the helper, the window logs an error naming the file and keeps the results it
+// already showed.
+TEST(ExportGui, AResultsFileThatCrashesLibHdf5IsAnErrorAndTheWindowCarriesOn) {
+    const std::string path = tllm::test::stories();
+    if (path.empty()) GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";
+    MainWindow w;
+    w.openModel(QString::fromStdString(path));
+    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
+    w.runPanel()->setRanks({16, 4, 2});
+    ASSERT_TRUE(w.startRun());
+    ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+    ASSERT_EQ(w.results().layers.size(), 5u);
+    const double before = w.results().layers.begin()->second->measures.rel_error;
+
+    const QString bad = QStringLiteral(TLLM_TEST_DIR "/fuzz/known_libhdf5/segv_in_H5O_msg_iterate.h5");
+    const int lines = w.log()->blockCount();
+    w.openResults(bad);
+    ASSERT_TRUE(wait_for([&] { return w.log()->blockCount() > lines && w.log()->toPlainText().contains(bad); }, 10000));
+    const QString log = w.log()->toPlainText();
+    EXPECT_TRUE(log.contains(bad + QStringLiteral(": "))) << log.toStdString();
+    EXPECT_TRUE(log.contains(QStringLiteral("the file is damaged")) || log.contains(QStringLiteral("missing")))
+        << log.toStdString();
+    ASSERT_EQ(w.results().layers.size(), 5u);
+    EXPECT_EQ(w.results().layers.begin()->second->measures.rel_error, before);
+    EXPECT_NE(w.model(), nullptr);
 }
