@@ -43,8 +43,11 @@ tensor::Tensor4 mode_product(const tensor::Tensor4& X, int mode, const Eigen::Ma
 Eigen::MatrixXd mode_gram(const tensor::Tensor4& X, int mode, const util::Control& ctl = {});
 
 /// Leading eigenpairs of a symmetric matrix G (n x n): the `r` largest eigenvalues in
-/// descending order and their eigenvectors (n x r), by LAPACK dsytrd + dstemr (MRRR for the
-/// index range: only the wanted pairs are computed) + dormtr, with dsyevr as the fallback.
+/// descending order and their eigenvectors (n x r). From n = 512 on computed in single
+/// precision (G rounded to float; LAPACK ssytrd + sstedc + sormtr: the factors they feed are
+/// float; see linalg.cpp for the accuracy and the timings): eigenvalues to about
+/// 1e-7 * lambda_max, eigenvectors to about 1e-7 * lambda_max / gap. Below that, and as the
+/// fallback, in double: dsytrd + dstemr + dormtr, then dsyevr.
 /// Eigenvectors follow the sign convention of fix_signs().
 struct EigenPairs {
     Eigen::VectorXd values;
