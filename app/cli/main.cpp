@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "util/allocator.h"
 
 namespace {
 void usage(std::FILE* out) {
@@ -29,6 +30,7 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    tllm::util::configure_allocator();
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         usage(args.empty() ? stderr : stdout);

@@ -3,9 +3,11 @@
 #include <QCommandLineParser>
 
 #include "main/main_window.h"
+#include "util/allocator.h"
 #include "util/resources.h"
 
 int main(int argc, char** argv) {
+    tllm::util::configure_allocator();
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("TensorLLM Studio"));
     QApplication::setOrganizationName(QStringLiteral("TensorLLM"));
