@@ -3,6 +3,7 @@
 // (export/results_reader_process.h), so that libhdf5, which has memory-safety bugs of its own
 // on damaged files, never runs on an untrusted file inside them. Not meant to be run by hand.
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -97,14 +98,9 @@ int main(int argc, char** argv) {
     limit(RLIMIT_CORE, 0);
     limit(RLIMIT_CPU, 600);
     if (!kSanitized) {
-        FILE* f = std::fopen(file.c_str(), "rb");
-        long size = 0;
-        if (f) {
-            std::fseek(f, 0, SEEK_END);
-            size = std::ftell(f);
-            std::fclose(f);
-        }
-        limit(RLIMIT_AS, (rlim_t(8) << 30) + 4 * rlim_t(size > 0 ? size : 0));
+        struct stat st {};
+        const rlim_t size = ::stat(file.c_str(), &st) == 0 && st.st_size > 0 ? rlim_t(st.st_size) : 0;
+        limit(RLIMIT_AS, (rlim_t(8) << 30) + 4 * size);
     }
     try {
         const auto results = tllm::exporting::read_results_hdf5(file, ropt);
@@ -113,6 +109,10 @@ int main(int argc, char** argv) {
             return 1;
         }
         return 0;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "%s: %s: out of memory while reading it (this helper's address space is limited to 8 GiB plus 4 times the file size)\n",
+                     kName, file.c_str());
+        return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", kName, e.what());
         return 1;

@@ -261,13 +261,18 @@ void check_superblock(const std::string& path, std::uint64_t size) {
 
 }  // namespace
 
-ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ropt) {
-    ropt.validate();
+std::uint64_t results_file_size(const std::string& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) throw std::runtime_error(path + ": no such file");
     if (!fs::is_regular_file(path, ec)) throw std::runtime_error(path + ": not a regular file");
     const std::uint64_t size = fs::file_size(path, ec);
     if (ec) throw std::runtime_error(path + ": cannot read its size: " + ec.message());
+    return size;
+}
+
+ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ropt) {
+    ropt.validate();
+    const std::uint64_t size = results_file_size(path);
 
     h5::Session session;
     if (H5Fis_hdf5(path.c_str()) <= 0) {

@@ -137,6 +137,10 @@ struct Hdf5ReadOptions {
     void validate() const {}
 };
 
+/// The size of the results file at `path`; throws std::runtime_error "<path>: no such file",
+/// "not a regular file" or "cannot read its size: <reason>". read_results_hdf5's first check.
+std::uint64_t results_file_size(const std::string& path);
+
 /// Reads a file written by write_results_hdf5. Validates everything before use: format and
 /// version, model geometry (positive, bounded, heads divisible by kv heads), kv mapping,
 /// ranks within (d, dv, 4), every dataset's type class, rank and dims against the geometry

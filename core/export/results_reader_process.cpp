@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +25,9 @@ namespace fs = std::filesystem;
 
 namespace tllm::exporting {
 namespace {
+
+// Wall-clock limit of one read (the helper's CPU-time limit is 600 s).
+constexpr std::chrono::seconds kReaderWallLimit{1800};
 
 /// Closes a descriptor on scope exit.
 struct Fd {
@@ -112,16 +116,17 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     ropt.validate();
     // The checks read_results_hdf5 makes first, here too, so that these errors do not depend on
     // whether the helper can be found.
-    std::error_code ec;
-    if (!fs::exists(path, ec)) throw std::runtime_error(path + ": no such file");
-    if (!fs::is_regular_file(path, ec)) throw std::runtime_error(path + ": not a regular file");
-    const std::uint64_t size = fs::file_size(path, ec);
-    if (ec) throw std::runtime_error(path + ": cannot read its size: " + ec.message());
+    const std::uint64_t size = results_file_size(path);
     const std::string reader = reader_arg.empty() ? default_results_reader() : reader_arg;
     if (reader.empty())
         throw std::runtime_error(path + ": cannot read results files: the helper " + std::string(kResultsReaderName) +
                                  " is not installed beside this program (or set TENSORLLM_RESULTS_READER)");
 
+    // Layer indices the helper's argument parser (util::parse_layer_list) accepts; no results
+    // file holds others, so these are answered here as the in-process reader would.
+    for (int l : ropt.layers)
+        if (l < 0 || l > 1000000)
+            throw std::runtime_error(path + ": layer " + std::to_string(l) + " is not in the file");
     std::vector<std::string> args{reader};
     if (!ropt.factors) args.push_back("--no-factors");
     if (!ropt.layers.empty()) {
@@ -172,8 +177,14 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     const std::uint64_t cap = 1100 * size + (16u << 20);
     std::string out, err;
     std::vector<char> buf(1 << 16);
+    // A helper blocked rather than computing (a stalled network file system) is not stopped by
+    // its CPU-time limit; this is.
+    const auto deadline = std::chrono::steady_clock::now() + kReaderWallLimit;
     while (out_r.fd >= 0 || err_r.fd >= 0) {
         if (ctl.cancelled()) throw util::Cancelled{};  // ~Child kills the helper
+        if (std::chrono::steady_clock::now() > deadline)
+            throw std::runtime_error(path + ": the results reader took more than " +
+                                     std::to_string(kReaderWallLimit.count()) + " s; stopped it");
         pollfd p[2] = {{out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
         const int n = ::poll(p, 2, 100);
         if (n < 0 && errno != EINTR) throw std::runtime_error(path + ": poll: " + std::strerror(errno));
@@ -199,8 +210,14 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     child.wait();
     const int st = child.status;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return decode_results(out, path);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
-        if (std::string msg = helper_message(err); !msg.empty()) throw std::runtime_error(msg);
+    if (WIFEXITED(st) && (WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 2))
+        if (std::string msg = helper_message(err); !msg.empty()) {
+            if (WEXITSTATUS(st) == 2)  // a usage error: this program and the helper disagree
+                throw std::runtime_error(path + ": the results reader " + reader + " refused its arguments: " + msg);
+            // Its messages name the file; one that does not (std::bad_alloc under its memory
+            // limit) gets the name here.
+            throw std::runtime_error(msg.rfind(path + ": ", 0) == 0 ? msg : path + ": " + msg);
+        }
     std::string how = "exit status " + std::to_string(WEXITSTATUS(st));
     if (WIFSIGNALED(st)) {
         const int sig = WTERMSIG(st);

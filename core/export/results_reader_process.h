@@ -34,7 +34,10 @@ std::string default_results_reader();
 /// - its output is not a valid results stream (decode_results's errors), or is larger than
 ///   the file could hold (1100 x the file size + 16 MiB, the reader's own bound on compressed
 ///   datasets), in which case the helper is killed;
-/// - `ctl` cancelled: the helper is killed and util::Cancelled thrown (checked every 100 ms).
+/// - `ctl` cancelled: the helper is killed and util::Cancelled thrown (checked every 100 ms);
+/// - the helper still running after 30 minutes (blocked, e.g. on a stalled network file
+///   system): killed, std::runtime_error;
+/// - a usage error reported by the helper (exit status 2): std::runtime_error saying so.
 /// The helper limits its own address space and CPU time (tensorllm-read-results --help).
 /// Cost: a process start (a few ms) plus a copy of the results through a pipe; memory: the
 /// stream and the decoded results (about twice the results' size) at the end.

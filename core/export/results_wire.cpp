@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "io/dtype.h"
+
 namespace tllm::exporting {
 namespace {
 
@@ -382,6 +384,12 @@ void check_results(const ResultsFile& f) {
             bad("model/kv_head_of_head", "entry " + std::to_string(i) + " = " +
                                              std::to_string(M.kv_head_of_head[std::size_t(i)]) + ", expected " +
                                              std::to_string(i / S.group()));
+    if (M.source.header_sha256.size() != 64 ||
+        M.source.header_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+        bad("source/header_sha256", "'" + M.source.header_sha256 + "' is not 64 lowercase hex digits");
+    for (const auto& lay : M.layouts)
+        if (!io::parse_dtype(lay.dtype))
+            bad("layers/" + std::to_string(lay.layer) + " weight_dtype", "unknown dtype '" + lay.dtype + "'");
     if (M.source.shard_bytes.size() != M.source.shard_files.size())
         bad("source/shard_bytes", std::to_string(M.source.shard_bytes.size()) + " entries for " +
                                       std::to_string(M.source.shard_files.size()) + " shard files");

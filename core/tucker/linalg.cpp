@@ -194,6 +194,8 @@ namespace {
 // Measured, one thread (double path: dsytrd + dstemr + dormtr):
 //   n = 768,  r = 256 (GPT-2's d mode): 27 ms against 90-100 ms;   r = 64: 27 against 42 ms
 //   n = 4096, r = 512:  3.0 s against 5.8 s;   r = 2312: 4.8 s against 11.4 s.
+// Memory: G in float, the n x n eigenvectors of the tridiagonal matrix and sstedc's n^2
+// workspace, 12 n^2 bytes (the double path: 8 n^2), 200 MiB at n = 4096.
 // Single-precision MRRR (sstemr) is not used: for n = 4096, r = 2312 it returned vectors whose
 // captured energy was 1e14 times the matrix's trace, with no error reported.
 bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen::MatrixXd& z) {
@@ -237,7 +239,9 @@ EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
     Eigen::VectorXd w(n);
     Eigen::MatrixXd z(n, r);
     lapack_int found = 0;
-    lapack_int info = n >= kFloatEigenMinOrder && float_eigenpairs(G, r, w, z) ? 0 : -1;
+    // n^2 must fit sstedc's 32-bit workspace size.
+    out.single_precision = n >= kFloatEigenMinOrder && n <= 46000 && float_eigenpairs(G, r, w, z);
+    lapack_int info = out.single_precision ? 0 : -1;
     if (info == 0) found = r;
     if (info != 0) {
         // Double precision: dsytrd, the r largest eigenpairs of the tridiagonal matrix by MRRR

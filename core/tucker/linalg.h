@@ -52,6 +52,7 @@ Eigen::MatrixXd mode_gram(const tensor::Tensor4& X, int mode, const util::Contro
 struct EigenPairs {
     Eigen::VectorXd values;
     Eigen::MatrixXd vectors;
+    bool single_precision = false;  ///< computed by the single-precision path
 };
 EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r);
 

@@ -60,25 +60,33 @@ stack_tops() {  # the innermost non-runtime frame of each stack of an ASan repor
 triage() {
   local name=$1 bin=$2 stamp=$3 ok=0 f report tops
   [ "$name" = hdf5_results ] || return 0
-  for f in $(find "$build/crashes/$name" -maxdepth 1 -name 'crash-*' -newer "$stamp" 2>/dev/null); do
-    report=$("$bin" -runs=1 "$f" 2>&1 || true)
-    tops=$(printf '%s\n' "$report" | stack_tops)
-    if printf '%s\n' "$report" | grep -q 'ERROR: AddressSanitizer' && [ -n "$tops" ] &&
-       ! printf '%s\n' "$tops" | grep -q -v libhdf5 &&
-       ! printf '%s\n' "$report" | grep -q -E 'contract violation|runtime error:|LeakSanitizer'; then
+  # Every input the run saved: crash-* are triaged; leak-*, timeout-*, oom-* (fork mode goes
+  # on after a leaking child too) are findings whatever the stack.
+  while IFS= read -r -d '' f; do
+    case $(basename "$f") in
+      crash-*) ;;
+      *) echo "   FINDING ($(basename "$f" | cut -d- -f1)): $f" >&2; ok=1; continue ;;
+    esac
+    # Replayed under the run's own limits, so a large lazy malloc inside libhdf5 replays as
+    # the original report, not as libFuzzer's malloc limit.
+    report=$("$bin" -runs=1 "${limits[@]}" "$f" 2>&1 || true)
+    tops=$(stack_tops <<<"$report")
+    if grep -q 'ERROR: AddressSanitizer' <<<"$report" && [ -n "$tops" ] &&
+       ! grep -q -v libhdf5 <<<"$tops" &&
+       ! grep -q -E 'contract violation|runtime error:|LeakSanitizer' <<<"$report"; then
       mkdir -p "$build/known_libhdf5"
       cp "$f" "$build/known_libhdf5/"
       # e.g. "AddressSanitizer: SEGV in H5O__msg_iterate_real < H5O__attr_exists < H5Aexists"
       echo "   libhdf5's own fault, contained by the helper process: $(basename "$f"):" \
-           "$(printf '%s\n' "$report" | grep -m1 -o 'AddressSanitizer: [A-Za-z-]*') in" \
-           "$(printf '%s\n' "$report" | sed -n '/ERROR: AddressSanitizer/,/^$/p' | grep libhdf5 |
+           "$(grep -m1 -o 'AddressSanitizer: [A-Za-z-]*' <<<"$report") in" \
+           "$(sed -n '/ERROR: AddressSanitizer/,/^$/p' <<<"$report" | grep libhdf5 |
               grep -o ' in H5[A-Za-z0-9_]*' | cut -c5- | paste -sd'<' | sed 's/</ < /g')"
     else
       echo "   FINDING: $f" >&2
-      printf '%s\n' "$report" | grep -E -A6 'ERROR:|contract violation|runtime error:' | head -20 >&2
+      grep -E -A6 'ERROR:|contract violation|runtime error:' <<<"$report" | head -20 >&2
       ok=1
     fi
-  done
+  done < <(find "$build/crashes/$name" -maxdepth 1 -type f -newer "$stamp" -print0 2>/dev/null)
   return $ok
 }
 
@@ -91,12 +99,15 @@ for name in "${names[@]}"; do
   start=$(date +%s)
   # New inputs go to the first corpus dir (the build dir); the seeds stay untouched.
   extra=()
+  # Fork mode, going on after a crash, which triage() then attributes (see the top).
+  [ "$name" = hdf5_results ] && extra+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=0 -ignore_ooms=0)
+  stamp=$(mktemp "$scratch/stamp.XXXXXX")
+  limits=(-timeout=10 -rss_limit_mb=2048)
   # libhdf5 (not ours, not instrumented) mallocs the size a damaged object header claims,
   # up to 4 GiB, before it reads and rejects the header (H5C_protect); the block is never
   # filled. Single mallocs are not limited for this harness; resident memory still is.
-  [ "$name" = hdf5_results ] && extra+=(-malloc_limit_mb=1048576 -fork=1 -ignore_crashes=1 -ignore_timeouts=0 -ignore_ooms=0)
-  stamp=$(mktemp "$scratch/stamp.XXXXXX")
-  if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 "${extra[@]}" \
+  [ "$name" = hdf5_results ] && limits+=(-malloc_limit_mb=1048576)
+  if "$bin" -max_total_time="$secs" "${limits[@]}" -max_len=65536 "${extra[@]}" \
        $([ -f "$here/dict/$name.dict" ] && echo "-dict=$here/dict/$name.dict") -artifact_prefix="$build/crashes/$name/" \
        -print_final_stats=1 "$build/corpus/$name" "$here/corpus/$name" \
        >"$build/fuzz_$name.log" 2>&1 && triage "$name" "$bin" "$stamp"; then

@@ -87,7 +87,10 @@ TEST(ExportGui, AResultsFileThatCrashesLibHdf5IsAnErrorAndTheWindowCarriesOn) {
     ASSERT_TRUE(wait_for([&] { return w.log()->blockCount() > lines && w.log()->toPlainText().contains(bad); }, 10000));
     const QString log = w.log()->toPlainText();
     EXPECT_TRUE(log.contains(bad + QStringLiteral(": "))) << log.toStdString();
-    EXPECT_TRUE(log.contains(QStringLiteral("the file is damaged")) || log.contains(QStringLiteral("missing")))
+    // In a normal build libhdf5 crashes on this file (SIGSEGV, ending the helper); should its
+    // heap layout ever spare it, our reader's own error names an object of the file.
+    EXPECT_TRUE(log.contains(QStringLiteral("the HDF5 library failed while reading this file")) ||
+                log.contains(bad + QStringLiteral(": /layers/")))
         << log.toStdString();
     ASSERT_EQ(w.results().layers.size(), 5u);
     EXPECT_EQ(w.results().layers.begin()->second->measures.rel_error, before);

@@ -133,6 +133,7 @@ TEST(FuzzRegressions, LibHdf5FaultInputsThroughTheHelperAreCleanErrors) {
             ADD_FAILURE() << path << ": accepted";
         } catch (const std::runtime_error& e) {
             EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();
+            EXPECT_EQ(std::string(e.what()).find("cannot start the results reader"), std::string::npos) << e.what();
         }
     }
 }
