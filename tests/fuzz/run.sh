@@ -111,7 +111,9 @@ for name in "${names[@]}"; do
        $([ -f "$here/dict/$name.dict" ] && echo "-dict=$here/dict/$name.dict") -artifact_prefix="$build/crashes/$name/" \
        -print_final_stats=1 "$build/corpus/$name" "$here/corpus/$name" \
        >"$build/fuzz_$name.log" 2>&1 && triage "$name" "$bin" "$stamp"; then
-    echo "   ok in $(( $(date +%s) - start ))s: $(grep -m1 -o 'DONE .*' "$build/fuzz_$name.log" || true)"
+    # The final stats line: DONE (normal mode) or the last status line (fork mode).
+    echo "   ok in $(( $(date +%s) - start ))s: $(grep -m1 -o 'DONE .*' "$build/fuzz_$name.log" ||
+                                                 grep -o '#[0-9]*: cov: [0-9]* ft: [0-9]*' "$build/fuzz_$name.log" | tail -1 || true)"
   else
     echo "   FAILED (log: build-fuzz/fuzz_$name.log)" >&2
     grep -E -A3 'ERROR:|contract violation|runtime error:|deadly signal' "$build/fuzz_$name.log" | head -20 >&2 || true
