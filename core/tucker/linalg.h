@@ -10,7 +10,7 @@
 // Speed: the products go to OpenBLAS SGEMM (runtime CPU dispatch, forced single-threaded so
 // it does not oversubscribe the oneTBB pool); oneTBB spreads the blocks over the cores.
 // Grams accumulate in double: blocks of the float data are widened and multiplied with DGEMM;
-// for the wide d mode of large models (> 1024 rows) float SGEMM chunks are summed in double.
+// for the wide d mode (512 rows or more) float SGEMM chunks are summed in double.
 
 #include <array>
 #include <atomic>

@@ -210,27 +210,47 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
 
     if (hooi) {
         r.status = opt.max_iterations > 0 ? Status::NotConverged : Status::Ok;
+        // A mode kept at full rank (R_n = I_n, e.g. R3 = 4, or R2 = head_dim) has a square
+        // orthogonal factor, and multiplying by it changes no other mode's Gram:
+        // Y_(m) Y_(m)^T = W_(m) (.. U_n U_n^T ..) W_(m)^T = W_(m) W_(m)^T. So its products are
+        // left out wherever only a Gram (or leading vectors) is needed, and a mode whose other
+        // modes are all full rank has the same subproblem in every sweep as in the
+        // initialisation (which solved it on W or on W times square factors): it is not solved
+        // again. Exact in exact arithmetic; the core still takes every factor.
+        std::array<bool, 3> full{};
+        for (std::size_t n = 0; n < 3; ++n) full[n] = opt.ranks[n] == W.dim[n];
         for (int it = 0; it < opt.max_iterations; ++it) {
             ctl.check();
             const float a = 0.25f + 0.75f * it / opt.max_iterations;
             const float span = 0.75f / opt.max_iterations;
+            const std::array<Eigen::MatrixXf, 3> before = f.U;
             // Mode 1 (d): W x2 U2^T x3 U3^T.
-            Tensor4 Y = mode_product(mode_product(W, 1, f.U[1].transpose(), ctl), 2, f.U[2].transpose(), ctl);
-            f.U[0] = leading_vectors(Y, 0, opt.ranks[0], ctl, opt.solver, &f.U[0]);
+            if (!(full[1] && full[2])) {
+                Tensor4 Y1 = full[1] ? Tensor4() : mode_product(W, 1, f.U[1].transpose(), ctl);
+                const Tensor4& S = full[1] ? W : Y1;
+                const Tensor4 Y = full[2] ? Tensor4() : mode_product(S, 2, f.U[2].transpose(), ctl);
+                f.U[0] = leading_vectors(full[2] ? S : Y, 0, opt.ranks[0], ctl, opt.solver, &f.U[0]);
+            }
             ctl.report(a + span * 0.4f);
             // Modes 2 and 3 share T = W x1 U1^T.
             const Tensor4 T = mode_product(W, 0, f.U[0].transpose(), ctl);
-            Y = mode_product(T, 2, f.U[2].transpose(), ctl);
-            f.U[1] = leading_vectors(Y, 1, opt.ranks[1], ctl);
+            if (!(full[0] && full[2])) {
+                const Tensor4 Y = full[2] ? Tensor4() : mode_product(T, 2, f.U[2].transpose(), ctl);
+                f.U[1] = leading_vectors(full[2] ? T : Y, 1, opt.ranks[1], ctl);
+            }
             ctl.report(a + span * 0.8f);
-            Y = mode_product(T, 1, f.U[1].transpose(), ctl);
-            f.U[2] = leading_vectors(Y, 2, opt.ranks[2], ctl);
+            const Tensor4 Y = mode_product(T, 1, f.U[1].transpose(), ctl);  // needed for the core
+            if (!(full[0] && full[1])) f.U[2] = leading_vectors(Y, 2, opt.ranks[2], ctl);
             f.core = mode_product(Y, 2, f.U[2].transpose(), ctl);
             const double e = rel_err(r.norm_sq, norm_sq(f.core));
             r.trace.push_back(e);
             r.iterations = it + 1;
             ctl.report(a + span);
-            const bool done = std::abs(err - e) < opt.tolerance;
+            // A sweep that left every factor bitwise as it was is a fixed point: every further
+            // sweep would repeat it exactly (the kernels are deterministic), so HOOI has
+            // converged whatever the tolerance.
+            const bool fixed_point = f.U[0] == before[0] && f.U[1] == before[1] && f.U[2] == before[2];
+            const bool done = fixed_point || std::abs(err - e) < opt.tolerance;
             err = e;
             if (done) {
                 r.status = Status::Ok;

@@ -116,6 +116,48 @@ TEST(Tucker, HooiTraceIsNonIncreasingAndBeatsItsInit) {
     EXPECT_LT(conv.iterations, 20);
 }
 
+// With the head-dim and Q/K/V/O modes at full rank (R2 = dv, R3 = 4), the best Tucker
+// approximation is the truncation of the d mode alone, whose error is known in closed form:
+// ||W - W_hat||^2 = sum of the d-mode Gram's eigenvalues beyond R1 (computed here in double by
+// Eigen's own solver). HOOI must reach it, from either initialisation, and stop at the fixed
+// point (a sweep that leaves every factor bitwise unchanged) even with tolerance 0. With only
+// R3 full, the sweeps skip the products by U3 and must still decrease the error as before.
+TEST(Tucker, FullRankModesGiveTheClosedFormOptimumAndAFixedPoint) {
+    const Tensor4 W = random_tensor({48, 8, 4, 6}, 21, 0.05f);
+    const std::int64_t I = W.dim[0], M = W.size() / I;
+    const Eigen::Map<const Eigen::MatrixXf> X(W.data.data(), I, M);
+    const Eigen::MatrixXd Xd = X.cast<double>();
+    const Eigen::VectorXd lambda =
+        Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(Xd * Xd.transpose(), Eigen::EigenvaluesOnly).eigenvalues();  // ascending
+    const int r1 = 12;
+    const double total = Xd.squaredNorm(), discarded = lambda.head(I - r1).sum();
+    for (auto init : {tucker::Method::STHOSVD, tucker::Method::HOSVD}) {
+        tucker::TuckerOptions o;
+        o.method = tucker::Method::HOOI;
+        o.init = init;
+        o.ranks = {r1, 8, 4};
+        o.max_iterations = 10;
+        o.tolerance = 0;
+        const auto res = tucker::decompose(W, o);
+        EXPECT_NEAR(res.rel_error, std::sqrt(discarded / total), 1e-6) << tucker::method_name(init);
+        EXPECT_EQ(res.status, tucker::Status::Ok);
+        EXPECT_LE(res.iterations, 2) << "the first sweep re-solves only the full-rank modes' bases";
+        // And the factors span what the closed form says: W_hat is W projected on U1.
+        const Eigen::MatrixXf& U1 = res.factors[0];
+        EXPECT_NEAR((U1.transpose().cast<double>() * Xd).squaredNorm(), total - discarded, 1e-6 * total);
+    }
+    // Only R3 full: ordinary sweeps, the trace non-increasing to the end.
+    tucker::TuckerOptions o;
+    o.method = tucker::Method::HOOI;
+    o.ranks = {10, 5, 4};
+    o.max_iterations = 8;
+    o.tolerance = 0;
+    const auto res = tucker::decompose(W, o);
+    for (std::size_t k = 1; k < res.trace.size(); ++k) EXPECT_LE(res.trace[k], res.trace[k - 1] + 1e-6) << k;
+    const Tensor4 What = tucker::reconstruct(res);
+    EXPECT_NEAR(std::sqrt(diff_norm_sq(W, What) / total), res.rel_error, 1e-5);
+}
+
 TEST(Tucker, InvalidRanksNameRankLimitAndValue) {
     const Tensor4 W({16, 8, 4, 2});
     tucker::TuckerOptions o;
