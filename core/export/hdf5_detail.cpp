@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "export/hdf5_results.h"
+
 namespace tllm::exporting::h5 {
 namespace {
 
@@ -300,8 +302,7 @@ struct OpenedDataset {
 
 // Opens dataset `name` and checks its class, element size (0 = any), rank and dims, and
 // that its logical size is bounded by the file: an unfiltered dataset cannot hold more
-// bytes than the file; a filtered (compressed) one no more than 1100x (deflate's limit is
-// about 1032:1).
+// bytes than the file; a filtered (compressed) one no more than kMaxCompressionRatio times.
 OpenedDataset open_dataset(const Reader& R, hid_t loc, const std::string& obj, const std::string& name,
                            std::initializer_list<H5T_class_t> classes, std::size_t elem_size,
                            const std::vector<std::int64_t>& want) {
@@ -331,7 +332,7 @@ OpenedDataset open_dataset(const Reader& R, hid_t loc, const std::string& obj, c
             R.bad(path, "has dims " + dims_text(o.dims) + ", expected " + dims_text(want));
     Handle dcpl(H5Dget_create_plist(o.ds.get()), H5Pclose);
     const bool filtered = dcpl.valid() && H5Pget_nfilters(dcpl.get()) > 0;
-    const std::uint64_t limit = filtered ? R.file_size * 1100 : R.file_size;
+    const std::uint64_t limit = filtered ? R.file_size * kMaxCompressionRatio : R.file_size;
     std::uint64_t n = 1;
     for (auto d : o.dims) {
         if (d != 0 && n > std::numeric_limits<std::uint64_t>::max() / 16 / d)

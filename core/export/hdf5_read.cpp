@@ -22,8 +22,6 @@ namespace {
 using h5::Handle;
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Bounds on what a file may declare; far above any real model, far below overflow.
-constexpr std::int64_t kMaxHidden = 1 << 20, kMaxHeadDim = 1 << 16, kMaxHeads = 1 << 16, kMaxLayer = 1 << 20;
 
 tucker::Status parse_status(const h5::Reader& R, const std::string& obj, const std::string& name,
                             const std::string& s) {

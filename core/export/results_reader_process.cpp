@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include "export/results_wire.h"
@@ -40,7 +41,7 @@ struct Fd {
 };
 
 /// The helper's stderr as one printable line (it is as untrusted as the file it read).
-std::string printable(const std::string& s, std::size_t max) {
+std::string printable(std::string_view s, std::size_t max) {
     std::string out;
     for (unsigned char c : s) {
         if (out.size() >= max) {
@@ -53,31 +54,31 @@ std::string printable(const std::string& s, std::size_t max) {
     return out;
 }
 
+/// The lines of `s` (without their '\n').
+std::vector<std::string_view> lines_of(const std::string& s) {
+    std::vector<std::string_view> out;
+    for (std::size_t start = 0; start < s.size();) {
+        std::size_t end = s.find('\n', start);
+        if (end == std::string::npos) end = s.size();
+        out.push_back(std::string_view(s).substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
 /// The first line of `err` that starts with the helper's prefix, without it; empty when none.
 std::string helper_message(const std::string& err) {
     const std::string prefix = std::string(kResultsReaderName) + ": ";
-    std::size_t start = 0;
-    while (start < err.size()) {
-        std::size_t end = err.find('\n', start);
-        if (end == std::string::npos) end = err.size();
-        if (err.compare(start, prefix.size(), prefix) == 0)
-            return printable(err.substr(start + prefix.size(), end - start - prefix.size()), 4096);
-        start = end + 1;
-    }
+    for (const auto line : lines_of(err))
+        if (line.starts_with(prefix)) return printable(line.substr(prefix.size()), 4096);
     return {};
 }
 
 /// The first line of `err` with more than separators in it (a sanitizer report starts with a
 /// line of '='), printable and short.
 std::string first_line(const std::string& err) {
-    std::size_t start = 0;
-    while (start < err.size()) {
-        std::size_t end = err.find('\n', start);
-        if (end == std::string::npos) end = err.size();
-        const std::string line = err.substr(start, end - start);
-        if (line.find_first_not_of("= \t\r") != std::string::npos) return printable(line, 300);
-        start = end + 1;
-    }
+    for (const auto line : lines_of(err))
+        if (line.find_first_not_of("= \t\r") != std::string_view::npos) return printable(line, 300);
     return {};
 }
 
@@ -125,7 +126,7 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     // Layer indices the helper's argument parser (util::parse_layer_list) accepts; no results
     // file holds others, so these are answered here as the in-process reader would.
     for (int l : ropt.layers)
-        if (l < 0 || l > 1000000)
+        if (l < 0 || l > util::kMaxLayerIndex)
             throw std::runtime_error(path + ": layer " + std::to_string(l) + " is not in the file");
     std::vector<std::string> args{reader};
     if (!ropt.factors) args.push_back("--no-factors");
@@ -172,9 +173,9 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     err_w.reset();
 
     // The stream holds the same numbers as the file with less structure around them; the
-    // reader lets a compressed dataset expand to at most 1100 times the file size (deflate's
-    // limit is about 1032:1), so more than that is a runaway helper.
-    const std::uint64_t cap = 1100 * size + (16u << 20);
+    // reader lets a compressed dataset expand to at most kMaxCompressionRatio times the file
+    // size, so more than that is a runaway helper.
+    const std::uint64_t cap = kMaxCompressionRatio * size + (16u << 20);
     std::string out, err;
     std::vector<char> buf(1 << 16);
     // A helper blocked rather than computing (a stalled network file system) is not stopped by

@@ -15,8 +15,6 @@
 namespace tllm::exporting {
 namespace {
 
-// The bounds read_results_hdf5 applies (hdf5_read.cpp), for the same fields.
-constexpr std::int64_t kMaxHidden = 1 << 20, kMaxHeadDim = 1 << 16, kMaxHeads = 1 << 16, kMaxLayer = 1 << 20;
 constexpr std::uint32_t kWireVersion = 1;
 
 class Encoder {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -205,14 +206,16 @@ namespace {
 // captured energy was 1e14 times the matrix's trace, with no error reported.
 bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen::MatrixXd& z) {
     const int n = static_cast<int>(G.rows());
+    // Workspace sizes from sstedc's documentation, as integers: LAPACKE's own workspace query
+    // passes them through a float, which rounds 1 + 4n + n^2 down from n = 4096 on, and the
+    // call then fails on the workspace size. The size must fit a lapack_int.
+    const std::uint64_t lwork = 1 + 4 * std::uint64_t(n) + std::uint64_t(n) * std::uint64_t(n);
+    if (lwork > std::uint64_t(std::numeric_limits<lapack_int>::max())) return false;
     Eigen::MatrixXf a = G.cast<float>();
     Eigen::VectorXf d(n), e(std::max(1, n - 1)), tau(std::max(1, n - 1));
     if (LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'U', n, a.data(), n, d.data(), e.data(), tau.data()) != 0) return false;
     Eigen::MatrixXf v(n, n);
-    // Workspace sizes from sstedc's documentation, as integers: LAPACKE's own workspace query
-    // passes them through a float, which rounds 1 + 4n + n^2 down from n = 4096 on, and the
-    // call then fails on the workspace size.
-    std::vector<float> work(1 + 4 * std::size_t(n) + std::size_t(n) * std::size_t(n));
+    std::vector<float> work(lwork);
     std::vector<lapack_int> iwork(3 + 5 * std::size_t(n));
     if (LAPACKE_sstedc_work(LAPACK_COL_MAJOR, 'I', n, d.data(), e.data(), v.data(), n, work.data(),
                             lapack_int(work.size()), iwork.data(), lapack_int(iwork.size())) != 0)
@@ -223,6 +226,39 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
     w.head(r) = d.tail(r).cast<double>();
     z = top.cast<double>();
     return true;
+}
+
+// The same in double precision: dsytrd, the r largest eigenpairs of the tridiagonal matrix by
+// MRRR (dstemr), dormtr on those r vectors. This is dsyevr's own algorithm, but dsyevr uses
+// MRRR only when all eigenvalues are wanted; for a subset it falls back to bisection + inverse
+// iteration, whose reorthogonalisation of clustered eigenvalues costs O(n r^2) in BLAS1
+// (n = 768, r = 256: 143 ms against 97 ms here). dsyevr answers should dstemr fail; throws
+// std::runtime_error when that fails too.
+void double_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen::MatrixXd& z) {
+    const int n = static_cast<int>(G.rows());
+    Eigen::MatrixXd a = G;
+    std::vector<lapack_int> isuppz(2 * static_cast<std::size_t>(r));
+    Eigen::VectorXd d(n), e(n), tau(std::max(1, n - 1));
+    lapack_int found = 0;
+    lapack_int info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'U', n, a.data(), n, d.data(), e.data(), tau.data());
+    if (info == 0) {
+        lapack_logical tryrac = 1;
+        info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', n, d.data(), e.data(), 0.0, 0.0, n - r + 1, n, &found,
+                              w.data(), z.data(), n, r, isuppz.data(), &tryrac);
+        if (info == 0 && found == r)
+            info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), z.data(), n);
+        else
+            info = -1;
+    }
+    if (info != 0) {
+        a = G;
+        found = 0;
+        info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', n, a.data(), n, 0.0, 0.0, n - r + 1, n, 0.0, &found,
+                              w.data(), z.data(), n, isuppz.data());
+    }
+    if (info != 0 || found != r)
+        throw std::runtime_error("LAPACK dsyevr failed (info " + std::to_string(info) + ", found " +
+                                 std::to_string(found) + " of " + std::to_string(r) + " eigenpairs)");
 }
 
 }  // namespace
@@ -243,41 +279,9 @@ EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
     flop_counter().fetch_add(std::uint64_t(4.0 / 3.0 * double(n) * n * n + 2.0 * double(n) * n * r), std::memory_order_relaxed);
     Eigen::VectorXd w(n);
     Eigen::MatrixXd z(n, r);
-    lapack_int found = 0;
-    // n^2 must fit sstedc's 32-bit workspace size.
-    out.single_precision = n >= kFloatEigenMinOrder && n <= 46000 && float_eigenpairs(G, r, w, z);
-    lapack_int info = out.single_precision ? 0 : -1;
-    if (info == 0) found = r;
-    if (info != 0) {
-        // Double precision: dsytrd, the r largest eigenpairs of the tridiagonal matrix by MRRR
-        // (dstemr), dormtr on those r vectors. This is dsyevr's own algorithm, but dsyevr uses
-        // MRRR only when all eigenvalues are wanted; for a subset it falls back to bisection +
-        // inverse iteration, whose reorthogonalisation of clustered eigenvalues costs O(n r^2)
-        // in BLAS1 (n = 768, r = 256: 143 ms against 97 ms here). dsyevr answers last.
-        Eigen::MatrixXd a = G;
-        std::vector<lapack_int> isuppz(2 * static_cast<std::size_t>(r));
-        Eigen::VectorXd d(n), e(n), tau(std::max(1, n - 1));
-        info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'U', n, a.data(), n, d.data(), e.data(), tau.data());
-        if (info == 0) {
-            lapack_logical tryrac = 1;
-            info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', n, d.data(), e.data(), 0.0, 0.0, n - r + 1, n, &found,
-                                  w.data(), z.data(), n, r, isuppz.data(), &tryrac);
-            if (info == 0 && found == r)
-                info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), z.data(), n);
-            else
-                info = -1;
-        }
-        if (info != 0) {
-            a = G;
-            found = 0;
-            info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', n, a.data(), n, 0.0, 0.0, n - r + 1, n, 0.0, &found,
-                                  w.data(), z.data(), n, isuppz.data());
-        }
-    }
-    if (info != 0 || found != r)
-        throw std::runtime_error("LAPACK dsyevr failed (info " + std::to_string(info) + ", found " +
-                                 std::to_string(found) + " of " + std::to_string(r) + " eigenpairs)");
-    // dsyevr returns ascending order; we want descending.
+    out.single_precision = n >= kFloatEigenMinOrder && float_eigenpairs(G, r, w, z);
+    if (!out.single_precision) double_eigenpairs(G, r, w, z);
+    // Both paths return ascending order; we want descending.
     out.values = w.head(r).reverse();
     out.vectors = z.rowwise().reverse();
     fix_signs(out.vectors);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
 #include <optional>
 #include <stdexcept>
@@ -192,6 +193,21 @@ Factors run_sthosvd(const Tensor4& W, const TuckerOptions& o, const util::Contro
     return f;
 }
 
+// X x_n U_n^T over `modes`, leaving out the factors that are square (full rank: they change no
+// other mode's Gram, see decompose). X itself when all of them are square; otherwise the
+// product, held in `keep`.
+const Tensor4& project_nonsquare(const Tensor4& X, std::initializer_list<int> modes,
+                                 const std::array<Eigen::MatrixXf, 3>& U, const std::array<bool, 3>& full, Tensor4& keep,
+                                 const util::Control& ctl) {
+    const Tensor4* src = &X;
+    for (const int n : modes)
+        if (!full[std::size_t(n)]) {
+            keep = mode_product(*src, n, U[std::size_t(n)].transpose(), ctl);
+            src = &keep;
+        }
+    return *src;
+}
+
 }  // namespace
 
 TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::Control& ctl) {
@@ -226,17 +242,16 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
             const std::array<Eigen::MatrixXf, 3> before = f.U;
             // Mode 1 (d): W x2 U2^T x3 U3^T.
             if (!(full[1] && full[2])) {
-                Tensor4 Y1 = full[1] ? Tensor4() : mode_product(W, 1, f.U[1].transpose(), ctl);
-                const Tensor4& S = full[1] ? W : Y1;
-                const Tensor4 Y = full[2] ? Tensor4() : mode_product(S, 2, f.U[2].transpose(), ctl);
-                f.U[0] = leading_vectors(full[2] ? S : Y, 0, opt.ranks[0], ctl, opt.solver, &f.U[0]);
+                Tensor4 keep;
+                f.U[0] = leading_vectors(project_nonsquare(W, {1, 2}, f.U, full, keep, ctl), 0, opt.ranks[0], ctl,
+                                         opt.solver, &f.U[0]);
             }
             ctl.report(a + span * 0.4f);
             // Modes 2 and 3 share T = W x1 U1^T.
             const Tensor4 T = mode_product(W, 0, f.U[0].transpose(), ctl);
             if (!(full[0] && full[2])) {
-                const Tensor4 Y = full[2] ? Tensor4() : mode_product(T, 2, f.U[2].transpose(), ctl);
-                f.U[1] = leading_vectors(full[2] ? T : Y, 1, opt.ranks[1], ctl);
+                Tensor4 keep;
+                f.U[1] = leading_vectors(project_nonsquare(T, {2}, f.U, full, keep, ctl), 1, opt.ranks[1], ctl);
             }
             ctl.report(a + span * 0.8f);
             const Tensor4 Y = mode_product(T, 1, f.U[1].transpose(), ctl);  // needed for the core

@@ -11,7 +11,7 @@ int parse_index(const std::string& s, const std::string& part) {
     try {
         std::size_t pos = 0;
         const long v = std::stol(s, &pos);
-        if (pos != s.size() || v < 0 || v > 1000000) throw std::invalid_argument("");
+        if (pos != s.size() || v < 0 || v > kMaxLayerIndex) throw std::invalid_argument("");
         return static_cast<int>(v);
     } catch (const std::exception&) {
         throw std::invalid_argument("layers: '" + part + "' is not a layer index or range low-high");

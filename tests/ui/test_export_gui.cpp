@@ -15,6 +15,19 @@ using namespace tllm;
 using namespace tllm::ui;
 using tllm::test::wait_for;
 
+namespace {
+// Opens `model` in `w` and decomposes every layer at `ranks`; fails naming the step that did not
+// complete.
+::testing::AssertionResult open_and_run(MainWindow& w, const std::string& model, const std::array<int, 3>& ranks) {
+    w.openModel(QString::fromStdString(model));
+    if (!wait_for([&] { return w.model() != nullptr; }, 10000)) return ::testing::AssertionFailure() << "model not opened";
+    w.runPanel()->setRanks(ranks);
+    if (!w.startRun()) return ::testing::AssertionFailure() << "run not started";
+    if (!wait_for([&] { return !w.running(); }, 30000)) return ::testing::AssertionFailure() << "run not finished";
+    return ::testing::AssertionSuccess();
+}
+}  // namespace
+
 TEST(ExportGui, Hdf5AndDenoisedFromTheWindowAndReopen) {
     const std::string path = tllm::test::stories();
     if (path.empty()) {
@@ -35,11 +48,7 @@ TEST(ExportGui, Hdf5AndDenoisedFromTheWindowAndReopen) {
         });
         // Nothing to export before a run: a clear refusal.
         EXPECT_FALSE(w.exportResults(MainWindow::ExportKind::Hdf5, h5));
-        w.openModel(QString::fromStdString(path));
-        ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
-        w.runPanel()->setRanks({16, 4, 2});
-        ASSERT_TRUE(w.startRun());
-        ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+        ASSERT_TRUE(open_and_run(w, path, {16, 4, 2}));
         ASSERT_EQ(w.results().layers.size(), 5u);
         for (const auto& [l, r] : w.results().layers) errors[l] = r->measures.rel_error;
         done = false;
@@ -73,11 +82,7 @@ TEST(ExportGui, AResultsFileThatCrashesLibHdf5IsAnErrorAndTheWindowCarriesOn) {
     const std::string path = tllm::test::stories();
     if (path.empty()) GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";
     MainWindow w;
-    w.openModel(QString::fromStdString(path));
-    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
-    w.runPanel()->setRanks({16, 4, 2});
-    ASSERT_TRUE(w.startRun());
-    ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+    ASSERT_TRUE(open_and_run(w, path, {16, 4, 2}));
     ASSERT_EQ(w.results().layers.size(), 5u);
     const double before = w.results().layers.begin()->second->measures.rel_error;
 
