@@ -12,9 +12,10 @@
 # bugs of its own on damaged files (tests/fuzz/README.md). The applications never run libhdf5
 # on a results file in their own process (the helper tensorllm-read-results does), so a fault
 # inside libhdf5 is contained there and is not a finding of ours: this harness runs in
-# libFuzzer's fork mode, carrying on after a crash, and every crash input is replayed and
-# triaged. A sanitizer report whose innermost frame outside the sanitizer runtime and libc is
-# in libhdf5 is recorded (build-fuzz/known_libhdf5/) and reported, not failed; anything else
+# libFuzzer's fork mode, carrying on after a crash, and every crash is triaged by
+# classify_report.sh, from the fork job's own sanitizer report and a replay of its input. A
+# report whose innermost frame outside the sanitizer runtime and the system libraries is in
+# libhdf5 is recorded (build-fuzz/known_libhdf5/) and reported, not failed; anything else
 # (our code on top of the stack, a contract violation, a leak, a timeout, running out of
 # memory) fails as for the other harnesses.
 #
@@ -44,53 +45,58 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:alloc
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-# Replays each crash input `name`'s run saved (newer than `stamp`) and decides whose fault it
-# is (see the top): libhdf5's own when the report is AddressSanitizer's and, in each of its
-# stacks (the faulting access, and where the memory was allocated and freed), the innermost
-# frame outside the sanitizer runtime, libc and libstdc++ is in libhdf5. So memory of ours that
-# libhdf5 overran or used after we freed it (a buffer we passed with wrong dimensions) is a
-# finding, as is anything our code does on top of the stack. Only hdf5_results runs in fork
-# mode; for the others a crash already stopped the run with a non-zero status.
-# The innermost frame of each stack of an ASan report that is not the sanitizer runtime or a
-# system library. The runtime (interceptors such as strdup or memcpy, malloc, operator new) is
-# linked into the harness binary without debug information, so its frames read
-# "(.../fuzz_NAME+0x...)" where ours read "file.cpp:line".
-stack_tops() {
-  awk '/ERROR: AddressSanitizer|allocated by thread|freed by thread/ { want = 1; next }
-       want && /^ *#[0-9]+ / {
-         if ($0 ~ /\/fuzz_[a-z0-9_]+\+0x[0-9a-f]+\)/ || $0 ~ /libclang_rt|\/libc\.so|\/libstdc\+\+\.so|\/libgcc_s\.so/) next
-         print; want = 0 }'
-}
+# Every frame is printed with its module last, which classify_report.sh goes by.
+trace_format="stack_trace_format='    #%n %p in %f %s:%l <%m>'"
+
+# Decides whose fault each crash of `name`'s fork-mode run is (see the top). The evidence is
+# each fork job's own sanitizer report, which the run keeps (log_path, see fuzz_one): a
+# crash of libhdf5's can depend on the state earlier inputs left in the same job (its free
+# lists), so a replay of the saved input alone may not crash at all. Each report goes to
+# classify_report.sh; each crash-* input is replayed as well, under the run's own limits (so
+# a large lazy malloc inside libhdf5 replays as the original report, not as libFuzzer's
+# malloc limit), and judged the same way when it does crash. There must be a report for
+# every crash-* input: a crash with none (a contract violation, an abort) is a finding, as
+# are leak-*, timeout-* and oom-* inputs whatever their stack. Only hdf5_results runs in
+# fork mode; for the others a crash already stopped the run with a non-zero status.
 triage() {
-  local name=$1 bin=$2 stamp=$3 ok=0 f report tops
+  local name=$1 bin=$2 stamp=$3 ok=0 f report verdict crashes=0 reports=0
   [ "$name" = hdf5_results ] || return 0
-  # Every input the run saved: crash-* are triaged; leak-*, timeout-*, oom-* (fork mode goes
-  # on after a leaking child too) are findings whatever the stack.
+  for f in "$asan_reports"/report.*; do
+    # A job's file may hold only warnings (allocator_may_return_null: "failed to allocate").
+    [ -f "$f" ] && grep -q -E 'ERROR: |runtime error:' "$f" || continue
+    reports=$((reports + 1))
+    mkdir -p "$build/reports/$name"
+    cp "$f" "$build/reports/$name/$(basename "$f").txt"
+    if ! verdict=$("$here/classify_report.sh" "$bin" <"$f"); then
+      echo "   FINDING in a fork job's report (build-fuzz/reports/$name/$(basename "$f").txt):" >&2
+      grep -E -A8 'ERROR:|contract violation|runtime error:' "$f" | head -24 >&2
+      ok=1
+    fi
+  done
   while IFS= read -r -d '' f; do
     case $(basename "$f") in
-      crash-*) ;;
+      crash-*) crashes=$((crashes + 1)) ;;
       *) echo "   FINDING ($(basename "$f" | cut -d- -f1)): $f" >&2; ok=1; continue ;;
     esac
-    # Replayed under the run's own limits, so a large lazy malloc inside libhdf5 replays as
-    # the original report, not as libFuzzer's malloc limit.
-    report=$("$bin" -runs=1 "${limits[@]}" "$f" 2>&1 || true)
-    tops=$(stack_tops <<<"$report")
-    if grep -q 'ERROR: AddressSanitizer' <<<"$report" && [ -n "$tops" ] &&
-       ! grep -q -v libhdf5 <<<"$tops" &&
-       ! grep -q -E 'contract violation|runtime error:|LeakSanitizer' <<<"$report"; then
+    report=$(ASAN_OPTIONS="$ASAN_OPTIONS:$trace_format" "$bin" -runs=1 "${limits[@]}" "$f" 2>&1 || true)
+    if ! grep -q -E 'ERROR: |contract violation|runtime error:' <<<"$report"; then
+      echo "   $(basename "$f"): does not crash when replayed alone (its job's report is judged above)"
+    elif verdict=$("$here/classify_report.sh" "$bin" <<<"$report"); then
       mkdir -p "$build/known_libhdf5"
       cp "$f" "$build/known_libhdf5/"
-      # e.g. "AddressSanitizer: SEGV in H5O__msg_iterate_real < H5O__attr_exists < H5Aexists"
-      echo "   libhdf5's own fault, contained by the helper process: $(basename "$f"):" \
-           "$(grep -m1 -o 'AddressSanitizer: [A-Za-z-]*' <<<"$report") in" \
-           "$(sed -n '/ERROR: AddressSanitizer/,/^$/p' <<<"$report" | grep libhdf5 |
-              grep -o ' in H5[A-Za-z0-9_]*' | cut -c5- | paste -sd'<' | sed 's/</ < /g')"
+      echo "   libhdf5's own fault, contained by the helper process: $(basename "$f"): $verdict"
     else
       echo "   FINDING: $f" >&2
-      grep -E -A6 'ERROR:|contract violation|runtime error:' <<<"$report" | head -20 >&2
+      grep -E -A8 'ERROR:|contract violation|runtime error:' <<<"$report" | head -24 >&2
       ok=1
     fi
   done < <(find "$build/crashes/$name" -maxdepth 1 -type f -newer "$stamp" -print0 2>/dev/null)
+  [ "$reports" -eq 0 ] || echo "   $crashes crash inputs, $reports fork job sanitizer reports (build-fuzz/reports/$name/)"
+  if [ "$reports" -lt "$crashes" ]; then
+    echo "   FINDING: $crashes crash inputs but $reports sanitizer reports; a job ended without one" \
+         "(see build-fuzz/fuzz_$name.log)" >&2
+    ok=1
+  fi
   return $ok
 }
 
@@ -98,8 +104,11 @@ triage() {
 # last job, a crash it was told to ignore included, so there the run counts as complete when
 # it reached its normal end, and triage() judges every input it saved.
 fuzz_one() {
-  local name=$1 bin=$2 rc=0
-  "$bin" -max_total_time="$secs" "${limits[@]}" -max_len=65536 "${extra[@]}" \
+  local name=$1 bin=$2 rc=0 env=()
+  # Fork mode: each job's sanitizer report goes to a file of its own (report.PID), which
+  # triage() reads; libFuzzer itself keeps only the first line of a job's log.
+  [ "$name" = hdf5_results ] && env=(ASAN_OPTIONS="$ASAN_OPTIONS:$trace_format:log_path=$asan_reports/report")
+  env "${env[@]}" "$bin" -max_total_time="$secs" "${limits[@]}" -max_len=65536 "${extra[@]}" \
        $([ -f "$here/dict/$name.dict" ] && echo "-dict=$here/dict/$name.dict") -artifact_prefix="$build/crashes/$name/" \
        -print_final_stats=1 "$build/corpus/$name" "$here/corpus/$name" \
        >"$build/fuzz_$name.log" 2>&1 || rc=$?
@@ -122,6 +131,7 @@ for name in "${names[@]}"; do
   # Fork mode, going on after a crash, which triage() then attributes (see the top).
   [ "$name" = hdf5_results ] && extra+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=0 -ignore_ooms=0)
   stamp=$(mktemp "$scratch/stamp.XXXXXX")
+  asan_reports=$(mktemp -d "$scratch/reports.XXXXXX")
   limits=(-timeout=10 -rss_limit_mb=2048)
   # libhdf5 (not ours, not instrumented) mallocs the size a damaged object header claims,
   # up to 4 GiB, before it reads and rejects the header (H5C_protect); the block is never
