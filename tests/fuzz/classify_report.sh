@@ -16,9 +16,10 @@
 # Frames are told apart by their module, which the format prints last in <...>: the system
 # libraries (libc, libstdc++, libgcc_s, libm, the loader) by path, whether or not the machine
 # has their debug information (symbolized glibc frames read "string/../sysdeps/...S:362"); the
-# sanitizer runtime (interceptors such as memcpy or strdup, malloc, operator new) is linked
-# into the harness binary without debug information, so it is the harness's frames whose
-# source is unknown ("<null>:0"); our code in the harness always has file and line.
+# sanitizer runtime (interceptors such as memcpy or strdup, malloc, operator new) and
+# libFuzzer's engine are linked into the harness binary without debug information, so they are
+# the harness's frames without a source path ("<null>:0", or an object file such as
+# "FuzzerLoop.cpp.o:0"); our code in the harness always has its absolute source path and line.
 #
 # The format run.sh replays with (ASAN_OPTIONS stack_trace_format):
 #   #%n %p in %f %s:%l <%m>
@@ -31,7 +32,7 @@ tops=$(awk -v bin="$bin" '
     if (!match($0, /<[^<>]*>$/)) { print "?"; want = 0; next }
     module = substr($0, RSTART + 1, RLENGTH - 2)
     n = split(substr($0, 1, RSTART - 1), word, " ")
-    if (module == bin && word[n] ~ /^<null>:/) next
+    if (module == bin && word[n] !~ /^\//) next
     if (module ~ /libclang_rt|\/libc\.so|\/libstdc\+\+\.so|\/libgcc_s\.so|\/libm\.so|\/ld-linux/) next
     print module; want = 0 }' <<<"$report")
 if grep -q 'ERROR: AddressSanitizer' <<<"$report" && [ -n "$tops" ] &&

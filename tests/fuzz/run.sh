@@ -144,6 +144,8 @@ for name in "${names[@]}"; do
   else
     echo "   FAILED (log: build-fuzz/fuzz_$name.log)" >&2
     grep -E -A3 'ERROR:|contract violation|runtime error:|deadly signal' "$build/fuzz_$name.log" | head -20 >&2 || true
+    # Fork mode: how the run ended (its jobs' reports are files of their own, see triage()).
+    [ "$name" != hdf5_results ] || grep -v 'NEW_FUNC' "$build/fuzz_$name.log" | tail -6 >&2 || true
     failed+=("$name")
   fi
 done
