@@ -19,7 +19,7 @@ namespace {
 using tensor::Tensor4;
 
 // Grams are accumulated in double: each block of the float data is widened to double (exact)
-// and multiplied with DGEMM. Float accumulation was measured to rotate the singular vectors of
+// and multiplied with DGEMM (DSYRK where a block meets itself). Float accumulation was measured to rotate the singular vectors of
 // close singular-value pairs by ~3e-4 against a float64 reference; double brings it to ~1e-7.
 // Blocks of kGramChunk columns bound the widened copies' memory.
 constexpr std::int64_t kGramChunk = 1024;
@@ -175,12 +175,17 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
             const Eigen::Map<const Eigen::MatrixXf, 0, Eigen::OuterStride<>> B(x + q * v.P * I + p0, np, I,
                                                                               Eigen::OuterStride<>(v.P));
             blkd.topRows(np) = B.cast<double>();
-            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, int(I), int(I), int(np), 1.0, blkd.data(),
-                        int(kGramChunk), blkd.data(), int(kGramChunk), 1.0, acc.data(), int(I));
+            // The upper triangle only: half the FLOP of a full DGEMM, the same exact products.
+            // On the LLaMA-7B layer's dv mode (128 x 128 over 67M elements, 2 threads) 140-150 ms
+            // against 225-260 ms. (Float SSYRK in place took 62 ms, but float accumulation turns
+            // the vectors of close singular-value pairs, see the top of this file.)
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, int(I), int(np), 1.0, blkd.data(), int(kGramChunk), 1.0,
+                        acc.data(), int(I));
         }
         partial[static_cast<std::size_t>(c)] = std::move(acc);
     });
-    for (const auto& p : partial) G += p;
+    for (const auto& p : partial) G.triangularView<Eigen::Upper>() += p;
+    G.triangularView<Eigen::StrictlyLower>() = G.transpose();
     return G;
 }
 

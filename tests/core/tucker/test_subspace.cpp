@@ -62,6 +62,28 @@ TEST(Subspace, CapturesTheClosedFormEnergyWhenThereIsAGap) {
     EXPECT_NEAR((E.transpose() * s.vectors).squaredNorm(), 64.0, 1e-3);
 }
 
+// The block is orthonormalised by Cholesky QR twice, with Householder QR where that cannot
+// answer (subspace.cpp orthonormalize). Both ends: an unfolding of rank 40 < R + p (the random
+// block itself is rank-deficient, its Gram singular), and a spectrum falling over four
+// decades (the random block's condition about 1e4, its Gram's 1e8, past float rounding). In
+// both the basis comes out orthonormal and captures the closed-form energy.
+TEST(Subspace, RankDeficientAndIllConditionedBlocksGiveAnOrthonormalBasis) {
+    Eigen::VectorXd low(40), steep(256);
+    for (int i = 0; i < 40; ++i) low(i) = 2.0 - i / 40.0;
+    for (int i = 0; i < 256; ++i) steep(i) = std::pow(10.0, -4.0 * i / 255.0);
+    for (const auto& [sigma, name] : {std::pair{low, "rank 40"}, std::pair{steep, "four decades"}}) {
+        SCOPED_TRACE(name);
+        const Tensor4 X = with_spectrum(2048, sigma, 7);
+        const auto s = tucker::leading_subspace(X, 64);
+        ASSERT_TRUE(s.converged);
+        const Eigen::MatrixXf I = s.vectors.transpose() * s.vectors;
+        EXPECT_LT((I - Eigen::MatrixXf::Identity(64, 64)).cwiseAbs().maxCoeff(), 1e-5);
+        const double exact = top_energy(sigma, std::min<int>(64, int(sigma.size()))), total = sigma.squaredNorm();
+        EXPECT_NEAR(s.energy, exact, 1e-5 * total);
+        EXPECT_NEAR(captured(X, s.vectors), exact, 1e-5 * total);
+    }
+}
+
 TEST(Subspace, ItsProjectionIsTheModeProductByTheResult) {
     Eigen::VectorXd sigma(80);
     for (int i = 0; i < 80; ++i) sigma(i) = i < 48 ? 10.0 - 0.1 * i : 0.5 * std::pow(0.9, i - 48);
