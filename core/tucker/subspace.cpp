@@ -1,6 +1,7 @@
 #include "tucker/subspace.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -136,11 +137,14 @@ Eigen::MatrixXd cholesky_qr_step(Eigen::MatrixXf& Y, const util::Control& ctl) {
 // Replaces Y (I x s, I >= s) by an orthonormal basis of its columns. Cholesky QR twice
 // (CholQR2): the Gram (float SSYRK chunks summed in double) and the triangular solve run on the
 // oneTBB pool at the GEMM rate, where LAPACK's Householder QR is single-threaded: on the
-// LLaMA-7B layer (4096 x 576) 88 ms per QR, three per cold solve (see docs/performance.md). The
+// LLaMA-7B layer (4096 x 576) 88 ms per QR, two per cold solve there (the range's, and one
+// per sweep that goes on; see docs/performance.md). The
 // first step leaves an orthogonality error of about cond(Y)^2 times the Gram's rounding; the
 // second, on a Y whose condition is then near 1, brings it to float rounding. When either
 // Cholesky factorisation fails, or the second Gram is far from the identity (Y too
 // ill-conditioned for the first step), Householder QR on the original Y answers instead.
+std::atomic<std::uint64_t> g_cholesky_qr{0}, g_householder_qr{0};
+
 void orthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
     const Eigen::MatrixXf Y0 = Y;
     bool ok = cholesky_qr_step(Y, ctl).size() > 0;
@@ -153,6 +157,7 @@ void orthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
         Y = Y0;
         householder_orthonormalize(Y);
     }
+    (ok ? g_cholesky_qr : g_householder_qr).fetch_add(1, std::memory_order_relaxed);
 }
 
 // Eigen-decomposition of a small symmetric matrix, descending.
@@ -202,6 +207,10 @@ double next_sweep_gain_bound(const Eigen::MatrixXf& U, const Eigen::VectorXd& th
 int default_oversample(int r) { return std::max(16, r / 8); }
 
 }  // namespace
+
+OrthonormalizeCounts orthonormalize_counts() {
+    return {g_cholesky_qr.load(std::memory_order_relaxed), g_householder_qr.load(std::memory_order_relaxed)};
+}
 
 bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r, bool warm) {
     if (mode != 0) return false;

@@ -51,6 +51,13 @@ struct SubspaceResult {
     bool converged = false;   ///< false: the caller should use the exact path
 };
 
+/// How many block orthonormalisations (process-wide, since start) Cholesky QR answered and
+/// how many fell back to Householder QR (a rank-deficient or too ill-conditioned block).
+struct OrthonormalizeCounts {
+    std::uint64_t cholesky = 0, householder = 0;
+};
+OrthonormalizeCounts orthonormalize_counts();
+
 /// True when leading_subspace() is the faster path for R leading vectors of mode `mode`
 /// (only mode 0, d > 1024, or d >= 512 when warm, and R + p <= d / 2; then by a FLOP model
 /// of both paths). `warm`:

@@ -67,7 +67,7 @@ triage() {
     reports=$((reports + 1))
     mkdir -p "$build/reports/$name"
     cp "$f" "$build/reports/$name/$(basename "$f").txt"
-    if ! verdict=$("$here/classify_report.sh" "$bin" <"$f"); then
+    if ! verdict=$("$here/classify_report.sh" "$bin" "$root" <"$f"); then
       echo "   FINDING in a fork job's report (build-fuzz/reports/$name/$(basename "$f").txt):" >&2
       grep -E -A8 'ERROR:|contract violation|runtime error:' "$f" | head -24 >&2
       ok=1
@@ -81,7 +81,7 @@ triage() {
     report=$(ASAN_OPTIONS="$ASAN_OPTIONS:$trace_format" "$bin" -runs=1 "${limits[@]}" "$f" 2>&1 || true)
     if ! grep -q -E 'ERROR: |contract violation|runtime error:' <<<"$report"; then
       echo "   $(basename "$f"): does not crash when replayed alone (its job's report is judged above)"
-    elif verdict=$("$here/classify_report.sh" "$bin" <<<"$report"); then
+    elif verdict=$("$here/classify_report.sh" "$bin" "$root" <<<"$report"); then
       mkdir -p "$build/known_libhdf5"
       cp "$f" "$build/known_libhdf5/"
       echo "   libhdf5's own fault, contained by the helper process: $(basename "$f"): $verdict"

@@ -2,8 +2,10 @@
 // spectrum) and against the exact Gram + dsyevr path, its fallback, warm starts and
 // thread-count determinism.
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <tbb/task_arena.h>
@@ -64,23 +66,34 @@ TEST(Subspace, CapturesTheClosedFormEnergyWhenThereIsAGap) {
 
 // The block is orthonormalised by Cholesky QR twice, with Householder QR where that cannot
 // answer (subspace.cpp orthonormalize). Both ends: an unfolding of rank 40 < R + p (the random
-// block itself is rank-deficient, its Gram singular), and a spectrum falling over four
-// decades (the random block's condition about 1e4, its Gram's 1e8, past float rounding). In
-// both the basis comes out orthonormal and captures the closed-form energy.
+// block itself is rank-deficient, its Gram singular: Householder answers), and a spectrum
+// falling over four decades within the block's 80 columns (the random block's condition
+// about 1e4, its Gram's 1e8, past float rounding; the later, better-conditioned blocks go
+// through Cholesky QR). In both the basis comes out orthonormal and captures the closed-form
+// energy.
 TEST(Subspace, RankDeficientAndIllConditionedBlocksGiveAnOrthonormalBasis) {
     Eigen::VectorXd low(40), steep(256);
     for (int i = 0; i < 40; ++i) low(i) = 2.0 - i / 40.0;
-    for (int i = 0; i < 256; ++i) steep(i) = std::pow(10.0, -4.0 * i / 255.0);
+    for (int i = 0; i < 256; ++i) steep(i) = std::pow(10.0, -4.0 * std::min(i, 79) / 79.0) * (i < 80 ? 1.0 : 0.5);
     for (const auto& [sigma, name] : {std::pair{low, "rank 40"}, std::pair{steep, "four decades"}}) {
         SCOPED_TRACE(name);
         const Tensor4 X = with_spectrum(2048, sigma, 7);
+        const auto before = tucker::orthonormalize_counts();
         const auto s = tucker::leading_subspace(X, 64);
+        const auto after = tucker::orthonormalize_counts();
         ASSERT_TRUE(s.converged);
         const Eigen::MatrixXf I = s.vectors.transpose() * s.vectors;
         EXPECT_LT((I - Eigen::MatrixXf::Identity(64, 64)).cwiseAbs().maxCoeff(), 1e-5);
         const double exact = top_energy(sigma, std::min<int>(64, int(sigma.size()))), total = sigma.squaredNorm();
         EXPECT_NEAR(s.energy, exact, 1e-5 * total);
         EXPECT_NEAR(captured(X, s.vectors), exact, 1e-5 * total);
+        std::printf("  %s: %llu Cholesky QR, %llu Householder QR\n", name,
+                    static_cast<unsigned long long>(after.cholesky - before.cholesky),
+                    static_cast<unsigned long long>(after.householder - before.householder));
+        EXPECT_GE(after.householder - before.householder, 1u) << "the first block needs the fallback";
+        if (std::string(name) == "four decades") {
+            EXPECT_GE(after.cholesky - before.cholesky, 1u);
+        }
     }
 }
 
