@@ -19,8 +19,9 @@ namespace {
 using tensor::Tensor4;
 
 // Grams are accumulated in double: each block of the float data is widened to double (exact)
-// and multiplied with DGEMM (DSYRK for the modes with P > 1). Float accumulation was measured to rotate the singular vectors of
-// close singular-value pairs by ~3e-4 against a float64 reference; double brings it to ~1e-7.
+// and multiplied with DGEMM (DSYRK for the modes with P > 1). Float accumulation was measured
+// to rotate the singular vectors of close singular-value pairs by ~3e-4 against a float64
+// reference; double brings it to ~1e-7.
 // Blocks of kGramChunk columns bound the widened copies' memory.
 constexpr std::int64_t kGramChunk = 1024;
 // Output tile edge for the large mode-0 Gram.

@@ -134,17 +134,18 @@ Eigen::MatrixXd cholesky_qr_step(Eigen::MatrixXf& Y, const util::Control& ctl) {
     return G;
 }
 
+// How often each of the two answered orthonormalize() (orthonormalize_counts()).
+std::atomic<std::uint64_t> g_cholesky_qr{0}, g_householder_qr{0};
+
 // Replaces Y (I x s, I >= s) by an orthonormal basis of its columns. Cholesky QR twice
 // (CholQR2): the Gram (float SSYRK chunks summed in double) and the triangular solve run on the
 // oneTBB pool at the GEMM rate, where LAPACK's Householder QR is single-threaded: on the
 // LLaMA-7B layer (4096 x 576) 88 ms per QR, two per cold solve there (the range's, and one
-// per sweep that goes on; see docs/performance.md). The
-// first step leaves an orthogonality error of about cond(Y)^2 times the Gram's rounding; the
-// second, on a Y whose condition is then near 1, brings it to float rounding. When either
+// per sweep that goes on; see docs/performance.md). The first step leaves an orthogonality
+// error of about cond(Y)^2 times the Gram's rounding; the second, on a Y whose condition is
+// then near 1, brings it to float rounding. When either
 // Cholesky factorisation fails, or the second Gram is far from the identity (Y too
 // ill-conditioned for the first step), Householder QR on the original Y answers instead.
-std::atomic<std::uint64_t> g_cholesky_qr{0}, g_householder_qr{0};
-
 void orthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
     const Eigen::MatrixXf Y0 = Y;
     bool ok = cholesky_qr_step(Y, ctl).size() > 0;

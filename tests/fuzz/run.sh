@@ -48,6 +48,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Every frame is printed with its module last, which classify_report.sh goes by.
 trace_format="stack_trace_format='    #%n %p in %f %s:%l <%m>'"
 
+# The lines that start a sanitizer report or a contract violation, and the first of them with
+# the frames that follow, for a finding's message (stdin: a report).
+report_start='ERROR:|contract violation|runtime error:'
+report_excerpt() { grep -E -A8 "$report_start" | head -24 >&2; }
+
 # Decides whose fault each crash of `name`'s fork-mode run is (see the top). The evidence is
 # each fork job's own sanitizer report, which the run keeps (log_path, see fuzz_one): a
 # crash of libhdf5's can depend on the state earlier inputs left in the same job (its free
@@ -69,7 +74,7 @@ triage() {
     cp "$f" "$build/reports/$name/$(basename "$f").txt"
     if ! verdict=$("$here/classify_report.sh" "$bin" "$root" <"$f"); then
       echo "   FINDING in a fork job's report (build-fuzz/reports/$name/$(basename "$f").txt):" >&2
-      grep -E -A8 'ERROR:|contract violation|runtime error:' "$f" | head -24 >&2
+      report_excerpt <"$f"
       ok=1
     fi
   done
@@ -79,7 +84,7 @@ triage() {
       *) echo "   FINDING ($(basename "$f" | cut -d- -f1)): $f" >&2; ok=1; continue ;;
     esac
     report=$(ASAN_OPTIONS="$ASAN_OPTIONS:$trace_format" "$bin" -runs=1 "${limits[@]}" "$f" 2>&1 || true)
-    if ! grep -q -E 'ERROR: |contract violation|runtime error:' <<<"$report"; then
+    if ! grep -q -E "$report_start" <<<"$report"; then
       echo "   $(basename "$f"): does not crash when replayed alone (its job's report is judged above)"
     elif verdict=$("$here/classify_report.sh" "$bin" "$root" <<<"$report"); then
       mkdir -p "$build/known_libhdf5"
@@ -87,7 +92,7 @@ triage() {
       echo "   libhdf5's own fault, contained by the helper process: $(basename "$f"): $verdict"
     else
       echo "   FINDING: $f" >&2
-      grep -E -A8 'ERROR:|contract violation|runtime error:' <<<"$report" | head -24 >&2
+      report_excerpt <<<"$report"
       ok=1
     fi
   done < <(find "$build/crashes/$name" -maxdepth 1 -type f -newer "$stamp" -print0 2>/dev/null)
