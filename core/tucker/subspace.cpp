@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -25,6 +27,10 @@ constexpr std::int64_t kGramRows = 1024;  // rows per float SSYRK chunk in A^T A
 // Cholesky QR's second Gram must be this close to the identity (max entry of G - I), or the
 // Householder QR answers (orthonormalize).
 constexpr double kCholeskyQrMaxDeviation = 1e-2;
+// Probe vectors of the residual estimate (estimated_gain_bound), and the factor its estimate is
+// multiplied by before it is compared with the tolerance.
+constexpr int kProbes = 32;
+constexpr double kProbeSafety = 1.0;
 
 void count(double flop) { flop_counter().fetch_add(std::uint64_t(flop), std::memory_order_relaxed); }
 
@@ -46,39 +52,63 @@ void fill_random(Eigen::MatrixXf& A, Eigen::Index col0, std::uint64_t seed) {
 }
 
 // Y (I x s) = X (I x M) * Z (M x s), X column-major with leading dimension I, in row blocks
-// of X. Also serves the small products by the s x s rotations (X = Z or Q there).
-void times(const float* x, std::int64_t I, std::int64_t M, const Eigen::MatrixXf& Z, Eigen::MatrixXf& Y,
+// of X; y has leading dimension I. Also serves the small products by the s x s rotations
+// (X = Z or Q there).
+void times(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Eigen::MatrixXf> Z, float* y,
            const util::Control& ctl) {
     const std::int64_t s = Z.cols();
-    Y.resize(I, s);
     count(2.0 * double(I) * M * s);
     const std::int64_t nb = (I + kRowBlock - 1) / kRowBlock;
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         ctl.check();
         const std::int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, I - r0);
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(nr), int(s), int(M), 1.0f, x + r0, int(I), Z.data(),
-                    int(M), 0.0f, Y.data() + r0, int(I));
+                    int(Z.outerStride()), 0.0f, y + r0, int(I));
     });
 }
 
-// Z (M x s) = X^T (M x I) * Q (I x s), in column blocks of X.
-void times_t(const float* x, std::int64_t I, std::int64_t M, const Eigen::MatrixXf& Q, Eigen::MatrixXf& Z,
+void times(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Eigen::MatrixXf> Z, Eigen::MatrixXf& Y,
+           const util::Control& ctl) {
+    Y.resize(I, Z.cols());
+    times(x, I, M, Z, Y.data(), ctl);
+}
+
+// Z (M x s) = X^T (M x I) * Q (I x s), in column blocks of X; z has leading dimension M.
+void times_t(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Eigen::MatrixXf> Q, float* z,
              const util::Control& ctl) {
     const std::int64_t s = Q.cols();
-    Z.resize(M, s);
     count(2.0 * double(I) * M * s);
     const std::int64_t nb = (M + kColBlock - 1) / kColBlock;
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         ctl.check();
         const std::int64_t c0 = b * kColBlock, nc = std::min(kColBlock, M - c0);
         cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, int(nc), int(s), int(I), 1.0f, x + c0 * I, int(I),
-                    Q.data(), int(I), 0.0f, Z.data() + c0, int(M));
+                    Q.data(), int(Q.outerStride()), 0.0f, z + c0, int(M));
     });
 }
 
+void times_t(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Eigen::MatrixXf> Q, Eigen::MatrixXf& Z,
+             const util::Control& ctl) {
+    Z.resize(M, Q.cols());
+    times_t(x, I, M, Q, Z.data(), ctl);
+}
+
+// Storage for the M x s blocks of a solve (X^T Q and its rotation: 38 MB each on the LLaMA-7B
+// layer), allocated once per solve and reused by every sweep. Through tensor::TensorAllocator:
+// advised as huge pages and not zero-filled. Fresh Eigen matrices of that size came from mmap
+// every time and paid a 4 KiB page fault per page on first touch: about 0.25 s of a 2 s cold
+// solve there.
+struct Block {
+    tensor::FloatBuffer storage;
+    explicit Block(std::int64_t elements) : storage(static_cast<std::size_t>(elements)) {}
+    Eigen::Map<Eigen::MatrixXf> view(std::int64_t rows, std::int64_t cols) {
+        return {storage.data(), Eigen::Index(rows), Eigen::Index(cols)};
+    }
+};
+
 // A^T A (s x s) in double: float SSYRK over fixed row chunks, each chunk's result widened and
 // the chunks added in order (deterministic for any thread count).
-Eigen::MatrixXd gram_of_columns(const Eigen::MatrixXf& A, const util::Control& ctl) {
+Eigen::MatrixXd gram_of_columns(Eigen::Ref<const Eigen::MatrixXf> A, const util::Control& ctl) {
     const std::int64_t n = A.rows(), s = A.cols();
     count(double(n) * s * (s + 1));
     const std::int64_t nchunks = (n + kGramRows - 1) / kGramRows;
@@ -161,7 +191,10 @@ void orthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
     (ok ? g_cholesky_qr : g_householder_qr).fetch_add(1, std::memory_order_relaxed);
 }
 
-// Eigen-decomposition of a small symmetric matrix, descending.
+// Eigen-decomposition of a small symmetric matrix, descending. In double also where the values
+// only steer the next block: float eigenvectors of a spectrum spanning many decades mix the weak
+// directions, and the next block's condition then defeats Cholesky QR (seen on the four-decade
+// spectrum of Subspace.RankDeficientAndIllConditionedBlocksGiveAnOrthonormalBasis).
 void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd& V) {
     const lapack_int s = lapack_int(C.rows());
     count(9.0 * double(s) * s * s);
@@ -173,33 +206,80 @@ void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd
     V = V.rowwise().reverse().eval();
 }
 
-// An estimate (from above, in practice) of the energy one more sweep would add to the R
-// leading Ritz values, from their residuals r_j = A u_j - theta_j u_j (A = X X^T, u_j = Q v_j;
-// r_j is orthogonal to span(Q)). For one vector, a power step moves the Rayleigh quotient from
-// theta to (theta^3 + 2 theta |r|^2 + r^T A r) / (theta^2 + |r|^2), a gain of
-// (theta |r|^2 + r^T A r) / (theta^2 + |r|^2) <= |r|^2 (theta + lambda_1) / (theta^2 + |r|^2);
-// lambda_1 is taken as theta_1 (the best-converged Ritz value). Summed over j <= R. On the
-// LLaMA-7B benchmark layer it reads 2.6-3.2x the gain the next sweep then actually made.
-// A u_j comes from the next block Y = A U Theta^{-1/2} (already formed), U (I x R) = Q V_R; the
-// residual is formed explicitly, not as |A u|^2 - theta^2, which would lose it to float
-// cancellation. Rounding in Y only adds to |r|, i.e. makes the estimate larger. Infinite when a
-// leading Ritz value was dropped as negligible (no residual known).
-double next_sweep_gain_bound(const Eigen::MatrixXf& U, const Eigen::VectorXd& theta, const Eigen::VectorXd& scale,
-                             const Eigen::MatrixXf& Y, int r) {
-    for (int j = 0; j < r; ++j)
-        if (scale(j) == 0) return std::numeric_limits<double>::infinity();
-    std::vector<double> part(static_cast<std::size_t>(r));
-    tbb::parallel_for(0, r, [&](int j) {
-        const double sq = std::sqrt(theta(j)), th = theta(j);
-        double r2 = 0;
-        for (Eigen::Index i = 0; i < U.rows(); ++i) {
-            const double d = sq * double(Y(i, j)) - th * double(U(i, j));
-            r2 += d * d;
+// The starting block of a cold start, X S for a sparse sign matrix S (M x s) with one entry
+// +-1 per row (a CountSketch of the columns of X): column m of X is added, with a hashed sign,
+// into the hashed column of the block. It costs N additions and one read of X, where a dense
+// random start X Omega costs a whole pass of 2 * N * s FLOP; the power sweeps after it bring
+// the subspace to the same place (on the LLaMA-7B layer the captured energy after one sweep
+// from either start agrees to 1e-9 of ||X||^2, docs/performance.md). Each task owns a block of
+// rows of Y and adds the columns of X in order: bit-identical for any thread count.
+void sparse_sketch(const float* x, std::int64_t I, std::int64_t M, std::int64_t s, std::uint64_t seed,
+                   Eigen::MatrixXf& Y, const util::Control& ctl) {
+    constexpr std::int64_t kSketchRows = 128;  // 128 x s floats of Y stay in L2 while X streams by
+    count(double(I) * M);
+    std::vector<std::int32_t> bucket(static_cast<std::size_t>(M));
+    std::vector<float> sign(static_cast<std::size_t>(M));
+    for (std::int64_t m = 0; m < M; ++m) {
+        const float h = hashed_uniform(seed ^ 0x5ca1ab1eULL, std::uint64_t(m));
+        bucket[std::size_t(m)] = std::int32_t(std::min<std::int64_t>(s - 1, std::int64_t((h + 1.0f) * 0.5f * float(s))));
+        sign[std::size_t(m)] = hashed_uniform(seed ^ 0x51d3ULL, std::uint64_t(m)) < 0 ? -1.0f : 1.0f;
+    }
+    Y.resize(I, s);
+    const std::int64_t nb = (I + kSketchRows - 1) / kSketchRows;
+    tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
+        ctl.check();
+        const std::int64_t r0 = b * kSketchRows, nr = std::min(kSketchRows, I - r0);
+        for (std::int64_t j = 0; j < s; ++j) std::fill_n(Y.data() + j * I + r0, nr, 0.0f);
+        for (std::int64_t m = 0; m < M; ++m) {
+            float* y = Y.data() + std::int64_t(bucket[std::size_t(m)]) * I + r0;
+            const float* xc = x + m * I + r0;
+            const float sg = sign[std::size_t(m)];
+            for (std::int64_t i = 0; i < nr; ++i) y[i] += sg * xc[i];
         }
-        part[static_cast<std::size_t>(j)] = r2 * (th + theta(0)) / (th * th + r2);
     });
+}
+
+// Probe vectors for the residual estimate: I x k, entries +-1 from a hash (Rademacher).
+Eigen::MatrixXf probes(std::int64_t I, int k, std::uint64_t seed) {
+    Eigen::MatrixXf G(I, k);
+    tbb::parallel_for(0, k, [&](int j) {
+        for (std::int64_t i = 0; i < I; ++i)
+            G(i, j) = hashed_uniform(seed ^ 0x9b0be5ULL, std::uint64_t(j) * std::uint64_t(I) + std::uint64_t(i)) < 0 ? -1.0f
+                                                                                                                  : 1.0f;
+    });
+    return G;
+}
+
+// An estimate (from above, in practice) of the energy one more sweep would add to the R
+// leading Ritz values, from the norms of their residuals r_j = A u_j - theta_j u_j (A = X X^T,
+// u_j = Q v_j). For one vector, a power step moves the Rayleigh quotient from theta to
+// (theta^3 + 2 theta |r|^2 + r^T A r) / (theta^2 + |r|^2), a gain of
+// (theta |r|^2 + r^T A r) / (theta^2 + |r|^2) <= |r|^2 (theta + lambda_1) / (theta^2 + |r|^2);
+// lambda_1 is taken as theta_1 (the best-converged Ritz value). Summed over j <= R; the sum is
+// increasing in every |r_j|^2, so over-estimating a residual only makes the stop later.
+//
+// |r_j|^2 is estimated without another pass over X: for a probe g with independent +-1 entries
+// E[(g^T r)^2] = |r|^2, and g^T r_j = g^T A u_j because r_j is orthogonal to span(Q) (Ritz
+// pairs) and the probes were projected off span(Q) before the pass (Gp = (1 - Q Q^T) G,
+// so g^T u_j = 0): g^T r_j = (X^T g)^T (X^T u_j) = P^T Z v_j, with P = X^T Gp formed in the same
+// pass as Z = X^T Q (k extra columns). Taking the probe off span(Q) also keeps the large
+// theta_j g^T u_j out of the difference, which float rounding would otherwise swamp.
+// The mean over k probes has a relative spread of sqrt(2 / k) per vector, far less over the
+// R vectors summed; the caller multiplies it by a safety factor.
+double estimated_gain_bound(Eigen::Ref<const Eigen::MatrixXf> P, Eigen::Ref<const Eigen::MatrixXf> Z,
+                            const Eigen::MatrixXd& V, const Eigen::VectorXd& theta, int r, const util::Control& ctl) {
+    for (int j = 0; j < r; ++j)
+        if (!(theta(j) > 0)) return std::numeric_limits<double>::infinity();
+    const std::int64_t k = P.cols();
+    Eigen::MatrixXf PtZ;  // k x s: (X^T Gp)^T (X^T Q)
+    times_t(P.data(), P.rows(), k, Z, PtZ, ctl);
+    // (k x s) (s x r) in double: the entries are the projections g^T r_j themselves.
+    const Eigen::MatrixXd E = PtZ.cast<double>() * V.leftCols(r);
     double sum = 0;
-    for (double p : part) sum += p;  // in order: the same for any thread count
+    for (int j = 0; j < r; ++j) {  // in order: the same for any thread count
+        const double r2 = E.col(j).squaredNorm() / double(k), th = theta(j);
+        sum += r2 * (th + theta(0)) / (th * th + r2);
+    }
     return sum;
 }
 
@@ -223,9 +303,9 @@ bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r,
     if (I < (warm ? 512 : 1025) || N <= 0) return false;
     const double s = r + default_oversample(r);
     if (s > I / 2) return false;
-    // Passes over X at 2*N*s each (cold: the range, then two sweeps of two products; warm: one
-    // product fewer) against the Gram plus the single-threaded tridiagonalisation, which
-    // runs at about a third of the GEMM rate on one core.
+    // Passes over X at 2*N*s each (cold: 3 when one power step suffices, 5 with a second, counted
+    // as 4; warm: 1, or 3 with a second sweep, counted as 3) against the Gram plus the
+    // single-threaded tridiagonalisation, which runs at about a third of the GEMM rate on one core.
     // Grams of up to 1024 rows are accumulated with DGEMM, at about half the SGEMM rate.
     const double passes = warm ? 3.0 : 4.0;
     const double gram = I <= 1024 ? 2.0 * N * I : N * I;
@@ -243,31 +323,52 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
     SubspaceResult out;
     if (s < r) return out;  // fewer columns than wanted: only the exact path can answer
     const float* x = X.data.data();
-    const double total = norm_sq(X);
 
-    // Starting block Q (I x s).
-    Eigen::MatrixXf Q(I, s), Z;
-    if (warm && warm->rows() == I && warm->cols() > 0 && warm->cols() <= s) {
+    // Starting block Q (I x s): the warm factor and random columns, or a sparse sketch of X.
+    Eigen::MatrixXf Q(I, s);
+    const bool warm_start = warm && warm->rows() == I && warm->cols() > 0 && warm->cols() <= s;
+    if (warm_start) {
         Q.leftCols(warm->cols()) = *warm;
         fill_random(Q, warm->cols(), opt.seed);
     } else {
-        Eigen::MatrixXf omega(M, s);
-        fill_random(omega, 0, opt.seed);
-        times(x, I, M, omega, Q, ctl);
+        sparse_sketch(x, I, M, s, opt.seed, Q, ctl);
     }
     orthonormalize(Q, ctl);
+    const Eigen::MatrixXf G = probes(I, kProbes, opt.seed);
 
     Eigen::VectorXd theta;
     Eigen::MatrixXd V;
-    Eigen::MatrixXf Ur;  // Q V_R for the current Q and V, once formed (by the residual check)
+    Eigen::MatrixXf B;                                    // [Q, Gp]
+    Block zb(M * (s + kProbes)), zs(M * s);                // X^T [Q, Gp] = [Z, P]; Z T
     double prev = -std::numeric_limits<double>::infinity(), last_gain = 0;
     for (int it = 1; it <= opt.max_iterations; ++it) {
         ctl.check();
-        times_t(x, I, M, Q, Z, ctl);  // Z = X^T Q
+        // The probes, taken off span(Q) (estimated_gain_bound), ride along in the pass. Not in
+        // the first sweep of a cold start: a sketched range is never converged.
+        const int k = it >= 2 || warm_start ? kProbes : 0;
+        B.resize(I, s + k);
+        B.leftCols(s) = Q;
+        if (k > 0) {
+            Eigen::MatrixXf QtG, QQtG;
+            times_t(Q.data(), I, s, G, QtG, ctl);
+            times(Q.data(), I, s, QtG, QQtG, ctl);
+            B.rightCols(k) = G - QQtG;
+        }
+        auto ZB = zb.view(M, s + k);
+        times_t(x, I, M, B, ZB.data(), ctl);
+        const auto Z = ZB.leftCols(s);
         small_eig(gram_of_columns(Z, ctl), theta, V);  // Ritz values of X X^T on span(Q)
         out.iterations = it;
         const double energy = theta.head(r).sum();
+        // The tolerance is relative to the energy of the whole block, ||Q^T X||^2 <= ||X||^2: a
+        // slightly stricter stop than relative to ||X||^2, without a pass to compute that.
+        const double total = theta.sum();
         if (it >= 2 && energy - prev <= opt.tolerance * total) {
+            out.converged = true;
+            break;
+        }
+        // The residuals of the current Ritz pairs bound what one more sweep could add.
+        if (k > 0 && estimated_gain_bound(ZB.rightCols(k), Z, V, theta, r, ctl) <= opt.tolerance * total) {
             out.converged = true;
             break;
         }
@@ -284,36 +385,45 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
         if (it == opt.max_iterations) break;
         // Next block: X Z V Theta^{-1/2} = X X^T Q V Theta^{-1/2}. The scaling keeps the columns
         // at comparable norms (condition ~ sqrt of the Ritz value spread), so the float QR does
-        // not lose the small directions; directions with negligible energy are dropped.
+        // not lose the small directions; directions with negligible energy are dropped. The
+        // rotation is applied to Z before the product (not to X Z after it), so that every
+        // column of the product is formed from a well-scaled input.
         Eigen::VectorXd scale(s);
         for (std::int64_t j = 0; j < s; ++j)
             scale(j) = theta(j) > theta(0) * 1e-12 && theta(j) > 0 ? 1.0 / std::sqrt(theta(j)) : 0.0;
         const Eigen::MatrixXf T = (V * scale.asDiagonal()).cast<float>();
-        Eigen::MatrixXf Zs;
-        times(Z.data(), Z.rows(), s, T, Zs, ctl);
-        Eigen::MatrixXf Y;
-        times(x, I, M, Zs, Y, ctl);
-        // The block just formed holds A u_j = sqrt(theta_j) y_j for the current Ritz pairs: their
-        // residuals bound what one more sweep could add, without another pass (see header).
-        times(Q.data(), I, s, V.leftCols(r).cast<float>(), Ur, ctl);
-        if (next_sweep_gain_bound(Ur, theta, scale, Y, r) <= opt.tolerance * total) {
-            out.converged = true;
-            break;
-        }
-        Ur.resize(0, 0);  // Q and V change from here on
-        Q = std::move(Y);
+        auto Zs = zs.view(M, s);
+        times(Z.data(), M, s, T, Zs.data(), ctl);
+        times(x, I, M, Zs, Q, ctl);
         orthonormalize(Q, ctl);
     }
     if (!out.converged) return out;
-    // U = Q V_r (already formed when the residual check stopped the iteration), with
-    // fix_signs()'s convention; the same flips are applied to V_r, for the projection below.
+    // U = Q V_r, with fix_signs()'s convention; the same flips are applied to V_r, for the
+    // projection below.
     Eigen::MatrixXf Vr = V.leftCols(r).cast<float>();
-    if (Ur.cols() != r) times(Q.data(), I, s, Vr, Ur, ctl);
-    out.vectors = std::move(Ur);
+    times(Q.data(), I, s, Vr, out.vectors, ctl);
     for (const Eigen::Index j : fix_signs(out.vectors)) Vr.col(j) = -Vr.col(j);
     // X^T U = X^T Q V_r = Z V_r: the last sweep's product already holds the projection onto
     // the result, so callers that need X x_0 U^T (ST-HOSVD, HOSVD) skip a pass of 2 * N * R.
-    times(Z.data(), M, s, Vr, out.projected, ctl);
+    // Formed as its mode-0 unfolding V_r^T Z^T (R x M), the layout of the tensor, in column
+    // blocks: no transpose afterwards. It is written into the storage of Z T, which is no
+    // longer needed (M * s >= M * R elements), so its pages are not faulted in afresh.
+    if (opt.project) {
+        auto pdim = X.dim;
+        pdim[0] = r;
+        const float* z = zb.storage.data();
+        float* y = zs.storage.data();
+        count(2.0 * double(r) * M * s);
+        const std::int64_t nb = (M + kColBlock - 1) / kColBlock;
+        tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
+            const std::int64_t c0 = b * kColBlock, nc = std::min(kColBlock, M - c0);
+            cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, r, int(nc), int(s), 1.0f, Vr.data(), int(s), z + c0,
+                        int(M), 0.0f, y + c0 * r, r);
+        });
+        zs.storage.resize(static_cast<std::size_t>(r * M));
+        out.projected.dim = pdim;
+        out.projected.data = std::move(zs.storage);
+    }
     out.values = theta.head(r);
     out.energy = out.values.sum();
     return out;

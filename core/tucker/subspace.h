@@ -12,15 +12,17 @@
 // Accuracy, and when it stops: what the Tucker error depends on is the energy the subspace
 // captures, ||U^T X||^2 = sum of the R leading Ritz values (the ST-HOSVD error of this step is
 // ||X||^2 minus it). Ritz values only increase from sweep to sweep, so the iteration stops when
-// a sweep adds less than `tolerance * ||X||^2` to that sum, or earlier, when the residuals of
-// the current Ritz pairs bound the gain of one more sweep below that (the residuals come from
-// the next block X X^T Q, which the sweep forms anyway, so the check costs no pass; subspace.cpp
-// next_sweep_gain_bound). On the LLaMA-7B layer that saves the third sweep of a cold start
-// (6 -> 5 passes) and the second of a warm one (3 -> 2). If neither happens within
-// `max_iterations` sweeps (no spectral gap near R; the observed geometric rate of the gains is
-// used to give up early when the limit cannot be reached), the result says so and the caller
-// falls back to the exact Gram + dsyevr path. Warm starts (HOOI passes its
-// previous factor) usually converge at the first check (one product X^T Q, then the bound).
+// a sweep adds less than `tolerance * ||Q^T X||^2` to that sum, or earlier, when the residuals
+// of the current Ritz pairs bound the gain of one more sweep below that. The residual norms are
+// estimated from 32 random probe vectors that ride along in the sweep's product X^T Q (k extra
+// columns, no extra pass; subspace.cpp estimated_gain_bound), so the sweep that forms the
+// answer can also certify it. A cold start is a sparse sketch of X (one read of the data, no
+// multiplications), one power step (two passes) and the product X^T Q that both certifies and
+// projects: three passes over X in all, where a dense random start with an explicit residual
+// check took five. A warm start (HOOI passes its previous factor) usually stops after its first
+// product. If neither stop test passes within `max_iterations` sweeps (no spectral gap near R;
+// the observed geometric rate of the gains is used to give up early when the limit cannot be
+// reached), the result says so and the caller falls back to the exact Gram + dsyevr path.
 //
 // Determinism: the random start is a counter-based hash of the element index (no generator
 // state), every product is split into blocks by problem size only, and small reductions are
@@ -38,13 +40,14 @@ namespace tllm::tucker {
 struct SubspaceOptions {
     int oversample = -1;      ///< p; -1 = max(16, R / 8)
     int max_iterations = 12;  ///< sweeps before giving up (the caller then falls back)
-    double tolerance = 1e-6;  ///< stop when a sweep adds < tolerance * ||X||^2 of energy
+    double tolerance = 1e-6;  ///< stop when a sweep adds < tolerance * ||Q^T X||^2 (<= ||X||^2) of energy
+    bool project = true;      ///< also return X x_0 U^T (SubspaceResult::projected)
     std::uint64_t seed = 0x7e450a11;
 };
 
 struct SubspaceResult {
     Eigen::MatrixXf vectors;  ///< I x R, orthonormal, sign convention of fix_signs()
-    Eigen::MatrixXf projected;  ///< M x R: X_(0)^T U, the mode-0 unfolding of X x_0 U^T, transposed
+    tensor::Tensor4 projected;  ///< X x_0 U^T, (R, dims 1..3 of X), where options.project
     Eigen::VectorXd values;   ///< R leading Ritz values (estimates of the Gram's eigenvalues)
     double energy = 0;        ///< sum of values = ||U^T X||^2
     int iterations = 0;       ///< sweeps (products X^T Q) performed

@@ -93,9 +93,11 @@ namespace {
 // has to answer (small modes, R close to the mode size, or no spectral gap near R within the
 // sweep limit).
 std::optional<SubspaceResult> try_subspace(const Tensor4& Y, int mode, int r, const util::Control& ctl,
-                                           Solver solver, const Eigen::MatrixXf* warm) {
+                                           Solver solver, const Eigen::MatrixXf* warm, bool project) {
     if (solver != Solver::Auto || !subspace_pays_off(Y.dim, mode, r, warm != nullptr)) return std::nullopt;
-    SubspaceResult s = leading_subspace(Y, r, warm, {}, ctl);
+    SubspaceOptions opt;
+    opt.project = project;
+    SubspaceResult s = leading_subspace(Y, r, warm, opt, ctl);
     if (!s.converged) return std::nullopt;
     return s;
 }
@@ -106,16 +108,6 @@ Eigen::MatrixXf exact_vectors(const Tensor4& Y, int mode, int r, const util::Con
     return top_eigenpairs(G, r).vectors.cast<float>();
 }
 
-// X x_0 U^T from the subspace solver's by-product P = X_(0)^T U (M x R): the mode-0 unfolding
-// of the result is P^T.
-Tensor4 from_projection(const Eigen::MatrixXf& P, const std::array<std::int64_t, 4>& dims) {
-    auto ydim = dims;
-    ydim[0] = P.cols();
-    Tensor4 Y = Tensor4::uninitialized(ydim);
-    Eigen::Map<Eigen::MatrixXf>(Y.data.data(), P.cols(), P.rows()) = P.transpose();
-    return Y;
-}
-
 // The R_n leading vectors of mode n of X and the truncated tensor X x_n U^T.
 struct Truncation {
     Eigen::MatrixXf U;
@@ -124,8 +116,8 @@ struct Truncation {
 
 Truncation truncate(const Tensor4& X, int mode, int r, const util::Control& ctl, Solver solver) {
     Truncation t;
-    if (auto s = try_subspace(X, mode, r, ctl, solver, nullptr)) {
-        t.Y = from_projection(s->projected, X.dim);
+    if (auto s = try_subspace(X, mode, r, ctl, solver, nullptr, true)) {
+        t.Y = std::move(s->projected);
         t.U = std::move(s->vectors);
         return t;
     }
@@ -138,7 +130,7 @@ Truncation truncate(const Tensor4& X, int mode, int r, const util::Control& ctl,
 
 Eigen::MatrixXf leading_vectors(const Tensor4& Y, int mode, int r, const util::Control& ctl, Solver solver,
                                 const Eigen::MatrixXf* warm) {
-    if (auto s = try_subspace(Y, mode, r, ctl, solver, warm)) return std::move(s->vectors);
+    if (auto s = try_subspace(Y, mode, r, ctl, solver, warm, false)) return std::move(s->vectors);
     return exact_vectors(Y, mode, r, ctl);
 }
 
