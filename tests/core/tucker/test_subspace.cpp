@@ -144,6 +144,36 @@ TEST(Subspace, WarmStartFromTheAnswerConvergesAtTheFirstCheck) {
     EXPECT_NEAR(s.energy, top_energy(sigma, 96), 1e-5 * sigma.squaredNorm());
 }
 
+// The stop test's residual norms are estimated from random probes (subspace.cpp
+// estimated_gain_bound). A warm start some way off the answer must not pass it at the first
+// check, and the answer it stops at must be within the tolerance of the closed-form energy:
+// an under-estimate would stop early and leave energy behind.
+TEST(Subspace, WarmStartOffTheAnswerIsNotAcceptedUntilTheEnergyIsThere) {
+    Eigen::VectorXd sigma(256);
+    for (int i = 0; i < 256; ++i) sigma(i) = i < 96 ? 3.0 - i / 48.0 : 0.3 * std::pow(0.99, i - 96);
+    const Tensor4 X = with_spectrum(1536, sigma, 8);
+    const double exact = top_energy(sigma, 96), total = sigma.squaredNorm();
+    Eigen::MatrixXf warm = tucker::top_eigenpairs(tucker::mode_gram(X, 0), 96).vectors.cast<float>();
+    std::mt19937 g(9);
+    std::normal_distribution<float> n01;
+    for (Eigen::Index i = 0; i < warm.size(); ++i) warm.data()[i] += 0.002f * n01(g);
+    const Eigen::HouseholderQR<Eigen::MatrixXf> qr(warm);
+    warm = qr.householderQ() * Eigen::MatrixXf::Identity(warm.rows(), warm.cols());
+    const double start_deficit = exact - captured(X, warm);
+    ASSERT_GT(start_deficit, 1e-3 * total) << "the start must be measurably off";
+    for (const double tol : {1e-4, 1e-6}) {
+        SCOPED_TRACE(tol);
+        tucker::SubspaceOptions o;
+        o.tolerance = tol;
+        const auto s = tucker::leading_subspace(X, 96, &warm, o);
+        ASSERT_TRUE(s.converged);
+        EXPECT_GE(s.iterations, 2);
+        EXPECT_LE(exact - captured(X, s.vectors), (tol + 1e-7) * total);  // 1e-7: float rounding of captured()
+        std::printf("  tol %g: %d sweeps, deficit %.2e of ||X||^2 (start %.2e)\n", tol, s.iterations,
+                    (exact - captured(X, s.vectors)) / total, start_deficit / total);
+    }
+}
+
 TEST(Subspace, OneAndTwoThreadsGiveBitIdenticalResults) {
     Eigen::VectorXd sigma(200);
     for (int i = 0; i < 200; ++i) sigma(i) = std::exp(-i / 40.0);
