@@ -22,14 +22,22 @@ namespace {
 using tensor::Tensor4;
 
 constexpr std::int64_t kRowBlock = 256;   // rows of X per task in Y = X Z
-constexpr std::int64_t kColBlock = 512;   // columns of X per task in Z = X^T Q
+constexpr std::int64_t kColBlock = 512;   // columns of X per task in Z = X^T Q (at most)
+
+// Columns per task in Z = X^T Q: kColBlock, or fewer where that would leave fewer than 8 tasks
+// (GPT-2's d-mode unfolding in HOOI has M = 1536: 3 blocks of 512 kept one of two threads idle
+// a third of the time). A multiple of 64, and a function of M only: the same for any thread count.
+std::int64_t col_block(std::int64_t M) {
+    const std::int64_t b = ((M + 7) / 8 + 63) / 64 * 64;
+    return std::clamp<std::int64_t>(b, 64, kColBlock);
+}
 constexpr std::int64_t kGramRows = 1024;  // rows per float SSYRK chunk in A^T A
 // Cholesky QR's second Gram must be this close to the identity (max entry of G - I), or the
 // Householder QR answers (orthonormalize).
 constexpr double kCholeskyQrMaxDeviation = 1e-2;
 // Probe vectors of the residual estimate (estimated_gain_bound), and the factor its estimate is
 // multiplied by before it is compared with the tolerance.
-constexpr int kProbes = 32;
+constexpr int kProbes = 16;
 constexpr double kProbeSafety = 1.0;
 
 void count(double flop) { flop_counter().fetch_add(std::uint64_t(flop), std::memory_order_relaxed); }
@@ -78,10 +86,10 @@ void times_t(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Ei
              const util::Control& ctl) {
     const std::int64_t s = Q.cols();
     count(2.0 * double(I) * M * s);
-    const std::int64_t nb = (M + kColBlock - 1) / kColBlock;
+    const std::int64_t cb = col_block(M), nb = (M + cb - 1) / cb;
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         ctl.check();
-        const std::int64_t c0 = b * kColBlock, nc = std::min(kColBlock, M - c0);
+        const std::int64_t c0 = b * cb, nc = std::min(cb, M - c0);
         cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, int(nc), int(s), int(I), 1.0f, x + c0 * I, int(I),
                     Q.data(), int(Q.outerStride()), 0.0f, z + c0, int(M));
     });

@@ -14,7 +14,7 @@
 // ||X||^2 minus it). Ritz values only increase from sweep to sweep, so the iteration stops when
 // a sweep adds less than `tolerance * ||Q^T X||^2` to that sum, or earlier, when the residuals
 // of the current Ritz pairs bound the gain of one more sweep below that. The residual norms are
-// estimated from 32 random probe vectors that ride along in the sweep's product X^T Q (k extra
+// estimated from 16 random probe vectors that ride along in the sweep's product X^T Q (k extra
 // columns, no extra pass; subspace.cpp estimated_gain_bound), so the sweep that forms the
 // answer can also certify it. A cold start is a sparse sketch of X (one read of the data, no
 // multiplications), one power step (two passes) and the product X^T Q that both certifies and
