@@ -217,32 +217,30 @@ void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd
 // The starting block of a cold start, X S for a sparse sign matrix S (M x s) with one entry
 // +-1 per row (a CountSketch of the columns of X): column m of X is added, with a hashed sign,
 // into the hashed column of the block. It costs N additions and one read of X, where a dense
-// random start X Omega costs a whole pass of 2 * N * s FLOP; the power sweeps after it bring
-// the subspace to the same place (on the LLaMA-7B layer the captured energy after one sweep
-// from either start agrees to 1e-9 of ||X||^2, docs/performance.md). Each task owns a block of
-// rows of Y and adds the columns of X in order: bit-identical for any thread count.
+// random start X Omega costs a whole pass of 2 * N * s FLOP; the power sweep after it brings the
+// subspace to where it gets from a dense start (docs/performance.md). One task per column of
+// the block: it reads its columns of X whole (contiguous, so the read streams at memory
+// bandwidth) and adds them in index order into a column that stays in L1; bit-identical for any
+// thread count.
 void sparse_sketch(const float* x, std::int64_t I, std::int64_t M, std::int64_t s, std::uint64_t seed,
                    Eigen::MatrixXf& Y, const util::Control& ctl) {
-    constexpr std::int64_t kSketchRows = 128;  // 128 x s floats of Y stay in L2 while X streams by
     count(double(I) * M);
-    std::vector<std::int32_t> bucket(static_cast<std::size_t>(M));
-    std::vector<float> sign(static_cast<std::size_t>(M));
+    // The columns of X that go into each column of the block, in index order, with their signs.
+    std::vector<std::vector<std::pair<std::int64_t, float>>> members(static_cast<std::size_t>(s));
     for (std::int64_t m = 0; m < M; ++m) {
         const float h = hashed_uniform(seed ^ 0x5ca1ab1eULL, std::uint64_t(m));
-        bucket[std::size_t(m)] = std::int32_t(std::min<std::int64_t>(s - 1, std::int64_t((h + 1.0f) * 0.5f * float(s))));
-        sign[std::size_t(m)] = hashed_uniform(seed ^ 0x51d3ULL, std::uint64_t(m)) < 0 ? -1.0f : 1.0f;
+        const auto j = std::min<std::int64_t>(s - 1, std::int64_t((h + 1.0f) * 0.5f * float(s)));
+        const float sign = hashed_uniform(seed ^ 0x51d3ULL, std::uint64_t(m)) < 0 ? -1.0f : 1.0f;
+        members[std::size_t(j)].emplace_back(m, sign);
     }
     Y.resize(I, s);
-    const std::int64_t nb = (I + kSketchRows - 1) / kSketchRows;
-    tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
+    tbb::parallel_for(std::int64_t(0), s, [&](std::int64_t j) {
         ctl.check();
-        const std::int64_t r0 = b * kSketchRows, nr = std::min(kSketchRows, I - r0);
-        for (std::int64_t j = 0; j < s; ++j) std::fill_n(Y.data() + j * I + r0, nr, 0.0f);
-        for (std::int64_t m = 0; m < M; ++m) {
-            float* y = Y.data() + std::int64_t(bucket[std::size_t(m)]) * I + r0;
-            const float* xc = x + m * I + r0;
-            const float sg = sign[std::size_t(m)];
-            for (std::int64_t i = 0; i < nr; ++i) y[i] += sg * xc[i];
+        float* y = Y.data() + j * I;
+        std::fill_n(y, I, 0.0f);
+        for (const auto& [m, sign] : members[std::size_t(j)]) {
+            const float* xc = x + m * I;
+            for (std::int64_t i = 0; i < I; ++i) y[i] += sign * xc[i];
         }
     });
 }
