@@ -20,22 +20,15 @@ namespace {
 using tensor::Tensor4;
 
 constexpr std::int64_t kRowBlock = 256;   // rows per task in the triangular solve of Cholesky QR
-constexpr std::int64_t kColBlock = 512;   // columns of X per task in Z = X^T Q (at most)
-
-// Columns per task in Z = X^T Q: kColBlock, or fewer where that would leave fewer than 8 tasks
-// (GPT-2's d-mode unfolding in HOOI has M = 1536: 3 blocks of 512 kept one of two threads idle
-// a third of the time). A multiple of 64, and a function of M only: the same for any thread count.
-std::int64_t col_block(std::int64_t M) {
-    const std::int64_t b = ((M + 7) / 8 + 63) / 64 * 64;
-    return std::clamp<std::int64_t>(b, 64, kColBlock);
-}
-// Rows of X per task in Y = X Z: up to 512, fewer where that would leave fewer than 8 tasks.
-// Every task packs all of Z (M x s, 38 MB on the LLaMA-7B layer) for its rows, so larger
-// blocks pack less per FLOP: 512 rows made the 7B product 1-6 % faster than 256 in two runs
-// (0.395-0.405 against 0.404-0.423 s). A multiple of 64, a function of I only: the same for
-// any thread count.
-std::int64_t row_block(std::int64_t I) {
-    const std::int64_t b = ((I + 7) / 8 + 63) / 64 * 64;
+// Rows (Y = X Z) or columns (Z = X^T Q, and the projection) of X per task for a side of n:
+// up to 512, fewer where that would leave fewer than 8 tasks. Columns: GPT-2's d-mode
+// unfolding in HOOI has M = 1536, and 3 blocks of 512 kept one of two threads idle a third of
+// the time. Rows: every task packs all of Z (M x s, 38 MB on the LLaMA-7B layer) for its
+// rows, so larger blocks pack less per FLOP; 512 rows made the 7B product 1-6 % faster than
+// 256 in two runs (0.395-0.405 against 0.404-0.423 s). A multiple of 64 and a function of n
+// only: the same for any thread count.
+std::int64_t task_block(std::int64_t n) {
+    const std::int64_t b = ((n + 7) / 8 + 63) / 64 * 64;
     return std::clamp<std::int64_t>(b, 64, 512);
 }
 constexpr std::int64_t kGramRows = 1024;  // rows per float SSYRK chunk in A^T A
@@ -71,7 +64,7 @@ void times(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Eige
            const util::Control& ctl) {
     const std::int64_t s = Z.cols();
     count(2.0 * double(I) * M * s);
-    const std::int64_t rb = row_block(I), nb = (I + rb - 1) / rb;
+    const std::int64_t rb = task_block(I), nb = (I + rb - 1) / rb;
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         ctl.check();
         const std::int64_t r0 = b * rb, nr = std::min(rb, I - r0);
@@ -91,7 +84,7 @@ void times_t(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Ei
              const util::Control& ctl) {
     const std::int64_t s = Q.cols();
     count(2.0 * double(I) * M * s);
-    const std::int64_t cb = col_block(M), nb = (M + cb - 1) / cb;
+    const std::int64_t cb = task_block(M), nb = (M + cb - 1) / cb;
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         ctl.check();
         const std::int64_t c0 = b * cb, nc = std::min(cb, M - c0);
@@ -431,7 +424,7 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
         const float* z = zb.storage.data();
         float* y = out.projected.data.data();
         count(2.0 * double(r) * M * s);
-        const std::int64_t cb = col_block(M), nb = (M + cb - 1) / cb;
+        const std::int64_t cb = task_block(M), nb = (M + cb - 1) / cb;
         tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
             const std::int64_t c0 = b * cb, nc = std::min(cb, M - c0);
             cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, r, int(nc), int(s), 1.0f, Vr.data(), int(s), z + c0,
