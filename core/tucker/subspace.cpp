@@ -292,6 +292,48 @@ double estimated_gain_bound(Eigen::Ref<const Eigen::MatrixXf> P, Eigen::Ref<cons
 // between the R-th and (R+p+1)-th singular values to drive convergence.
 int default_oversample(int r) { return std::max(16, r / 8); }
 
+// The tensor whose mode-0 unfolding X (I x M) the iteration runs on. Either given, or (HOOI's
+// d-mode step, hooi_subspace) X = W x_1 U2^T x_2 U3^T, left implicit for the first product:
+// X^T B = (I (x) U3^T (x) U2^T) W_(0)^T B, W's own product reduced column by column, and formed
+// only if a later product needs it. W_(0)^T B also gives W x_0 U^T for the U it certifies.
+struct Operand {
+    const Tensor4* X = nullptr;  // given, or once formed
+    const Tensor4* W = nullptr;  // implicit: X = W x_1 U2^T x_2 U3^T (a null factor: mode left as is)
+    const Eigen::MatrixXf* U2 = nullptr;
+    const Eigen::MatrixXf* U3 = nullptr;
+    Tensor4 formed;
+    std::int64_t I = 0, M = 0;
+
+    explicit Operand(const Tensor4& x) : X(&x), I(x.dim[0]), M(x.dim[1] * x.dim[2] * x.dim[3]) {}
+    Operand(const Tensor4& w, const Eigen::MatrixXf* u2, const Eigen::MatrixXf* u3) : W(&w), U2(u2), U3(u3) {
+        I = w.dim[0];
+        M = (u2 ? u2->cols() : w.dim[1]) * (u3 ? u3->cols() : w.dim[2]) * w.dim[3];
+    }
+    bool implicit() const { return X == nullptr; }
+    // X x_1 U2^T x_2 U3^T applied to T (modes 1 and 2 of T sized like W's).
+    Tensor4 reduce(const Tensor4& T, int first_mode, const util::Control& ctl) const {
+        Tensor4 Y;
+        const Tensor4* src = &T;
+        if (U2) {
+            Y = mode_product(*src, first_mode, U2->transpose(), ctl);
+            src = &Y;
+        }
+        if (U3) {
+            Tensor4 Z = mode_product(*src, first_mode + 1, U3->transpose(), ctl);
+            Y = std::move(Z);
+            src = &Y;
+        }
+        return src == &T ? T : std::move(Y);
+    }
+    const float* data(const util::Control& ctl) {
+        if (!X) {
+            formed = reduce(*W, 1, ctl);
+            X = &formed;
+        }
+        return X->data.data();
+    }
+};
+
 }  // namespace
 
 OrthonormalizeCounts orthonormalize_counts() {
@@ -317,17 +359,20 @@ bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r,
     return 2.0 * passes * N * s < gram + 4.0 * I * I * I;
 }
 
-SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* warm, const SubspaceOptions& opt,
-                                const util::Control& ctl) {
+namespace {
+
+// The iteration itself (leading_subspace, hooi_subspace). With an implicit operand and a warm
+// start, the first product goes through W; `full`, if given, then receives W x_0 U^T when that
+// product certified the answer (left empty otherwise).
+SubspaceResult solve(Operand& op, int r, const Eigen::MatrixXf* warm, const SubspaceOptions& opt,
+                     const util::Control& ctl, Tensor4* full) {
     init_blas();
-    const std::int64_t I = X.dim[0];
-    const std::int64_t M = X.dim[1] * X.dim[2] * X.dim[3];
+    const std::int64_t I = op.I, M = op.M;
     if (r < 1 || r > I) throw std::invalid_argument("leading_subspace: r must be in 1.." + std::to_string(I));
     const int p = opt.oversample >= 0 ? opt.oversample : default_oversample(r);
     const std::int64_t s = std::min<std::int64_t>({I, M, std::int64_t(r) + p});
     SubspaceResult out;
     if (s < r) return out;  // fewer columns than wanted: only the exact path can answer
-    const float* x = X.data.data();
 
     // Starting block Q (I x s): the warm factor and random columns, or a sparse sketch of X.
     Eigen::MatrixXf Q(I, s);
@@ -336,7 +381,7 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
         Q.leftCols(warm->cols()) = *warm;
         fill_random(Q, warm->cols(), opt.seed);
     } else {
-        sparse_sketch(x, I, M, s, opt.seed, Q, ctl);
+        sparse_sketch(op.data(ctl), I, M, s, opt.seed, Q, ctl);
     }
     orthonormalize(Q, ctl);
     const Eigen::MatrixXf G = probes(I, kProbes, opt.seed);
@@ -345,6 +390,7 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
     Eigen::MatrixXd V;
     Eigen::MatrixXf B;                                    // [Q, Gp]
     Block zb(M * (s + kProbes));                           // X^T [Q, Gp] = [Z, P]
+    Tensor4 wb;                                            // implicit operand: W_(0)^T [Q, Gp]
     double prev = -std::numeric_limits<double>::infinity(), last_gain = 0;
     for (int it = 1; it <= opt.max_iterations; ++it) {
         ctl.check();
@@ -360,7 +406,17 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
             B.rightCols(k) = G - QQtG;
         }
         auto ZB = zb.view(M, s + k);
-        times_t(x, I, M, B, ZB.data(), ctl);
+        if (op.implicit()) {
+            // W_(0)^T B, then each column reduced by U2^T and U3^T: X^T B without forming X.
+            const Tensor4& W = *op.W;
+            Tensor4 WB = Tensor4::uninitialized({W.dim[1], W.dim[2], W.dim[3], s + k});
+            times_t(W.data.data(), I, W.size() / I, B, WB.data.data(), ctl);
+            const Tensor4 XB = op.reduce(WB, 0, ctl);
+            std::copy_n(XB.data.data(), XB.size(), ZB.data());
+            if (full) wb = std::move(WB);
+        } else {
+            times_t(op.data(ctl), I, M, B, ZB.data(), ctl);
+        }
         const auto Z = ZB.leftCols(s);
         small_eig(gram_of_columns(Z, ctl), theta, V);  // Ritz values of X X^T on span(Q)
         out.iterations = it;
@@ -403,6 +459,8 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
             scale(j) = theta(j) > theta(0) * 1e-12 && theta(j) > 0 ? 1.0 / std::sqrt(theta(j)) : 0.0;
         const Eigen::MatrixXf T = (V * scale.asDiagonal()).cast<float>();
         Eigen::MatrixXf XZ;
+        const float* x = op.data(ctl);  // formed here if the operand was implicit
+        wb = Tensor4();
         times(x, I, M, Z, XZ, ctl);
         times(XZ.data(), I, s, T, Q, ctl);
         orthonormalize(Q, ctl);
@@ -417,22 +475,59 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
     // the result, so callers that need X x_0 U^T (ST-HOSVD, HOSVD) skip a pass of 2 * N * R.
     // Formed as its mode-0 unfolding V_r^T Z^T (R x M), the layout of the tensor, in column
     // blocks: no transpose afterwards.
-    if (opt.project) {
-        auto pdim = X.dim;
+    const auto project = [&](const float* z, std::int64_t Mz, std::array<std::int64_t, 4> pdim) {
         pdim[0] = r;
-        out.projected = Tensor4::uninitialized(pdim);
-        const float* z = zb.storage.data();
-        float* y = out.projected.data.data();
-        count(2.0 * double(r) * M * s);
-        const std::int64_t cb = task_block(M), nb = (M + cb - 1) / cb;
+        Tensor4 y = Tensor4::uninitialized(pdim);
+        count(2.0 * double(r) * Mz * s);
+        const std::int64_t cb = task_block(Mz), nb = (Mz + cb - 1) / cb;
         tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
-            const std::int64_t c0 = b * cb, nc = std::min(cb, M - c0);
+            const std::int64_t c0 = b * cb, nc = std::min(cb, Mz - c0);
             cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, r, int(nc), int(s), 1.0f, Vr.data(), int(s), z + c0,
-                        int(M), 0.0f, y + c0 * r, r);
+                        int(Mz), 0.0f, y.data.data() + c0 * r, r);
         });
-    }
+        return y;
+    };
+    if (opt.project && !op.implicit()) out.projected = project(zb.storage.data(), M, op.X->dim);
+    // W_(0)^T Q V_r = W_(0)^T U: HOOI's W x_0 U^T from the product that certified U, where a
+    // separate mode product would cost 2 * N * R.
+    if (full && wb.size() > 0) *full = project(wb.data.data(), op.W->size() / I, op.W->dim);
     out.values = theta.head(r);
     out.energy = out.values.sum();
+    return out;
+}
+
+}  // namespace
+
+SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* warm, const SubspaceOptions& opt,
+                                const util::Control& ctl) {
+    Operand op(X);
+    return solve(op, r, warm, opt, ctl, nullptr);
+}
+
+bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int r2, int r3) {
+    const double I = double(dims[0]), N = I * double(dims[1]) * double(dims[2]) * double(dims[3]);
+    const double s = std::min(I, double(r + default_oversample(r))) + kProbes;
+    const double f2 = double(r2) / double(dims[1]), f3 = double(r3) / double(dims[2]);
+    // Forming X (modes 1 and 2, where reduced), its product, and W x_0 U^T afterwards ...
+    const double formed = (f2 < 1 ? 2 * N * r2 : 0) + (f3 < 1 ? 2 * N * f2 * r3 : 0) + 2 * N * f2 * f3 * s + 2 * N * r;
+    // ... against W's own product, its columns reduced, and W x_0 U^T from it (2 * R * s per
+    // column of W_(0)).
+    const double through_w = 2 * N * s + 2 * (N / I) * s * (r2 + f2 * r3) + 2 * (N / I) * r * (s - kProbes);
+    return through_w < formed;
+}
+
+SubspaceResult hooi_subspace(const Tensor4& W, const Eigen::MatrixXf* U2, const Eigen::MatrixXf* U3, int r,
+                             const Eigen::MatrixXf& warm, const SubspaceOptions& opt, const util::Control& ctl) {
+    SubspaceOptions o = opt;
+    if (!U2 && !U3) {  // X = W: the plain solve, whose projection is W x_0 U^T
+        o.project = true;
+        return leading_subspace(W, r, &warm, o, ctl);
+    }
+    Operand op(W, U2, U3);
+    o.project = false;  // the projection of X is not what HOOI needs; W x_0 U^T comes from W's product
+    Tensor4 full;
+    SubspaceResult out = solve(op, r, &warm, o, ctl, &full);
+    out.projected = std::move(full);
     return out;
 }
 

@@ -72,4 +72,18 @@ bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r,
 SubspaceResult leading_subspace(const tensor::Tensor4& X, int r, const Eigen::MatrixXf* warm = nullptr,
                                 const SubspaceOptions& opt = {}, const util::Control& ctl = {});
 
+/// HOOI's d-mode step: the R leading left singular vectors of the mode-0 unfolding of
+/// X = W x_1 U2^T x_2 U3^T (a null factor leaves that mode as it is), warm-started from the
+/// previous factor. The first product is taken through W: W_(0)^T B (2 * N * (s + k) FLOP),
+/// each of its columns then reduced by U2^T and U3^T to give X^T B, so X is not formed; X is
+/// formed only if a second product is needed. When that first product certifies the answer
+/// (the usual case in HOOI), `projected` is W x_0 U^T, taken from it at 2 * R * s FLOP per column
+/// of W_(0) instead of a mode product of 2 * N * R; otherwise `projected` is empty.
+SubspaceResult hooi_subspace(const tensor::Tensor4& W, const Eigen::MatrixXf* U2, const Eigen::MatrixXf* U3, int r,
+                             const Eigen::MatrixXf& warm, const SubspaceOptions& opt = {},
+                             const util::Control& ctl = {});
+/// True when hooi_subspace() needs fewer FLOP than forming X, a product with it and W x_0 U^T
+/// separately. r2, r3: the ranks of modes 1 and 2 (dims[1], dims[2] where not reduced).
+bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int r2, int r3);
+
 }  // namespace tllm::tucker

@@ -227,20 +227,48 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
         // again. Exact in exact arithmetic; the core still takes every factor.
         std::array<bool, 3> full{};
         for (std::size_t n = 0; n < 3; ++n) full[n] = opt.ranks[n] == W.dim[n];
+        bool first_check = false;  // the last d-mode subspace solve certified at its first product
         for (int it = 0; it < opt.max_iterations; ++it) {
             ctl.check();
             const float a = 0.25f + 0.75f * it / opt.max_iterations;
             const float span = 0.75f / opt.max_iterations;
             const std::array<Eigen::MatrixXf, 3> before = f.U;
-            // Mode 1 (d): W x2 U2^T x3 U3^T.
+            // Mode 1 (d): W x2 U2^T x3 U3^T. Where it pays off, the subspace solver takes its
+            // product through W itself (hooi_subspace), and T = W x1 U1^T below then comes from
+            // that product instead of another pass over W; that saves a pass only when the
+            // first product certifies the answer, so it is tried where the previous sweep's
+            // solve did certify at its first check. Not in the first sweep: its warm factor
+            // solved the initialisation's problem, not this one, and needed a second product
+            // (LLaMA-7B layer: the estimate read 1.1e-6 against the tolerance 1e-6).
+            Tensor4 T;
             if (!(full[1] && full[2])) {
-                Tensor4 keep;
-                f.U[0] = leading_vectors(project_nonsquare(W, {1, 2}, f.U, full, keep, ctl), 0, opt.ranks[0], ctl,
-                                         opt.solver, &f.U[0]);
+                const int r1 = opt.ranks[0];
+                if (opt.solver == Solver::Auto && first_check && subspace_pays_off(W.dim, 0, r1, true) &&
+                    hooi_subspace_pays_off(W.dim, r1, opt.ranks[1], opt.ranks[2])) {
+                    SubspaceResult s = hooi_subspace(W, full[1] ? nullptr : &f.U[1], full[2] ? nullptr : &f.U[2], r1,
+                                                     f.U[0], {}, ctl);
+                    first_check = s.converged && s.iterations == 1;
+                    if (s.converged) {
+                        f.U[0] = std::move(s.vectors);
+                        T = std::move(s.projected);
+                    } else {
+                        Tensor4 keep;
+                        f.U[0] = exact_vectors(project_nonsquare(W, {1, 2}, f.U, full, keep, ctl), 0, r1, ctl);
+                    }
+                } else {
+                    Tensor4 keep;
+                    const Tensor4& X = project_nonsquare(W, {1, 2}, f.U, full, keep, ctl);
+                    if (auto s = try_subspace(X, 0, r1, ctl, opt.solver, &f.U[0], false)) {
+                        first_check = s->iterations == 1;
+                        f.U[0] = std::move(s->vectors);
+                    } else {
+                        f.U[0] = exact_vectors(X, 0, r1, ctl);
+                    }
+                }
             }
             ctl.report(a + span * 0.4f);
             // Modes 2 and 3 share T = W x1 U1^T.
-            const Tensor4 T = mode_product(W, 0, f.U[0].transpose(), ctl);
+            if (T.size() == 0) T = mode_product(W, 0, f.U[0].transpose(), ctl);
             if (!(full[0] && full[2])) {
                 Tensor4 keep;
                 f.U[1] = leading_vectors(project_nonsquare(T, {2}, f.U, full, keep, ctl), 1, opt.ranks[1], ctl);

@@ -225,6 +225,86 @@ TEST(Subspace, DecompositionErrorsMatchTheExactSolver) {
     }
 }
 
+// HOOI's d-mode step takes its first product through W (hooi_subspace): X^T B from W_(0)^T B
+// reduced by U2^T, and W x_0 U^T from the same product. Against the solve on X formed
+// explicitly and against mode products.
+TEST(Subspace, HooiStepThroughWMatchesTheSolveOnTheFormedTensor) {
+    const std::array<std::int64_t, 4> dims{1024, 32, 4, 8};
+    const Tensor4 W = bench::synthetic_layer(dims, 21);
+    const Eigen::MatrixXf U2 = tucker::top_eigenpairs(tucker::mode_gram(W, 1), 16).vectors.cast<float>();
+    const Eigen::MatrixXf U3 = tucker::top_eigenpairs(tucker::mode_gram(W, 2), 2).vectors.cast<float>();
+    for (const bool reduce3 : {false, true}) {
+        SCOPED_TRACE(reduce3 ? "U2 and U3" : "U2 only");
+        Tensor4 X = tucker::mode_product(W, 1, U2.transpose());
+        if (reduce3) X = tucker::mode_product(X, 2, U3.transpose());
+        const int r = 96;
+        const auto exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), r);
+        const double top = exact.values.sum(), total = tucker::norm_sq(X);
+        const Eigen::MatrixXf warm = exact.vectors.cast<float>();
+        const auto s = tucker::hooi_subspace(W, &U2, reduce3 ? &U3 : nullptr, r, warm);
+        ASSERT_TRUE(s.converged);
+        EXPECT_EQ(s.iterations, 1);
+        EXPECT_NEAR(captured(X, s.vectors), top, 1e-5 * total);
+        // The same solve with X formed: the same iterations and energy.
+        const auto f = tucker::leading_subspace(X, r, &warm);
+        EXPECT_EQ(f.iterations, s.iterations);
+        EXPECT_NEAR(f.energy, s.energy, 1e-6 * total);
+        // projected = W x_0 U^T, with W's own dims.
+        const Tensor4 T = tucker::mode_product(W, 0, s.vectors.transpose());
+        ASSERT_EQ(s.projected.dim, T.dim);
+        double worst = 0, scale = 0;
+        for (std::int64_t i = 0; i < T.size(); ++i) {
+            worst = std::max(worst, double(std::abs(s.projected.data[i] - T.data[i])));
+            scale = std::max(scale, double(std::abs(T.data[i])));
+        }
+        EXPECT_LT(worst, 1e-4 * scale);
+    }
+}
+
+// A warm start the first product cannot certify: X is then formed and the iteration goes on
+// as on the formed tensor; W x_0 U^T is not available from the first product then.
+TEST(Subspace, HooiStepOffTheAnswerFormsTheTensorAndStillConverges) {
+    Eigen::VectorXd sigma(256);
+    for (int i = 0; i < 256; ++i) sigma(i) = i < 96 ? 3.0 - i / 48.0 : 0.3 * std::pow(0.99, i - 96);
+    const Tensor4 W = with_spectrum(1536, sigma, 8);  // (1536, 32, 4, 8)
+    // U2 = identity on 32 of 32 would leave X = W; take a random 31-column factor instead:
+    // X = W x_1 U2^T keeps almost all of W's energy but is a different tensor.
+    std::mt19937 g(12);
+    const Eigen::MatrixXf U2 = test::random_orthonormal<double>(32, 31, g).cast<float>();
+    const Tensor4 X = tucker::mode_product(W, 1, U2.transpose());
+    const int r = 96;
+    const auto exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), r);
+    const double total = tucker::norm_sq(X);
+    Eigen::MatrixXf warm = exact.vectors.cast<float>();
+    std::normal_distribution<float> n01;
+    for (Eigen::Index i = 0; i < warm.size(); ++i) warm.data()[i] += 0.002f * n01(g);
+    const Eigen::HouseholderQR<Eigen::MatrixXf> qr(warm);
+    warm = qr.householderQ() * Eigen::MatrixXf::Identity(warm.rows(), warm.cols());
+    ASSERT_GT(exact.values.sum() - captured(X, warm), 1e-3 * total) << "the start must be measurably off";
+    const auto s = tucker::hooi_subspace(W, &U2, nullptr, r, warm);
+    ASSERT_TRUE(s.converged);
+    EXPECT_GE(s.iterations, 2);
+    EXPECT_EQ(s.projected.size(), 0);
+    EXPECT_LE(exact.values.sum() - captured(X, s.vectors), (1e-6 + 1e-7) * total);
+    const auto f = tucker::leading_subspace(X, r, &warm);
+    EXPECT_EQ(f.iterations, s.iterations);
+}
+
+TEST(Subspace, HooiStepIsBitIdenticalForOneAndTwoThreads) {
+    const Tensor4 W = bench::synthetic_layer({1024, 32, 4, 8}, 22);
+    const Eigen::MatrixXf U2 = tucker::top_eigenpairs(tucker::mode_gram(W, 1), 16).vectors.cast<float>();
+    const Tensor4 X = tucker::mode_product(W, 1, U2.transpose());
+    const Eigen::MatrixXf warm = tucker::top_eigenpairs(tucker::mode_gram(X, 0), 64).vectors.cast<float>();
+    tucker::SubspaceResult a, b;
+    tbb::task_arena(1).execute([&] { a = tucker::hooi_subspace(W, &U2, nullptr, 64, warm); });
+    tbb::task_arena(2).execute([&] { b = tucker::hooi_subspace(W, &U2, nullptr, 64, warm); });
+    ASSERT_TRUE(a.converged);
+    ASSERT_EQ(a.vectors.size(), b.vectors.size());
+    EXPECT_EQ(std::memcmp(a.vectors.data(), b.vectors.data(), sizeof(float) * a.vectors.size()), 0);
+    ASSERT_EQ(a.projected.size(), b.projected.size());
+    EXPECT_EQ(std::memcmp(a.projected.data.data(), b.projected.data.data(), sizeof(float) * a.projected.size()), 0);
+}
+
 TEST(Subspace, ParseSolverNamesTheChoices) {
     EXPECT_EQ(tucker::parse_solver("exact"), tucker::Solver::Exact);
     EXPECT_EQ(tucker::parse_solver("auto"), tucker::Solver::Auto);
