@@ -168,7 +168,10 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
     const std::int64_t pblocks = (v.P + kGramChunk - 1) / kGramChunk;
     const std::int64_t items = v.Q * pblocks;
     const std::int64_t max_chunks_mem = std::max<std::int64_t>(1, (std::int64_t(256) << 20) / (I * I * 8));
-    const std::int64_t nchunks = std::min({items, std::int64_t(64), max_chunks_mem});
+    // At least about 2 MFLOP of DSYRK per chunk: small Grams (GPT-2's dv mode in HOOI, 48
+    // slices of 64 x 64) otherwise pay more for 48 partial sums than for the products.
+    const std::int64_t by_work = std::max<std::int64_t>(1, v.P * v.Q * I * I / 2000000);
+    const std::int64_t nchunks = std::min({items, std::int64_t(64), max_chunks_mem, by_work});
     std::vector<Eigen::MatrixXd> partial(static_cast<std::size_t>(nchunks));
     tbb::parallel_for(std::int64_t(0), nchunks, [&](std::int64_t c) {
         const std::int64_t i0 = items * c / nchunks, i1 = items * (c + 1) / nchunks;

@@ -227,7 +227,7 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
         // again. Exact in exact arithmetic; the core still takes every factor.
         std::array<bool, 3> full{};
         for (std::size_t n = 0; n < 3; ++n) full[n] = opt.ranks[n] == W.dim[n];
-        bool first_check = false;  // the last d-mode subspace solve certified at its first product
+        bool through_w = false;  // this sweep tries the d-mode step through W (below)
         for (int it = 0; it < opt.max_iterations; ++it) {
             ctl.check();
             const float a = 0.25f + 0.75f * it / opt.max_iterations;
@@ -235,19 +235,19 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
             const std::array<Eigen::MatrixXf, 3> before = f.U;
             // Mode 1 (d): W x2 U2^T x3 U3^T. Where it pays off, the subspace solver takes its
             // product through W itself (hooi_subspace), and T = W x1 U1^T below then comes from
-            // that product instead of another pass over W; that saves a pass only when the
-            // first product certifies the answer, so it is tried where the previous sweep's
-            // solve did certify at its first check. Not in the first sweep: its warm factor
-            // solved the initialisation's problem, not this one, and needed a second product
-            // (LLaMA-7B layer: the estimate read 1.1e-6 against the tolerance 1e-6).
+            // that product instead of another pass over W. That pays only when the first product
+            // certifies the answer, so it is not tried in the first sweep (its warm factor solved
+            // the initialisation's problem, not this one; LLaMA-7B layer: the estimate read
+            // 1.1e-6 against the tolerance 1e-6 and a second product followed), nor after a
+            // sweep where neither path certified at its first product.
             Tensor4 T;
             if (!(full[1] && full[2])) {
                 const int r1 = opt.ranks[0];
-                if (opt.solver == Solver::Auto && first_check && subspace_pays_off(W.dim, 0, r1, true) &&
+                if (opt.solver == Solver::Auto && through_w && subspace_pays_off(W.dim, 0, r1, true) &&
                     hooi_subspace_pays_off(W.dim, r1, opt.ranks[1], opt.ranks[2])) {
                     SubspaceResult s = hooi_subspace(W, full[1] ? nullptr : &f.U[1], full[2] ? nullptr : &f.U[2], r1,
                                                      f.U[0], {}, ctl);
-                    first_check = s.converged && s.iterations == 1;
+                    through_w = s.converged && s.iterations == 1;
                     if (s.converged) {
                         f.U[0] = std::move(s.vectors);
                         T = std::move(s.projected);
@@ -259,7 +259,7 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
                     Tensor4 keep;
                     const Tensor4& X = project_nonsquare(W, {1, 2}, f.U, full, keep, ctl);
                     if (auto s = try_subspace(X, 0, r1, ctl, opt.solver, &f.U[0], false)) {
-                        first_check = s->iterations == 1;
+                        through_w = it == 0 || s->iterations == 1;
                         f.U[0] = std::move(s->vectors);
                     } else {
                         f.U[0] = exact_vectors(X, 0, r1, ctl);
