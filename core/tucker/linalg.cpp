@@ -243,22 +243,21 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
     Eigen::MatrixXf top = v.rightCols(r);
     // The back-transformation acts on each vector alone: column blocks on the oneTBB pool
     // (sormtr is single-threaded). At most 8 blocks of at least 32 columns, a function of n and
-    // r only, so the result is the same for any thread count (and equal to one call's: every
-    // column goes through the same reflectors in the same order). sormtr writes into the
+    // r only, so the result is the same for any thread count. sormtr writes into the
     // reflectors while it works (LAPACK sets each reflector's leading entry to 1 and restores
-    // it), so every block but the first works on its own copy of them: concurrent calls on one
-    // copy corrupted it. The copies are capped at 32 MiB (n = 768: 2.4 MB each; from
-    // n = 2897 on, a single call). GPT-2's d mode (n = 768, r = 64): 6.3 -> 4 ms.
+    // it), so every block works on its own copy of them, made before any block starts:
+    // concurrent calls on one copy corrupted it. The copies are capped at 32 MiB (n = 768:
+    // 2.4 MB each; from n = 2049 on, a single call on the original). GPT-2's d mode (n = 768,
+    // r = 64): 6.3 -> 4 ms.
     const std::int64_t copy_bytes = std::int64_t(n) * n * std::int64_t(sizeof(float));
     int nb = std::clamp((r + 31) / 32, 1, 8);
-    while (nb > 1 && (nb - 1) * copy_bytes > (std::int64_t(32) << 20)) --nb;
+    while (nb > 1 && nb * copy_bytes > (std::int64_t(32) << 20)) --nb;
+    std::vector<Eigen::MatrixXf> reflectors(nb > 1 ? std::size_t(nb) : 0, a);
     std::atomic<bool> ok{true};
     tbb::parallel_for(0, nb, [&](int b) {
         const int c0 = int(std::int64_t(r) * b / nb), c1 = int(std::int64_t(r) * (b + 1) / nb);
-        Eigen::MatrixXf own;
-        if (b > 0) own = a;
-        float* reflectors = b > 0 ? own.data() : a.data();
-        if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, c1 - c0, reflectors, n, tau.data(),
+        float* h = nb > 1 ? reflectors[std::size_t(b)].data() : a.data();
+        if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, c1 - c0, h, n, tau.data(),
                            top.data() + std::int64_t(c0) * n, n) != 0)
             ok = false;
     });

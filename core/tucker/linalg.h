@@ -47,7 +47,8 @@ Eigen::MatrixXd mode_gram(const tensor::Tensor4& X, int mode, const util::Contro
 /// precision (G rounded to float; LAPACK ssytrd + sstedc + sormtr: the factors they feed are
 /// float; see linalg.cpp for the accuracy and the timings): eigenvalues to about
 /// 1e-7 * lambda_max, eigenvectors to about 1e-7 * lambda_max / gap. Below that, and as the
-/// fallback, in double: dsytrd + dstemr + dormtr, then dsyevr.
+/// fallback, in double: Eigen's SelfAdjointEigenSolver up to n = 128 (the head-dim and Q/K/V/O
+/// modes), dsytrd + dstemr + dormtr above, then dsyevr.
 /// Eigenvectors follow the sign convention of fix_signs().
 struct EigenPairs {
     Eigen::VectorXd values;

@@ -325,8 +325,12 @@ struct Operand {
         I = w.dim[0];
         M = (u2 ? u2->cols() : w.dim[1]) * (u3 ? u3->cols() : w.dim[2]) * w.dim[3];
     }
+    Operand(const Operand&) = delete;  // X may point at its own `formed`
+    Operand& operator=(const Operand&) = delete;
     bool implicit() const { return X == nullptr; }
-    // X x_1 U2^T x_2 U3^T applied to T (modes 1 and 2 of T sized like W's).
+    // T x_m U2^T x_{m+1} U3^T for m = first_mode (modes m and m + 1 of T sized like W's modes
+    // 1 and 2): X itself for T = W, m = 1; X^T B from W_(0)^T B (as a tensor (d1, d2, d3, s)),
+    // m = 0.
     Tensor4 reduce(const Tensor4& T, int first_mode, const util::Control& ctl) const {
         Tensor4 Y;
         const Tensor4* src = &T;
@@ -526,41 +530,50 @@ SubspaceResult leading_subspace(const Tensor4& X, int r, const Eigen::MatrixXf* 
 
 bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int r2, int r3) {
     const double I = double(dims[0]), N = I * double(dims[1]) * double(dims[2]) * double(dims[3]);
-    const double s = std::min(I, double(r + default_oversample(r))) + kProbes;
     const double f2 = double(r2) / double(dims[1]), f3 = double(r3) / double(dims[2]);
-    // Forming X (modes 1 and 2, where reduced), its product, and W x_0 U^T afterwards ...
-    const double formed = (f2 < 1 ? 2 * N * r2 : 0) + (f3 < 1 ? 2 * N * f2 * r3 : 0) + 2 * N * f2 * f3 * s + 2 * N * r;
-    // ... against W's own product, its columns reduced, and W x_0 U^T from it (2 * R * s per
-    // column of W_(0)).
-    const double through_w = 2 * N * s + 2 * (N / I) * s * (r2 + f2 * r3) + 2 * (N / I) * r * (s - kProbes);
+    // Forming X (the modes that are reduced), the warm solve's first product with it (R + p
+    // columns and the probes), and W x_0 U^T afterwards ...
+    const double s_formed = std::min(I, double(r + default_oversample(r))) + kProbes;
+    const double formed = (f2 < 1 ? 2 * N * r2 : 0) + (f3 < 1 ? 2 * N * f2 * r3 : 0) + 2 * N * f2 * f3 * s_formed +
+                          2 * N * r;
+    // ... against W's own product (R columns and the probes), its columns reduced the same
+    // way, and W x_0 U^T from it (2 * R * R per column of W_(0)).
+    const double s_w = r + kProbes, cols = N / I * s_w;
+    const double through_w =
+        2 * N * s_w + (f2 < 1 ? 2 * cols * r2 : 0) + (f3 < 1 ? 2 * cols * f2 * r3 : 0) + 2 * (N / I) * r * r;
     return through_w < formed;
 }
 
 SubspaceResult hooi_subspace(const Tensor4& W, const Eigen::MatrixXf* U2, const Eigen::MatrixXf* U3, int r,
-                             const Eigen::MatrixXf& warm, const SubspaceOptions& opt, const util::Control& ctl) {
+                             const Eigen::MatrixXf& warm, const SubspaceOptions& opt, const util::Control& ctl,
+                             Tensor4* formed) {
     SubspaceOptions o = opt;
     if (!U2 && !U3) {  // X = W: the plain solve, whose projection is W x_0 U^T
         o.project = true;
         return leading_subspace(W, r, &warm, o, ctl);
     }
-    // One product through W, of the previous factor alone (no oversampling columns: where the
-    // first check passes they add nothing but FLOP; 80 instead of 96 columns for GPT-2's R = 64,
-    // 528 instead of 592 for LLaMA-7B's R = 512) and the probes.
     Operand op(W, U2, U3);
     o.project = false;  // the projection of X is not what HOOI needs; W x_0 U^T comes from W's product
-    o.oversample = 0;
-    o.max_iterations = 1;
-    Tensor4 full;
-    SubspaceResult out = solve(op, r, &warm, o, ctl, &full);
-    if (out.converged) {
-        out.projected = std::move(full);
-        return out;
+    SubspaceResult first;
+    if (warm.rows() == op.I && warm.cols() == r && std::min(op.I, op.M) >= r) {
+        // One product through W, of the previous factor alone (no oversampling columns: where
+        // the first check passes they add nothing but FLOP; 80 instead of 96 columns for
+        // GPT-2's R = 64, 528 instead of 592 for LLaMA-7B's R = 512) and the probes.
+        SubspaceOptions once = o;
+        once.oversample = 0;
+        once.max_iterations = 1;
+        Tensor4 full;
+        first = solve(op, r, &warm, once, ctl, &full);
+        if (first.converged) {
+            first.projected = std::move(full);
+            return first;
+        }
     }
-    // Not certified: X formed, and the usual solve on it from the same start.
-    o = opt;
-    o.project = false;
-    out = leading_subspace(op.formed_tensor(ctl), r, &warm, o, ctl);
-    out.iterations += 1;
+    // Not certified (or no start of the right shape): X formed, and the usual solve on it from
+    // the same start.
+    SubspaceResult out = leading_subspace(op.formed_tensor(ctl), r, &warm, o, ctl);
+    out.iterations += first.iterations;
+    if (formed) *formed = std::move(op.formed);
     return out;
 }
 

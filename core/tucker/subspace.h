@@ -74,14 +74,18 @@ SubspaceResult leading_subspace(const tensor::Tensor4& X, int r, const Eigen::Ma
 
 /// HOOI's d-mode step: the R leading left singular vectors of the mode-0 unfolding of
 /// X = W x_1 U2^T x_2 U3^T (a null factor leaves that mode as it is), warm-started from the
-/// previous factor. The first product is taken through W: W_(0)^T B (2 * N * (s + k) FLOP),
-/// each of its columns then reduced by U2^T and U3^T to give X^T B, so X is not formed; X is
-/// formed only if a second product is needed. When that first product certifies the answer
-/// (the usual case in HOOI), `projected` is W x_0 U^T, taken from it at 2 * R * s FLOP per column
-/// of W_(0) instead of a mode product of 2 * N * R; otherwise `projected` is empty.
+/// previous factor `warm` (I x R). The first product is taken through W, with the previous
+/// factor alone (no oversampling columns) and the probes: W_(0)^T B, 2 * N * (R + 16) FLOP,
+/// each of its columns then reduced by U2^T and U3^T to give X^T B, so X is not formed. When
+/// that product certifies the answer (the usual case in HOOI after the first sweep),
+/// `projected` is W x_0 U^T, taken from it at 2 * R * R FLOP per column of W_(0) instead of a
+/// mode product of 2 * N * R. Otherwise X is formed and the usual warm solve runs on it
+/// (`opt` as given), `projected` is empty, and X is moved into `*formed` where given (for a
+/// fallback to the exact path). The first product counts in `iterations`. With both factors
+/// null, X = W: the plain solve, with `projected` = W x_0 U^T.
 SubspaceResult hooi_subspace(const tensor::Tensor4& W, const Eigen::MatrixXf* U2, const Eigen::MatrixXf* U3, int r,
                              const Eigen::MatrixXf& warm, const SubspaceOptions& opt = {},
-                             const util::Control& ctl = {});
+                             const util::Control& ctl = {}, tensor::Tensor4* formed = nullptr);
 /// True when hooi_subspace() needs fewer FLOP than forming X, a product with it and W x_0 U^T
 /// separately. r2, r3: the ranks of modes 1 and 2 (dims[1], dims[2] where not reduced).
 bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int r2, int r3);

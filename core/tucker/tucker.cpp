@@ -245,15 +245,17 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
                 const int r1 = opt.ranks[0];
                 if (opt.solver == Solver::Auto && through_w && subspace_pays_off(W.dim, 0, r1, true) &&
                     hooi_subspace_pays_off(W.dim, r1, opt.ranks[1], opt.ranks[2])) {
+                    Tensor4 X;  // formed by hooi_subspace where its first product did not do
                     SubspaceResult s = hooi_subspace(W, full[1] ? nullptr : &f.U[1], full[2] ? nullptr : &f.U[2], r1,
-                                                     f.U[0], {}, ctl);
+                                                     f.U[0], {}, ctl, &X);
                     through_w = s.converged && s.iterations == 1;
                     if (s.converged) {
                         f.U[0] = std::move(s.vectors);
                         T = std::move(s.projected);
                     } else {
                         Tensor4 keep;
-                        f.U[0] = exact_vectors(project_nonsquare(W, {1, 2}, f.U, full, keep, ctl), 0, r1, ctl);
+                        const Tensor4& Y = X.size() > 0 ? X : project_nonsquare(W, {1, 2}, f.U, full, keep, ctl);
+                        f.U[0] = exact_vectors(Y, 0, r1, ctl);
                     }
                 } else {
                     Tensor4 keep;

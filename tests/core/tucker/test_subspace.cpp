@@ -226,28 +226,34 @@ TEST(Subspace, DecompositionErrorsMatchTheExactSolver) {
 }
 
 // HOOI's d-mode step takes its first product through W (hooi_subspace): X^T B from W_(0)^T B
-// reduced by U2^T, and W x_0 U^T from the same product. Against the solve on X formed
-// explicitly and against mode products.
-TEST(Subspace, HooiStepThroughWMatchesTheSolveOnTheFormedTensor) {
+// reduced by U2^T and/or U3^T, and W x_0 U^T from the same product. Started from the exact
+// answer, so the first product certifies it: the Ritz values it gives (the energy) come from
+// the reduced product alone, and are held to the closed form of X; the projection to the mode
+// product by the result.
+TEST(Subspace, HooiStepThroughWMatchesTheFormedTensor) {
     const std::array<std::int64_t, 4> dims{1024, 32, 4, 8};
     const Tensor4 W = bench::synthetic_layer(dims, 21);
     const Eigen::MatrixXf U2 = tucker::top_eigenpairs(tucker::mode_gram(W, 1), 16).vectors.cast<float>();
     const Eigen::MatrixXf U3 = tucker::top_eigenpairs(tucker::mode_gram(W, 2), 2).vectors.cast<float>();
-    for (const bool reduce3 : {false, true}) {
-        SCOPED_TRACE(reduce3 ? "U2 and U3" : "U2 only");
-        Tensor4 X = tucker::mode_product(W, 1, U2.transpose());
-        if (reduce3) X = tucker::mode_product(X, 2, U3.transpose());
+    for (const int which : {2, 3, 23}) {  // U2 only, U3 only (mode 1 left as is), both
+        SCOPED_TRACE("factors " + std::to_string(which));
+        const Eigen::MatrixXf* u2 = which != 3 ? &U2 : nullptr;
+        const Eigen::MatrixXf* u3 = which != 2 ? &U3 : nullptr;
+        Tensor4 X = u2 ? tucker::mode_product(W, 1, U2.transpose()) : W;
+        if (u3) X = tucker::mode_product(X, 2, U3.transpose());
         const int r = 96;
         const auto exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), r);
         const double top = exact.values.sum(), total = tucker::norm_sq(X);
         const Eigen::MatrixXf warm = exact.vectors.cast<float>();
-        const auto s = tucker::hooi_subspace(W, &U2, reduce3 ? &U3 : nullptr, r, warm);
+        const auto s = tucker::hooi_subspace(W, u2, u3, r, warm);
         ASSERT_TRUE(s.converged);
         EXPECT_EQ(s.iterations, 1);
+        EXPECT_NEAR(s.energy, top, 1e-5 * total);
         EXPECT_NEAR(captured(X, s.vectors), top, 1e-5 * total);
-        // The same solve with X formed: the same iterations and energy.
+        // The warm solve on X formed explicitly (with oversampling columns) certifies at its
+        // first product too, with the same energy.
         const auto f = tucker::leading_subspace(X, r, &warm);
-        EXPECT_EQ(f.iterations, s.iterations);
+        EXPECT_EQ(f.iterations, 1);
         EXPECT_NEAR(f.energy, s.energy, 1e-6 * total);
         // projected = W x_0 U^T, with W's own dims.
         const Tensor4 T = tucker::mode_product(W, 0, s.vectors.transpose());
@@ -261,50 +267,82 @@ TEST(Subspace, HooiStepThroughWMatchesTheSolveOnTheFormedTensor) {
     }
 }
 
-// A warm start the first product cannot certify: X is then formed and solved as usual from
-// the same start; W x_0 U^T is not available from the first product then.
-TEST(Subspace, HooiStepOffTheAnswerFormsTheTensorAndStillConverges) {
+namespace {
+
+// A start some way off the answer, from which W's product cannot certify it.
+struct OffStart {
+    Tensor4 W, X;
+    Eigen::MatrixXf U2, warm;
+    Eigen::VectorXd values;  // the closed-form eigenvalues of X's mode-0 Gram, r leading
+    double total = 0;
+};
+OffStart off_start(int r) {
     Eigen::VectorXd sigma(256);
     for (int i = 0; i < 256; ++i) sigma(i) = i < 96 ? 3.0 - i / 48.0 : 0.3 * std::pow(0.99, i - 96);
-    const Tensor4 W = with_spectrum(1536, sigma, 8);  // (1536, 32, 4, 8)
-    // U2 = identity on 32 of 32 would leave X = W; take a random 31-column factor instead:
-    // X = W x_1 U2^T keeps almost all of W's energy but is a different tensor.
+    OffStart o;
+    o.W = with_spectrum(1536, sigma, 8);  // (1536, 32, 4, 8)
+    // A random 31-column factor: X = W x_1 U2^T keeps almost all of W's energy but is a
+    // different tensor.
     std::mt19937 g(12);
-    const Eigen::MatrixXf U2 = test::random_orthonormal<double>(32, 31, g).cast<float>();
-    const Tensor4 X = tucker::mode_product(W, 1, U2.transpose());
-    const int r = 96;
-    const auto exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), r);
-    const double total = tucker::norm_sq(X);
-    Eigen::MatrixXf warm = exact.vectors.cast<float>();
+    o.U2 = test::random_orthonormal<double>(32, 31, g).cast<float>();
+    o.X = tucker::mode_product(o.W, 1, o.U2.transpose());
+    const auto exact = tucker::top_eigenpairs(tucker::mode_gram(o.X, 0), r);
+    o.values = exact.values;
+    o.total = tucker::norm_sq(o.X);
+    o.warm = exact.vectors.cast<float>();
     std::normal_distribution<float> n01;
-    for (Eigen::Index i = 0; i < warm.size(); ++i) warm.data()[i] += 0.002f * n01(g);
-    const Eigen::HouseholderQR<Eigen::MatrixXf> qr(warm);
-    warm = qr.householderQ() * Eigen::MatrixXf::Identity(warm.rows(), warm.cols());
-    ASSERT_GT(exact.values.sum() - captured(X, warm), 1e-3 * total) << "the start must be measurably off";
-    const auto s = tucker::hooi_subspace(W, &U2, nullptr, r, warm);
+    for (Eigen::Index i = 0; i < o.warm.size(); ++i) o.warm.data()[i] += 0.002f * n01(g);
+    const Eigen::HouseholderQR<Eigen::MatrixXf> qr(o.warm);
+    o.warm = qr.householderQ() * Eigen::MatrixXf::Identity(o.warm.rows(), o.warm.cols());
+    return o;
+}
+
+}  // namespace
+
+// From such a start X is formed and solved as usual from the same start; W x_0 U^T is not
+// available from the first product then, and X is handed back for a fallback.
+TEST(Subspace, HooiStepOffTheAnswerFormsTheTensorAndStillConverges) {
+    const int r = 96;
+    const OffStart o = off_start(r);
+    ASSERT_GT(o.values.sum() - captured(o.X, o.warm), 1e-3 * o.total) << "the start must be measurably off";
+    Tensor4 formed;
+    const auto s = tucker::hooi_subspace(o.W, &o.U2, nullptr, r, o.warm, {}, {}, &formed);
     ASSERT_TRUE(s.converged);
-    EXPECT_GE(s.iterations, 2);
     EXPECT_EQ(s.projected.size(), 0);
-    EXPECT_LE(exact.values.sum() - captured(X, s.vectors), (1e-6 + 1e-7) * total);
+    EXPECT_LE(o.values.sum() - captured(o.X, s.vectors), (1e-6 + 1e-7) * o.total);
+    ASSERT_EQ(formed.dim, o.X.dim);
+    EXPECT_EQ(std::memcmp(formed.data.data(), o.X.data.data(), sizeof(float) * o.X.size()), 0);
     // The first product (through W, the previous factor alone) was not enough, and the solve
     // on the formed X took over from the same start.
-    const auto f = tucker::leading_subspace(X, r, &warm);
+    const auto f = tucker::leading_subspace(o.X, r, &o.warm);
     EXPECT_EQ(s.iterations, f.iterations + 1);
 }
 
 TEST(Subspace, HooiStepIsBitIdenticalForOneAndTwoThreads) {
     const Tensor4 W = bench::synthetic_layer({1024, 32, 4, 8}, 22);
     const Eigen::MatrixXf U2 = tucker::top_eigenpairs(tucker::mode_gram(W, 1), 16).vectors.cast<float>();
-    const Tensor4 X = tucker::mode_product(W, 1, U2.transpose());
+    const Eigen::MatrixXf U3 = tucker::top_eigenpairs(tucker::mode_gram(W, 2), 2).vectors.cast<float>();
+    const Tensor4 X = tucker::mode_product(tucker::mode_product(W, 1, U2.transpose()), 2, U3.transpose());
     const Eigen::MatrixXf warm = tucker::top_eigenpairs(tucker::mode_gram(X, 0), 64).vectors.cast<float>();
+    const OffStart o = off_start(96);
+    const auto compare = [](const tucker::SubspaceResult& a, const tucker::SubspaceResult& b) {
+        ASSERT_TRUE(a.converged);
+        ASSERT_EQ(a.iterations, b.iterations);
+        ASSERT_EQ(a.vectors.size(), b.vectors.size());
+        EXPECT_EQ(std::memcmp(a.vectors.data(), b.vectors.data(), sizeof(float) * a.vectors.size()), 0);
+        ASSERT_EQ(a.projected.size(), b.projected.size());
+        EXPECT_EQ(std::memcmp(a.projected.data.data(), b.projected.data.data(), sizeof(float) * a.projected.size()), 0);
+    };
     tucker::SubspaceResult a, b;
-    tbb::task_arena(1).execute([&] { a = tucker::hooi_subspace(W, &U2, nullptr, 64, warm); });
-    tbb::task_arena(2).execute([&] { b = tucker::hooi_subspace(W, &U2, nullptr, 64, warm); });
-    ASSERT_TRUE(a.converged);
-    ASSERT_EQ(a.vectors.size(), b.vectors.size());
-    EXPECT_EQ(std::memcmp(a.vectors.data(), b.vectors.data(), sizeof(float) * a.vectors.size()), 0);
-    ASSERT_EQ(a.projected.size(), b.projected.size());
-    EXPECT_EQ(std::memcmp(a.projected.data.data(), b.projected.data.data(), sizeof(float) * a.projected.size()), 0);
+    tbb::task_arena(1).execute([&] { a = tucker::hooi_subspace(W, &U2, &U3, 64, warm); });
+    tbb::task_arena(2).execute([&] { b = tucker::hooi_subspace(W, &U2, &U3, 64, warm); });
+    EXPECT_EQ(a.iterations, 1);
+    compare(a, b);
+    // The fallback: X formed, more than one sweep.
+    tbb::task_arena(1).execute([&] { a = tucker::hooi_subspace(o.W, &o.U2, nullptr, 96, o.warm); });
+    tbb::task_arena(2).execute([&] { b = tucker::hooi_subspace(o.W, &o.U2, nullptr, 96, o.warm); });
+    EXPECT_GE(a.iterations, 2);
+    compare(a, b);
 }
 
 TEST(Subspace, ParseSolverNamesTheChoices) {
