@@ -138,14 +138,22 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
             const std::int64_t c0 = b * kGramTile, nc = std::min(kGramTile, I - c0);
             Eigen::MatrixXd acc = Eigen::MatrixXd::Zero(nr, nc);
             if (wide) {
+                // Diagonal tiles by SSYRK (their upper triangle: half the FLOP), the others by SGEMM.
                 Eigen::MatrixXf part(nr, nc);
                 for (std::int64_t k0 = 0; k0 < v.Q; k0 += kGramChunk) {
                     ctl.check();
                     const std::int64_t nk = std::min(kGramChunk, v.Q - k0);
-                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, int(nr), int(nc), int(nk), 1.0f,
-                                x + r0 + k0 * I, int(I), x + c0 + k0 * I, int(I), 0.0f, part.data(), int(nr));
-                    acc += part.cast<double>();
+                    if (a == b) {
+                        cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, int(nr), int(nk), 1.0f, x + r0 + k0 * I,
+                                    int(I), 0.0f, part.data(), int(nr));
+                        acc.triangularView<Eigen::Upper>() += part.cast<double>();
+                    } else {
+                        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, int(nr), int(nc), int(nk), 1.0f,
+                                    x + r0 + k0 * I, int(I), x + c0 + k0 * I, int(I), 0.0f, part.data(), int(nr));
+                        acc += part.cast<double>();
+                    }
                 }
+                if (a == b) acc.triangularView<Eigen::StrictlyLower>() = acc.transpose();
             } else {
                 Eigen::MatrixXd xr(nr, kGramChunk), xc(nc, kGramChunk);
                 for (std::int64_t k0 = 0; k0 < v.Q; k0 += kGramChunk) {
@@ -241,27 +249,14 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
                             lapack_int(work.size()), iwork.data(), lapack_int(iwork.size())) != 0)
         return false;
     Eigen::MatrixXf top = v.rightCols(r);
-    // The back-transformation acts on each vector alone: column blocks on the oneTBB pool
-    // (sormtr is single-threaded). At most 8 blocks of at least 32 columns, a function of n and
-    // r only, so the result is the same for any thread count. sormtr writes into the
-    // reflectors while it works (LAPACK sets each reflector's leading entry to 1 and restores
-    // it), so every block works on its own copy of them, made before any block starts:
-    // concurrent calls on one copy corrupted it. The copies are capped at 32 MiB (n = 768:
-    // 2.4 MB each; from n = 2049 on, a single call on the original). GPT-2's d mode (n = 768,
-    // r = 64): 6.3 -> 4 ms.
-    const std::int64_t copy_bytes = std::int64_t(n) * n * std::int64_t(sizeof(float));
-    int nb = std::clamp((r + 31) / 32, 1, 8);
-    while (nb > 1 && nb * copy_bytes > (std::int64_t(32) << 20)) --nb;
-    std::vector<Eigen::MatrixXf> reflectors(nb > 1 ? std::size_t(nb) : 0, a);
-    std::atomic<bool> ok{true};
-    tbb::parallel_for(0, nb, [&](int b) {
-        const int c0 = int(std::int64_t(r) * b / nb), c1 = int(std::int64_t(r) * (b + 1) / nb);
-        float* h = nb > 1 ? reflectors[std::size_t(b)].data() : a.data();
-        if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, c1 - c0, h, n, tau.data(),
-                           top.data() + std::int64_t(c0) * n, n) != 0)
-            ok = false;
-    });
-    if (!ok || !top.allFinite()) return false;
+    // One call for all r vectors. Column blocks on the oneTBB pool were tried: sormtr writes
+    // into the reflectors while it works (it sets each one's leading entry to 1 and restores
+    // it), so blocks sharing them corrupted each other's vectors now and then, and with a copy
+    // per block the copies' fresh pages and each call's own block reflectors (slarft) cost more
+    // than the parallel work saved: the GPT-2 (256, 64, 4) HOSVD bench case went from 0.06 to
+    // 0.105 s with 8 blocks (a driver: n = 768, r = 64, 2.7 ms in one call, 15 ms in two).
+    if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), top.data(), n) != 0) return false;
+    if (!top.allFinite()) return false;
     w.head(r) = d.tail(r).cast<double>();
     z = top.cast<double>();
     return true;

