@@ -12,6 +12,7 @@
 #include <lapacke.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 namespace tllm::tucker {
 namespace {
@@ -214,6 +215,68 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
 
 namespace {
 
+// The r largest eigenpairs (ascending) of the symmetric tridiagonal matrix (d, e), for r well
+// below n (HOOI's initial d mode: r = 64 of 768): bisection for the r eigenvalues (sstebz) and
+// inverse iteration for their vectors (sstein), each split in two halves on the oneTBB pool,
+// where divide and conquer computes all n vectors on one core (n = 768, r = 64: 8 ms). The
+// halves are fixed by the problem (the index range in two; the vectors at the gap nearest the
+// middle that is wider than sstein's own reorthogonalisation threshold, 1e-3 of ||T||_1, so no
+// cluster is split), the same for any thread count. False where LAPACK reports a failure, the
+// matrix splits into blocks, or no such gap exists; divide and conquer answers then.
+bool few_tridiagonal_eigenpairs(const Eigen::VectorXf& d, const Eigen::VectorXf& e, int r, Eigen::VectorXf& values,
+                                Eigen::MatrixXf& vectors) {
+    const int n = int(d.size());
+    const int h = r / 2;  // the lower half of the wanted index range: n - r + 1 .. n - r + h
+    if (h < 1) return false;
+    struct Part {
+        lapack_int found = 0, nsplit = 0;
+        std::vector<float> w;
+        std::vector<lapack_int> iblock, isplit;
+        lapack_int info = 0;
+    };
+    Part lo, hi;
+    for (Part* p : {&lo, &hi}) {
+        p->w.resize(std::size_t(n));
+        p->iblock.resize(std::size_t(n));
+        p->isplit.resize(std::size_t(n));
+    }
+    const auto bisect = [&](Part& p, int il, int iu) {
+        p.info = LAPACKE_sstebz('I', 'B', n, 0.0f, 0.0f, il, iu, 0.0f, d.data(), e.data(), &p.found, &p.nsplit,
+                                p.w.data(), p.iblock.data(), p.isplit.data());
+    };
+    tbb::parallel_invoke([&] { bisect(lo, n - r + 1, n - r + h); }, [&] { bisect(hi, n - r + h + 1, n); });
+    if (lo.info != 0 || hi.info != 0 || lo.nsplit != 1 || hi.nsplit != 1 || lo.found != h || hi.found != r - h)
+        return false;
+    values.resize(r);
+    for (int k = 0; k < h; ++k) values(k) = lo.w[std::size_t(k)];
+    for (int k = h; k < r; ++k) values(k) = hi.w[std::size_t(k - h)];
+    // sstein reorthogonalises eigenvectors whose eigenvalues lie within 1e-3 * ||T||_1: split
+    // the vectors at the widest such gap nearest the middle, with a factor 2 to spare.
+    float norm1 = 0;
+    for (int i = 0; i < n; ++i)
+        norm1 = std::max(norm1, std::abs(d(i)) + (i > 0 ? std::abs(e(i - 1)) : 0.0f) + (i + 1 < n ? std::abs(e(i)) : 0.0f));
+    const float gap = 2e-3f * norm1;
+    int cut = -1;
+    for (int off = 0; off <= r / 4 && cut < 0; ++off)
+        for (const int m : {h - off, h + off})
+            if (cut < 0 && m >= 1 && m < r && values(m) - values(m - 1) > gap) cut = m;
+    if (cut < 0) return false;
+    vectors.resize(n, r);
+    std::vector<lapack_int> iblock(std::size_t(r), 1), isplit(1, n);
+    std::atomic<bool> ok{true};
+    const auto invert = [&](int k0, int k1) {
+        // LAPACKE checks all n entries of the eigenvalue array for NaN, not only the m used.
+        std::vector<float> wk(std::size_t(n), 0.0f);
+        std::copy(values.data() + k0, values.data() + k1, wk.begin());
+        std::vector<lapack_int> ifail(std::size_t(k1 - k0));
+        if (LAPACKE_sstein(LAPACK_COL_MAJOR, n, d.data(), e.data(), k1 - k0, wk.data(), iblock.data(), isplit.data(),
+                           vectors.data() + std::int64_t(k0) * n, n, ifail.data()) != 0)
+            ok = false;
+    };
+    tbb::parallel_invoke([&] { invert(0, cut); }, [&] { invert(cut, r); });
+    return ok;
+}
+
 // The r largest eigenpairs of G (ascending in w, vectors in z: n x r) computed in single
 // precision: ssytrd, all eigenvectors of the tridiagonal matrix by divide and conquer
 // (sstedc), sormtr on the r wanted ones. False when LAPACK reports a failure.
@@ -242,13 +305,19 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
     Eigen::MatrixXf a = G.cast<float>();
     Eigen::VectorXf d(n), e(std::max(1, n - 1)), tau(std::max(1, n - 1));
     if (LAPACKE_ssytrd(LAPACK_COL_MAJOR, 'U', n, a.data(), n, d.data(), e.data(), tau.data()) != 0) return false;
-    Eigen::MatrixXf v(n, n);
-    std::vector<float> work(lwork);
-    std::vector<lapack_int> iwork(3 + 5 * std::size_t(n));
-    if (LAPACKE_sstedc_work(LAPACK_COL_MAJOR, 'I', n, d.data(), e.data(), v.data(), n, work.data(),
-                            lapack_int(work.size()), iwork.data(), lapack_int(iwork.size())) != 0)
-        return false;
-    Eigen::MatrixXf top = v.rightCols(r);
+    Eigen::MatrixXf top;
+    Eigen::VectorXf values;
+    if (!(4 * r <= n && few_tridiagonal_eigenpairs(d, e, r, values, top))) {
+        Eigen::MatrixXf v(n, n);
+        std::vector<float> work(lwork);
+        std::vector<lapack_int> iwork(3 + 5 * std::size_t(n));
+        Eigen::VectorXf dd = d, ee = e;
+        if (LAPACKE_sstedc_work(LAPACK_COL_MAJOR, 'I', n, dd.data(), ee.data(), v.data(), n, work.data(),
+                                lapack_int(work.size()), iwork.data(), lapack_int(iwork.size())) != 0)
+            return false;
+        top = v.rightCols(r);
+        values = dd.tail(r);
+    }
     // One call for all r vectors. Column blocks on the oneTBB pool were tried: sormtr writes
     // into the reflectors while it works (it sets each one's leading entry to 1 and restores
     // it), so blocks sharing them corrupted each other's vectors now and then, and with a copy
@@ -257,7 +326,7 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
     // 0.105 s with 8 blocks (a driver: n = 768, r = 64, 2.7 ms in one call, 15 ms in two).
     if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), top.data(), n) != 0) return false;
     if (!top.allFinite()) return false;
-    w.head(r) = d.tail(r).cast<double>();
+    w.head(r) = values.cast<double>();
     z = top.cast<double>();
     return true;
 }
