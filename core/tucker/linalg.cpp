@@ -31,8 +31,6 @@ constexpr std::int64_t kGramTile = 256;
 // the double-precision path costs under 10 ms, and keeps small problems (and their agreement
 // with double-precision references, e.g. tests/reference/tucker_reference.py) at double accuracy.
 constexpr int kFloatEigenMinOrder = 512;
-// Up to this order top_eigenpairs uses Eigen's dense solver (small_eigenpairs).
-constexpr int kSmallEigenMaxOrder = 128;
 // From this order on, eigenvalues alone come from the two-stage reduction (all_eigenvalues).
 constexpr int kTwoStageMinOrder = 3072;
 // Above this many rows the mode-0 Gram multiplies in float chunks summed in double (see
@@ -311,12 +309,12 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
         Eigen::MatrixXf v(n, n);
         std::vector<float> work(lwork);
         std::vector<lapack_int> iwork(3 + 5 * std::size_t(n));
-        Eigen::VectorXf dd = d, ee = e;
-        if (LAPACKE_sstedc_work(LAPACK_COL_MAJOR, 'I', n, dd.data(), ee.data(), v.data(), n, work.data(),
+        // d and e are not needed after this (few_tridiagonal_eigenpairs only read them).
+        if (LAPACKE_sstedc_work(LAPACK_COL_MAJOR, 'I', n, d.data(), e.data(), v.data(), n, work.data(),
                                 lapack_int(work.size()), iwork.data(), lapack_int(iwork.size())) != 0)
             return false;
         top = v.rightCols(r);
-        values = dd.tail(r);
+        values = d.tail(r);
     }
     // One call for all r vectors. Column blocks on the oneTBB pool were tried: sormtr writes
     // into the reflectors while it works (it sets each one's leading entry to 1 and restores
@@ -364,18 +362,15 @@ void double_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eige
                                  std::to_string(found) + " of " + std::to_string(r) + " eigenpairs)");
 }
 
-// Small orders (the head-dim and Q/K/V/O modes, every HOOI sweep): Eigen's tridiagonal QR on
-// the whole matrix, in double. LAPACK's dsytrd + dstemr + dormtr costs more in call overhead
-// there than in arithmetic: n = 64, r = 32: 0.47 against 0.26 ms.
-void small_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen::MatrixXd& z) {
-    const int n = static_cast<int>(G.rows());
-    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G);
-    if (es.info() != Eigen::Success) throw std::runtime_error("symmetric eigensolver failed (order " + std::to_string(n) + ")");
-    w.head(r) = es.eigenvalues().tail(r);  // ascending, as the LAPACK paths
-    z = es.eigenvectors().rightCols(r);
-}
-
 }  // namespace
+
+void dense_eigen(const Eigen::MatrixXd& G, Eigen::VectorXd& values, Eigen::MatrixXd& vectors) {
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G);
+    if (es.info() != Eigen::Success)
+        throw std::runtime_error("symmetric eigensolver failed (order " + std::to_string(G.rows()) + ")");
+    values = es.eigenvalues();
+    vectors = es.eigenvectors();
+}
 
 EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
     init_blas();
@@ -395,10 +390,15 @@ EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
     Eigen::MatrixXd z(n, r);
     out.single_precision = n >= kFloatEigenMinOrder && float_eigenpairs(G, r, w, z);
     if (!out.single_precision) {
-        if (n <= kSmallEigenMaxOrder)
-            small_eigenpairs(G, r, w, z);
-        else
+        if (n <= kDenseEigenMaxOrder) {
+            Eigen::VectorXd all;
+            Eigen::MatrixXd vectors;
+            dense_eigen(G, all, vectors);
+            w.head(r) = all.tail(r);  // ascending, as the LAPACK paths
+            z = vectors.rightCols(r);
+        } else {
             double_eigenpairs(G, r, w, z);
+        }
     }
     // Every path returns ascending order; we want descending.
     out.values = w.head(r).reverse();

@@ -170,6 +170,13 @@ Eigen::MatrixXd cholesky_qr_step(Eigen::MatrixXf& Y, const util::Control& ctl) {
     return G;
 }
 
+// True when G, a block's Gram as cholesky_qr_step returns it, is within kCholeskyQrMaxDeviation
+// of the identity (max entry of G - I); an empty G (no Cholesky factor) is not.
+bool near_identity(const Eigen::MatrixXd& G) {
+    return G.size() > 0 &&
+           (G - Eigen::MatrixXd::Identity(G.rows(), G.cols())).cwiseAbs().maxCoeff() < kCholeskyQrMaxDeviation;
+}
+
 // How often each of the two answered orthonormalize() (orthonormalize_counts()).
 std::atomic<std::uint64_t> g_cholesky_qr{0}, g_householder_qr{0};
 
@@ -184,12 +191,7 @@ std::atomic<std::uint64_t> g_cholesky_qr{0}, g_householder_qr{0};
 // ill-conditioned for the first step), Householder QR on the original Y answers instead.
 void orthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
     const Eigen::MatrixXf Y0 = Y;
-    bool ok = cholesky_qr_step(Y, ctl).size() > 0;
-    if (ok) {
-        const Eigen::MatrixXd G = cholesky_qr_step(Y, ctl);
-        ok = G.size() > 0 &&
-             (G - Eigen::MatrixXd::Identity(G.rows(), G.cols())).cwiseAbs().maxCoeff() < kCholeskyQrMaxDeviation;
-    }
+    const bool ok = cholesky_qr_step(Y, ctl).size() > 0 && near_identity(cholesky_qr_step(Y, ctl));
     if (!ok) {
         Y = Y0;
         householder_orthonormalize(Y);
@@ -203,9 +205,7 @@ void orthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
 // the Gram is further than kCholeskyQrMaxDeviation from the identity, orthonormalize() answers.
 void reorthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
     const Eigen::MatrixXf Y0 = Y;
-    const Eigen::MatrixXd G = cholesky_qr_step(Y, ctl);
-    if (G.size() > 0 &&
-        (G - Eigen::MatrixXd::Identity(G.rows(), G.cols())).cwiseAbs().maxCoeff() < kCholeskyQrMaxDeviation) {
+    if (near_identity(cholesky_qr_step(Y, ctl))) {
         g_cholesky_qr.fetch_add(1, std::memory_order_relaxed);
         return;
     }
@@ -220,11 +220,10 @@ void reorthonormalize(Eigen::MatrixXf& Y, const util::Control& ctl) {
 void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd& V) {
     const lapack_int s = lapack_int(C.rows());
     count(9.0 * double(s) * s * s);
-    if (s <= 128) {  // HOOI's warm solves at GPT-2 size: Eigen's solver, as in top_eigenpairs
-        const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(C);
-        if (es.info() != Eigen::Success) throw std::runtime_error("symmetric eigensolver failed (order " + std::to_string(s) + ")");
-        theta = es.eigenvalues().reverse();
-        V = es.eigenvectors().rowwise().reverse();
+    if (s <= kDenseEigenMaxOrder) {  // HOOI's warm solves at GPT-2 size, as in top_eigenpairs
+        dense_eigen(C, theta, V);
+        theta.reverseInPlace();
+        V.rowwise().reverseInPlace();
         return;
     }
     V = C;
