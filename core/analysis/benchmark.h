@@ -45,6 +45,8 @@ struct BenchResult {
     double peak_rss_mib = 0;   ///< process peak resident memory during the case
     double lower_bound_s = 0;  ///< max(2*N*R1 / GEMM rate, 4N bytes / bandwidth)
     double x_bound = 0;        ///< seconds / lower_bound_s
+    int runs = 1;              ///< decompositions timed (run_case_repeated)
+    double first_seconds = 0;  ///< the first of them (where runs > 1, `seconds` is the median)
 };
 
 /// The standard set; `quick` keeps only the GPT-2 shapes (seconds instead of minutes).
@@ -55,6 +57,15 @@ tensor::Tensor4 synthetic_layer(const std::array<std::int64_t, 4>& dims, std::ui
 
 /// Runs one case on `W` (the layer of its dims) and relates it to `m`.
 BenchResult run_case(const BenchCase& c, const tensor::Tensor4& W, const MachineLimits& m);
+
+/// run_case, repeated where one run is short: a case whose first run took under
+/// `repeat_below_s` runs `runs` times in all, and `seconds` (with GFLOP/s and x bound) is the
+/// median; the first run stays in `first_seconds`, and peak memory is the largest. A single
+/// run of a case of tens of milliseconds moves by 10-20 % with the machine's state (the first
+/// decomposition in a process also pays its heap's first-touch page faults); the median of five
+/// moves by a few per cent. Cases of a second or more run once.
+BenchResult run_case_repeated(const BenchCase& c, const tensor::Tensor4& W, const MachineLimits& m, int runs = 5,
+                              double repeat_below_s = 1.0);
 
 /// Peak resident set size of this process in MiB, and a reset of that peak (Linux
 /// /proc/self/clear_refs); reset returns false where unsupported.
