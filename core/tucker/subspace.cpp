@@ -324,6 +324,9 @@ struct Operand {
     const Eigen::MatrixXf* U2 = nullptr;
     const Eigen::MatrixXf* U3 = nullptr;
     Tensor4 formed;
+    // Implicit operand: W_(0)^T G for the probes G, kept by the caller across HOOI sweeps (the
+    // probes depend only on I and the seed). Filled by the first product that needs it.
+    Tensor4* probe_product = nullptr;
     std::int64_t I = 0, M = 0;
 
     explicit Operand(const Tensor4& x) : X(&x), I(x.dim[0]), M(x.dim[1] * x.dim[2] * x.dim[3]) {}
@@ -427,24 +430,51 @@ SubspaceResult solve(Operand& op, int r, const Eigen::MatrixXf* warm, const Subs
         // The probes, taken off span(Q) (estimated_gain_bound), ride along in the pass. Not in
         // the first sweep of a cold start: a sketched range is never converged.
         const int k = it >= 2 || warm_start ? kProbes : 0;
-        B.resize(I, s + k);
-        B.leftCols(s) = Q;
-        if (k > 0) {
-            Eigen::MatrixXf QtG, QQtG;
-            times_t(Q.data(), I, s, G, QtG, ctl);
-            times(Q.data(), I, s, QtG, QQtG, ctl);
-            B.rightCols(k) = G - QQtG;
-        }
         auto ZB = zb.view(M, s + k);
         if (op.implicit()) {
-            // W_(0)^T B, then each column reduced by U2^T and U3^T: X^T B without forming X.
+            // W_(0)^T [Q, G], then each column reduced by U2^T and U3^T: X^T [Q, G] without
+            // forming X. The probes' part is X^T Gp = X^T G - (X^T Q)(Q^T G): the same quantity
+            // as the product with Gp below, with rounding of the same order (each is a float
+            // product over the whole column of X). W_(0)^T G does not change from sweep to
+            // sweep, so it comes from the caller's copy where there is one: the sweep's product
+            // then has the R columns of Q alone (GPT-2, R = 64: 64 instead of 80 columns).
             const Tensor4& W = *op.W;
-            Tensor4 WB = Tensor4::uninitialized({W.dim[1], W.dim[2], W.dim[3], s + k});
-            times_t(W.data.data(), I, W.size() / I, B, WB.data.data(), ctl);
+            const std::array<std::int64_t, 4> pdim{W.dim[1], W.dim[2], W.dim[3], kProbes};
+            const bool cached = k > 0 && op.probe_product && op.probe_product->dim == pdim;
+            const std::int64_t kw = k > 0 && !cached ? k : 0;  // probe columns in this product
+            Eigen::MatrixXf Bw(I, s + kw);
+            Bw.leftCols(s) = Q;
+            if (kw > 0) Bw.rightCols(kw) = G;
+            Tensor4 WB = Tensor4::uninitialized({W.dim[1], W.dim[2], W.dim[3], s + kw});
+            times_t(W.data.data(), I, W.size() / I, Bw, WB.data.data(), ctl);
             const Tensor4 XB = op.reduce(WB, 0, ctl);
-            std::copy_n(XB.data.data(), XB.size(), ZB.data());
-            if (full) wb = std::move(WB);
+            std::copy_n(XB.data.data(), M * (s + kw), ZB.data());
+            if (k > 0) {
+                if (kw > 0 && op.probe_product) {
+                    *op.probe_product = Tensor4::uninitialized(pdim);
+                    std::copy_n(WB.data.data() + s * (W.size() / I), op.probe_product->size(),
+                                op.probe_product->data.data());
+                }
+                if (cached) {
+                    const Tensor4 XG = op.reduce(*op.probe_product, 0, ctl);
+                    std::copy_n(XG.data.data(), M * k, ZB.data() + M * s);
+                }
+                Eigen::MatrixXf QtG;
+                times_t(Q.data(), I, s, G, QtG, ctl);
+                count(2.0 * double(M) * s * k);
+                cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(M), int(k), int(s), -1.0f, ZB.data(), int(M),
+                            QtG.data(), int(s), 1.0f, ZB.data() + M * s, int(M));
+            }
+            if (full) wb = std::move(WB);  // the projection reads its first s columns
         } else {
+            B.resize(I, s + k);
+            B.leftCols(s) = Q;
+            if (k > 0) {
+                Eigen::MatrixXf QtG, QQtG;
+                times_t(Q.data(), I, s, G, QtG, ctl);
+                times(Q.data(), I, s, QtG, QQtG, ctl);
+                B.rightCols(k) = G - QQtG;
+            }
             times_t(op.data(ctl), I, M, B, ZB.data(), ctl);
         }
         const auto Z = ZB.leftCols(s);
@@ -552,13 +582,14 @@ bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int 
 
 SubspaceResult hooi_subspace(const Tensor4& W, const Eigen::MatrixXf* U2, const Eigen::MatrixXf* U3, int r,
                              const Eigen::MatrixXf& warm, const SubspaceOptions& opt, const util::Control& ctl,
-                             Tensor4* formed) {
+                             Tensor4* formed, Tensor4* probe_product) {
     SubspaceOptions o = opt;
     if (!U2 && !U3) {  // X = W: the plain solve, whose projection is W x_0 U^T
         o.project = true;
         return leading_subspace(W, r, &warm, o, ctl);
     }
     Operand op(W, U2, U3);
+    op.probe_product = probe_product;
     o.project = false;  // the projection of X is not what HOOI needs; W x_0 U^T comes from W's product
     SubspaceResult first;
     if (warm.rows() == op.I && warm.cols() == r && std::min(op.I, op.M) >= r) {

@@ -83,9 +83,14 @@ SubspaceResult leading_subspace(const tensor::Tensor4& X, int r, const Eigen::Ma
 /// (`opt` as given), `projected` is empty, and X is moved into `*formed` where given (for a
 /// fallback to the exact path). The first product counts in `iterations`. With both factors
 /// null, X = W: the plain solve, with `projected` = W x_0 U^T.
+/// `probe_product`, where given, holds W_(0)^T times the probe vectors across calls with the
+/// same W and options (HOOI's sweeps): the first call fills it (an empty tensor), the next ones
+/// take the probes' part of X^T [U, Gp] from it, so their product through W has the R columns
+/// of the previous factor alone.
 SubspaceResult hooi_subspace(const tensor::Tensor4& W, const Eigen::MatrixXf* U2, const Eigen::MatrixXf* U3, int r,
                              const Eigen::MatrixXf& warm, const SubspaceOptions& opt = {},
-                             const util::Control& ctl = {}, tensor::Tensor4* formed = nullptr);
+                             const util::Control& ctl = {}, tensor::Tensor4* formed = nullptr,
+                             tensor::Tensor4* probe_product = nullptr);
 /// True when hooi_subspace() needs fewer FLOP than forming X, a product with it and W x_0 U^T
 /// separately. r2, r3: the ranks of modes 1 and 2 (dims[1], dims[2] where not reduced).
 bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int r2, int r3);

@@ -228,6 +228,7 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
         std::array<bool, 3> full{};
         for (std::size_t n = 0; n < 3; ++n) full[n] = opt.ranks[n] == W.dim[n];
         bool through_w = false;  // this sweep tries the d-mode step through W (below)
+        Tensor4 probe_product;   // W_(0)^T times the probes of that step, the same in every sweep
         for (int it = 0; it < opt.max_iterations; ++it) {
             ctl.check();
             const float a = 0.25f + 0.75f * it / opt.max_iterations;
@@ -247,7 +248,7 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
                     hooi_subspace_pays_off(W.dim, r1, opt.ranks[1], opt.ranks[2])) {
                     Tensor4 X;  // formed by hooi_subspace where its first product did not do
                     SubspaceResult s = hooi_subspace(W, full[1] ? nullptr : &f.U[1], full[2] ? nullptr : &f.U[2], r1,
-                                                     f.U[0], {}, ctl, &X);
+                                                     f.U[0], {}, ctl, &X, &probe_product);
                     through_w = s.converged && s.iterations == 1;
                     if (s.converged) {
                         f.U[0] = std::move(s.vectors);

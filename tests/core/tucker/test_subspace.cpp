@@ -267,6 +267,48 @@ TEST(Subspace, HooiStepThroughWMatchesTheFormedTensor) {
     }
 }
 
+// HOOI keeps W_(0)^T G for the probes G across its sweeps (probe_product): the first call fills
+// it, a later one takes the probes' part from it and multiplies W by the previous factor alone.
+// Both answer as the call without it: the energy to the closed form of X, W x_0 U^T to the mode
+// product, and the second call certifies at its first product as the first did.
+TEST(Subspace, HooiStepReusesTheProbeProductAcrossCalls) {
+    const std::array<std::int64_t, 4> dims{1024, 32, 4, 8};
+    const Tensor4 W = bench::synthetic_layer(dims, 23);
+    const Eigen::MatrixXf U2 = tucker::top_eigenpairs(tucker::mode_gram(W, 1), 16).vectors.cast<float>();
+    const Eigen::MatrixXf U3 = tucker::top_eigenpairs(tucker::mode_gram(W, 2), 2).vectors.cast<float>();
+    const Tensor4 X = tucker::mode_product(tucker::mode_product(W, 1, U2.transpose()), 2, U3.transpose());
+    const int r = 64;
+    const auto exact = tucker::top_eigenpairs(tucker::mode_gram(X, 0), r);
+    const double top = exact.values.sum(), total = tucker::norm_sq(X);
+    const Eigen::MatrixXf warm = exact.vectors.cast<float>();
+    const auto plain = tucker::hooi_subspace(W, &U2, &U3, r, warm);
+    Tensor4 cache;
+    const auto fill = tucker::hooi_subspace(W, &U2, &U3, r, warm, {}, {}, nullptr, &cache);
+    ASSERT_EQ(cache.dim, (std::array<std::int64_t, 4>{32, 4, 8, 16}));
+    const auto reuse = tucker::hooi_subspace(W, &U2, &U3, r, warm, {}, {}, nullptr, &cache);
+    const Tensor4 T = tucker::mode_product(W, 0, exact.vectors.cast<float>().transpose());
+    for (const auto* s : {&plain, &fill, &reuse}) {
+        ASSERT_TRUE(s->converged);
+        EXPECT_EQ(s->iterations, 1);
+        EXPECT_NEAR(s->energy, top, 1e-5 * total);
+        EXPECT_NEAR(captured(X, s->vectors), top, 1e-5 * total);
+        // The same vectors up to rounding: W x_0 U^T against the product by the exact factor.
+        ASSERT_EQ(s->projected.dim, T.dim);
+        double worst = 0, scale = 0;
+        for (std::int64_t i = 0; i < T.size(); ++i) {
+            worst = std::max(worst, double(std::abs(s->projected.data[i] - T.data[i])));
+            scale = std::max(scale, double(std::abs(T.data[i])));
+        }
+        EXPECT_LT(worst, 1e-3 * scale);
+    }
+    // The cache is W_(0)^T G: a product with W of 16 columns, so each of its columns lies in
+    // the row space of W_(0); its norm is bounded by ||W_(0)|| ||g|| = sigma_1 sqrt(d).
+    const double sigma1 = std::sqrt(tucker::top_eigenpairs(tucker::mode_gram(W, 0), 1).values(0));
+    const Eigen::Map<const Eigen::MatrixXf> C(cache.data.data(), 32 * 4 * 8, 16);
+    for (int j = 0; j < 16; ++j) EXPECT_LE(C.col(j).norm(), sigma1 * std::sqrt(1024.0) * (1 + 1e-5));
+    EXPECT_GT(C.norm(), 0.0);
+}
+
 namespace {
 
 // A start some way off the answer, from which W's product cannot certify it.
@@ -345,6 +387,19 @@ TEST(Subspace, HooiStepIsBitIdenticalForOneAndTwoThreads) {
     tbb::task_arena(1).execute([&] { a = tucker::hooi_subspace(o.W, &o.U2, nullptr, 96, o.warm); });
     tbb::task_arena(2).execute([&] { b = tucker::hooi_subspace(o.W, &o.U2, nullptr, 96, o.warm); });
     EXPECT_GE(a.iterations, 2);
+    compare(a, b);
+    // With the probe product kept across calls: filled by the first call, used by the second.
+    Tensor4 ca, cb;
+    tbb::task_arena(1).execute([&] {
+        tucker::hooi_subspace(W, &U2, &U3, 64, warm, {}, {}, nullptr, &ca);
+        a = tucker::hooi_subspace(W, &U2, &U3, 64, warm, {}, {}, nullptr, &ca);
+    });
+    tbb::task_arena(2).execute([&] {
+        tucker::hooi_subspace(W, &U2, &U3, 64, warm, {}, {}, nullptr, &cb);
+        b = tucker::hooi_subspace(W, &U2, &U3, 64, warm, {}, {}, nullptr, &cb);
+    });
+    ASSERT_EQ(ca.dim, cb.dim);
+    EXPECT_EQ(std::memcmp(ca.data.data(), cb.data.data(), sizeof(float) * ca.size()), 0);
     compare(a, b);
 }
 
