@@ -32,7 +32,6 @@ std::int64_t task_block(std::int64_t n) {
     return std::clamp<std::int64_t>(b, 64, 512);
 }
 constexpr std::int64_t kGramRows = 1024;  // rows per float SSYRK chunk in A^T A
-constexpr double kSerialGramFlop = 8e6;    // A^T A up to this size (n s^2) on the calling thread
 // Cholesky QR's second Gram must be this close to the identity (max entry of G - I), or the
 // Householder QR answers (orthonormalize).
 constexpr double kCholeskyQrMaxDeviation = 1e-2;
@@ -122,7 +121,7 @@ Eigen::MatrixXd gram_of_columns(Eigen::Ref<const Eigen::MatrixXf> A, const util:
     // At most 16 partial sums: chunks are grouped into consecutive runs by index only.
     const std::int64_t ngroups = std::min<std::int64_t>(nchunks, 16);
     std::vector<Eigen::MatrixXd> partial(static_cast<std::size_t>(ngroups));
-    const auto group = [&](std::int64_t g) {
+    tbb::parallel_for(std::int64_t(0), ngroups, [&](std::int64_t g) {
         Eigen::MatrixXd acc = Eigen::MatrixXd::Zero(s, s);
         Eigen::MatrixXf part(s, s);
         for (std::int64_t c = nchunks * g / ngroups; c < nchunks * (g + 1) / ngroups; ++c) {
@@ -133,14 +132,7 @@ Eigen::MatrixXd gram_of_columns(Eigen::Ref<const Eigen::MatrixXf> A, const util:
             acc.triangularView<Eigen::Upper>() += part.cast<double>();
         }
         partial[static_cast<std::size_t>(g)] = std::move(acc);
-    };
-    // Small blocks (HOOI's warm solves at GPT-2 size: 1536 x 64, 6 MFLOP, 0.09 ms on one core)
-    // in a plain loop: the pool's hand-off cost more than the second core saved (0.21 ms a call
-    // in a sweep). The same groups either way, so the same result.
-    if (double(n) * s * s <= kSerialGramFlop)
-        for (std::int64_t g = 0; g < ngroups; ++g) group(g);
-    else
-        tbb::parallel_for(std::int64_t(0), ngroups, group);
+    });
     Eigen::MatrixXd C = Eigen::MatrixXd::Zero(s, s);
     for (const auto& p : partial) C += p;
     C.triangularView<Eigen::StrictlyLower>() = C.transpose();
