@@ -431,6 +431,8 @@ SubspaceResult solve(Operand& op, int r, const Eigen::MatrixXf* warm, const Subs
         // the first sweep of a cold start: a sketched range is never converged.
         const int k = it >= 2 || warm_start ? kProbes : 0;
         auto ZB = zb.view(M, s + k);
+        Eigen::MatrixXf QtG;  // Q^T G: takes the probes off span(Q), either way below
+        if (k > 0) times_t(Q.data(), I, s, G, QtG, ctl);
         if (op.implicit()) {
             // W_(0)^T [Q, G], then each column reduced by U2^T and U3^T: X^T [Q, G] without
             // forming X. The probes' part is X^T Gp = X^T G - (X^T Q)(Q^T G): the same quantity
@@ -459,8 +461,6 @@ SubspaceResult solve(Operand& op, int r, const Eigen::MatrixXf* warm, const Subs
                     const Tensor4 XG = op.reduce(*op.probe_product, 0, ctl);
                     std::copy_n(XG.data.data(), M * k, ZB.data() + M * s);
                 }
-                Eigen::MatrixXf QtG;
-                times_t(Q.data(), I, s, G, QtG, ctl);
                 count(2.0 * double(M) * s * k);
                 cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(M), int(k), int(s), -1.0f, ZB.data(), int(M),
                             QtG.data(), int(s), 1.0f, ZB.data() + M * s, int(M));
@@ -470,8 +470,7 @@ SubspaceResult solve(Operand& op, int r, const Eigen::MatrixXf* warm, const Subs
             B.resize(I, s + k);
             B.leftCols(s) = Q;
             if (k > 0) {
-                Eigen::MatrixXf QtG, QQtG;
-                times_t(Q.data(), I, s, G, QtG, ctl);
+                Eigen::MatrixXf QQtG;
                 times(Q.data(), I, s, QtG, QQtG, ctl);
                 B.rightCols(k) = G - QQtG;
             }
