@@ -1,5 +1,5 @@
 #pragma once
-// Parameter counts and compression ratios (METHOD.md section 4; biases excluded).
+// Parameter counts and compression ratios (docs/method.md section 4; biases excluded).
 
 #include <array>
 #include <cstdint>

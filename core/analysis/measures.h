@@ -1,5 +1,5 @@
 #pragma once
-// Per-layer, per-head and per-type measures of a decomposition (METHOD.md section 4).
+// Per-layer, per-head and per-type measures of a decomposition (docs/method.md section 4).
 
 #include <array>
 #include <cstdint>

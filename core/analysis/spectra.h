@@ -1,5 +1,5 @@
 #pragma once
-// Singular-value spectra of a layer tensor's unfoldings (METHOD.md section 4).
+// Singular-value spectra of a layer tensor's unfoldings (docs/method.md section 4).
 
 #include <array>
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// Error against compression over a grid of ranks, for a Pareto view (METHOD.md section 5).
+// Error against compression over a grid of ranks, for a Pareto view (docs/method.md section 5).
 //
 // The estimate, in microseconds per point from the mode spectra s^(n):
 //   upper = sqrt(sum_n discarded_n(R_n)) / ||W||   the HOSVD / ST-HOSVD bound (also holds for

@@ -23,7 +23,7 @@ struct AttentionShape {
     int group() const { return h / n_kv; }
     /// Elements of W_all: d * dv * 4 * h.
     std::uint64_t tensor_elements() const { return std::uint64_t(d) * dv * 4 * h; }
-    /// Parameters of Q, K, V, O as stored: 2*d*h*dv + 2*d*n_kv*dv (METHOD.md section 4).
+    /// Parameters of Q, K, V, O as stored: 2*d*h*dv + 2*d*n_kv*dv (docs/method.md section 4).
     std::uint64_t original_params() const {
         return 2ull * d * h * dv + 2ull * d * n_kv * dv;
     }

@@ -1,5 +1,5 @@
 #pragma once
-// Layer <-> W_all: the multi-head tensorisation of METHOD.md section 2 and its inverse.
+// Layer <-> W_all: the multi-head tensorisation of docs/method.md section 2 and its inverse.
 
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Rank choice (METHOD.md section 5): explicit ranks (globally or per layer), an error
+// Rank choice (docs/method.md section 5): explicit ranks (globally or per layer), an error
 // tolerance with a guarantee, or a parameter budget (target compression ratio or count).
 //
 // Guarantee of the tolerance rule: per mode the smallest R_n whose discarded energy

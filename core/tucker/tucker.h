@@ -1,6 +1,6 @@
 #pragma once
 // Partial Tucker decomposition of a layer tensor W_all (d x dv x 4 x h) with the head mode
-// uncompressed (METHOD.md section 3):
+// uncompressed (docs/method.md section 3):
 //   W_i ~= G_i x1 U1 x2 U2 x3 U3 for every head i, with U1 (d x R1), U2 (dv x R2),
 //   U3 (4 x R3) orthonormal and shared, and one core G_i (R1 x R2 x R3) per head.
 //

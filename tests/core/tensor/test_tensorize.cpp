@@ -1,5 +1,5 @@
 // Tensorisation round trips for every built-in architecture. The test writes each checkpoint
-// itself, placing every element by the formulas of METHOD.md section 2 (an implementation
+// itself, placing every element by the formulas of docs/method.md section 2 (an implementation
 // independent of the architecture JSON and of core/tensor), then checks that tensorize()
 // gives exactly the expected W_all and detensorize() gives back the stored bytes exactly.
 #include <cstring>
@@ -81,7 +81,7 @@ float expected(const Geometry& g, int l, int a, int b, int t, int i) {
 }
 
 // Writes a checkpoint of `f`'s layout with the given layers, placing each element by the
-// METHOD.md formulas, and returns its directory.
+// docs/method.md formulas (section 2), and returns its directory.
 void write_family(const std::string& dir, const Family& f, const Geometry& g, const std::vector<int>& layers,
                   io::DType dtype, std::function<float(float)> value_map = nullptr) {
     std::vector<io::TensorToWrite> ts;
@@ -235,7 +235,8 @@ TEST(Tensorize, Bf16AndF16RoundTripsExactly) {
 
 TEST(Tensorize, HeadOrderIsHeadMajor) {
     // Every element of head i equals i. Reshaping (d, h*dv) straight to (d, dv, h) would mix
-    // heads inside a slice (METHOD.md's pitfall); this test fails if that happens.
+    // heads inside a slice (the pitfall of docs/method.md section 2.1); this test fails if
+    // that happens.
     TempDir dir;
     const Geometry g{6, 2, 3, 3};
     write_family(dir.file("m"), families()[9], g, {0}, io::DType::F32, [&](float x) {

@@ -189,7 +189,7 @@ TEST(Tucker, InvalidRanksNameRankLimitAndValue) {
 }
 
 TEST(Compression, PaperRatios) {
-    // METHOD.md section 4: GPT-J, RoBERTa-base and LLaMA-2-7B at the paper's ranks.
+    // docs/method.md section 4: GPT-J, RoBERTa-base and LLaMA-2-7B at the paper's ranks.
     EXPECT_NEAR(analysis::compression_ratio({4096, 256, 16, 16}, {40, 120, 1}), 247.30, 0.005);
     EXPECT_NEAR(analysis::compression_ratio({768, 64, 12, 12}, {120, 60, 2}), 8.78, 0.005);
     EXPECT_NEAR(analysis::compression_ratio({4096, 128, 32, 32}, {2312, 128, 1}), 3.54, 0.005);
