@@ -7,7 +7,7 @@
 #
 # Environment: TLLM_SANITIZE_GUI (ON when the CLI needs the Qt ui library; default OFF),
 # TENSORLLM_JOBS (build parallelism, default 2), TLLM_ASAN_BUILD_DIR,
-# TLLM_SANITIZE_EXCLUDE (ctest -E regex; default: the cancel-latency test, whose 0.5 s bound
+# TLLM_SANITIZE_EXCLUDE (ctest -E regex; default: the cancel-latency test, whose time bound
 # is meant for optimised builds and fails on ASan's 2-3x slower code, and the placeholder
 # ctest adds for the Qt test binary this script does not build; "" runs everything).
 set -euo pipefail

@@ -61,9 +61,9 @@ BenchResult run_case(const BenchCase& c, const tensor::Tensor4& W, const Machine
 /// run_case, repeated where one run is short: a case whose first run took under
 /// `repeat_below_s` runs `runs` times in all, and `seconds` (with GFLOP/s and x bound) is the
 /// median; the first run stays in `first_seconds`, and peak memory is the largest. A single
-/// run of a case of tens of milliseconds moves by 10-20 % with the machine's state (the first
+/// run of a case of tens of milliseconds varies noticeably with the machine's state (the first
 /// decomposition in a process also pays its heap's first-touch page faults); the median of five
-/// moves by a few per cent. Cases of a second or more run once.
+/// varies much less. Cases of a second or more run once.
 BenchResult run_case_repeated(const BenchCase& c, const tensor::Tensor4& W, const MachineLimits& m, int runs = 5,
                               double repeat_below_s = 1.0);
 

@@ -211,7 +211,7 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
 // file's extent, on the bytes themselves, before libhdf5 opens the file. Found by
 // fuzz_hdf5_results: a 54-byte file whose version-0 superblock points a driver info block at
 // address 9 made libhdf5 1.10.8 allocate the 2.2 GB that block's (fuzzed) size field claims
-// and zero-fill it while reading past the end of the file: 8 s and 2.1 GB of resident memory
+// and zero-fill it while reading past the end of the file: seconds and gigabytes of memory
 // for `tensorllm show`. Results files are written with the default file driver and no
 // superblock extension, so both addresses are "undefined" (all bits set) in every file this
 // reader accepts; only the signature at offset 0 (no user block) is looked for.

@@ -14,8 +14,8 @@
 namespace tllm::tensor {
 
 /// Allocator for tensor storage. Two things make it faster than std::allocator for the
-/// 10^7-10^8-element intermediates of a decomposition (profiled: 24 % of a 7B-layer HOOI sweep
-/// went to zero-filling fresh buffers and to 4 KiB page faults):
+/// 10^7-10^8-element intermediates of a decomposition, where zero-filling fresh buffers and
+/// 4 KiB page faults otherwise take a large share of the time (docs/performance.md):
 ///  - elements are default-initialised, so a buffer that a kernel overwrites anyway is not
 ///    zero-filled first (Tensor4(dims) still zero-fills explicitly; Tensor4::uninitialized
 ///    does not);

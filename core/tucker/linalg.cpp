@@ -20,24 +20,24 @@ namespace {
 using tensor::Tensor4;
 
 // Grams are accumulated in double: each block of the float data is widened to double (exact)
-// and multiplied with DGEMM (DSYRK for the modes with P > 1). Float accumulation was measured
-// to rotate the singular vectors of close singular-value pairs by ~3e-4 against a float64
-// reference; double brings it to ~1e-7.
+// and multiplied with DGEMM (DSYRK for the modes with P > 1). Float accumulation rotates the
+// singular vectors of close singular-value pairs by ~3e-4 against a float64 reference; double
+// brings it to ~1e-7.
 // Blocks of kGramChunk columns bound the widened copies' memory.
 constexpr std::int64_t kGramChunk = 1024;
 // Output tile edge for the large mode-0 Gram.
 constexpr std::int64_t kGramTile = 256;
 // From this order on, top_eigenpairs works in single precision (float_eigenpairs). Below it
-// the double-precision path costs under 10 ms, and keeps small problems (and their agreement
+// the double-precision path is cheap, and keeps small problems (and their agreement
 // with double-precision references, e.g. tests/reference/tucker_reference.py) at double accuracy.
 constexpr int kFloatEigenMinOrder = 512;
 // From this order on, eigenvalues alone come from the two-stage reduction (all_eigenvalues).
 constexpr int kTwoStageMinOrder = 3072;
 // Above this many rows the mode-0 Gram multiplies in float chunks summed in double (see
-// mode_gram): from the order on which the eigensolver works in float anyway. Measured on the
-// GPT-2 bench layer (d = 768): Gram 36-47 -> 14 ms (2 threads); the Gram's entries within
-// 2e-7 of the exact double Gram (max, relative to the largest entry), eigenvalues within
-// 2.5e-7 lambda_max, captured energy at R = 64 and 256 equal to 1.3e-7 of ||X||^2.
+// mode_gram): from the order on which the eigensolver works in float anyway. Several times
+// faster than widening to double; on the GPT-2 bench layer (d = 768) the Gram's entries stay
+// within 2e-7 of the exact double Gram (relative to the largest entry), the eigenvalues within
+// 2.5e-7 lambda_max, and the captured energy at R = 64 and 256 within 1.3e-7 of ||X||^2.
 constexpr std::int64_t kDoubleGramMaxRows = kFloatEigenMinOrder - 1;
 
 struct View {
@@ -85,9 +85,9 @@ Tensor4 mode_product(const Tensor4& X, int mode, const Eigen::MatrixXf& M, const
     float* y = Y.data.data();
     if (v.P == 1) {
         // Y (J x Q) = M (J x I) * X (I x Q), in fixed column blocks: about 4 MB of X per block,
-        // and at least 8 blocks where Q allows (multiples of 64). GPT-2's W x1 U1^T (I = 768,
-        // Q = 3072) had 3 blocks of 1365 columns, so one of two threads sat idle a third of the
-        // time: 1.95 -> 1.6 ms. A function of the sizes only, the same for any thread count.
+        // and at least 8 blocks where Q allows (multiples of 64): with only a few large blocks
+        // (GPT-2's W x1 U1^T would get 3) one of two threads sits idle for part of the product.
+        // A function of the sizes only, the same for any thread count.
         const std::int64_t by_size = std::max<std::int64_t>(64, (1 << 20) / std::max<std::int64_t>(1, v.I));
         const std::int64_t by_tasks = std::max<std::int64_t>(64, ((v.Q + 7) / 8 + 63) / 64 * 64);
         const std::int64_t qb = std::min(by_size, by_tasks);
@@ -127,7 +127,7 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
             for (std::int64_t b = a; b < nt; ++b) tiles.emplace_back(a, b);
         // Small modes: widen to double and use DGEMM (exact products). Large modes (I >= 512,
         // the d mode of models from GPT-2 small on): SGEMM over chunks of kGramChunk columns,
-        // each chunk's float tile added into the double tile. That is 2.5-3x faster there; the
+        // each chunk's float tile added into the double tile. That is several times faster; the
         // float error per chunk is ~1e-7 * sqrt(kGramChunk) relative, at the level of the
         // single-precision eigensolver these Grams go to.
         const bool wide = I > kDoubleGramMaxRows;
@@ -185,9 +185,9 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
     tbb::parallel_for(std::int64_t(0), nchunks, [&](std::int64_t c) {
         const std::int64_t i0 = items * c / nchunks, i1 = items * (c + 1) / nchunks;
         Eigen::MatrixXd acc = Eigen::MatrixXd::Zero(I, I);
-        // Only as many rows as a block has: a fixed kGramChunk rows cost small modes a 0.5 MB
-        // allocation (and its page faults) per chunk, 0.8 ms of a GPT-2 HOOI sweep's 1 ms dv-mode
-        // Gram (64 x 64 slices).
+        // Only as many rows as a block has: a fixed kGramChunk rows would cost small modes (a
+        // GPT-2 HOOI sweep's dv-mode Gram of 64 x 64 slices) a 0.5 MB allocation and its page
+        // faults per chunk, more than the products themselves.
         const std::int64_t ld = std::min(kGramChunk, v.P);
         Eigen::MatrixXd blkd(ld, I);
         for (std::int64_t it = i0; it < i1; ++it) {
@@ -198,9 +198,8 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
                                                                               Eigen::OuterStride<>(v.P));
             blkd.topRows(np) = B.cast<double>();
             // The upper triangle only: half the FLOP of a full DGEMM, the same exact products.
-            // On the LLaMA-7B layer's dv mode (128 x 128 over 67M elements, 2 threads) 140-150 ms
-            // against 225-260 ms. (Float SSYRK in place took 62 ms, but float accumulation turns
-            // the vectors of close singular-value pairs, see the top of this file.)
+            // (Float SSYRK in place would be faster still, but float accumulation turns the
+            // vectors of close singular-value pairs, see the top of this file.)
             cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, int(I), int(np), 1.0, blkd.data(), int(ld), 1.0,
                         acc.data(), int(I));
         }
@@ -216,7 +215,7 @@ namespace {
 // The r largest eigenpairs (ascending) of the symmetric tridiagonal matrix (d, e), for r well
 // below n (HOOI's initial d mode: r = 64 of 768): bisection for the r eigenvalues (sstebz) and
 // inverse iteration for their vectors (sstein), each split in two halves on the oneTBB pool,
-// where divide and conquer computes all n vectors on one core (n = 768, r = 64: 8 ms). The
+// where divide and conquer computes all n vectors on one core. The
 // halves are fixed by the problem (the index range in two; the vectors at the gap nearest the
 // middle that is wider than sstein's own reorthogonalisation threshold, 1e-3 of ||T||_1, so no
 // cluster is split), the same for any thread count. False where LAPACK reports a failure, the
@@ -281,14 +280,12 @@ bool few_tridiagonal_eigenpairs(const Eigen::VectorXf& d, const Eigen::VectorXf&
 //
 // Why single precision is enough and why it is fast. G is accumulated in double, so its
 // entries are accurate; rounding them to float perturbs G by about 6e-8 ||G||, and the factors
-// built from these vectors are stored in float anyway. The captured energy tr(U^T G U) agreed
+// built from these vectors are stored in float anyway. The captured energy tr(U^T G U) agrees
 // with the double-precision path to 2e-8 (n = 768, r = 256) and 2e-7 (n = 4096, r = 512)
 // relative. dsytrd is bound by memory traffic (its dsymv half streams the trailing matrix once
 // per column), so float halves it; divide and conquer deflates most of a low-rank-plus-noise
 // spectrum at float tolerance, so computing all n vectors is cheaper than MRRR for r of them.
-// Measured, one thread (double path: dsytrd + dstemr + dormtr):
-//   n = 768,  r = 256 (GPT-2's d mode): 27 ms against 90-100 ms;   r = 64: 27 against 42 ms
-//   n = 4096, r = 512:  3.0 s against 5.8 s;   r = 2312: 4.8 s against 11.4 s.
+// The gain over the double path is in docs/performance.md.
 // Memory: G in float, the n x n eigenvectors of the tridiagonal matrix and sstedc's n^2
 // workspace, 12 n^2 bytes (the double path: 8 n^2), 200 MiB at n = 4096.
 // Single-precision MRRR (sstemr) is not used: for n = 4096, r = 2312 it returned vectors whose
@@ -320,8 +317,7 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
     // into the reflectors while it works (it sets each one's leading entry to 1 and restores
     // it), so blocks sharing them corrupted each other's vectors now and then, and with a copy
     // per block the copies' fresh pages and each call's own block reflectors (slarft) cost more
-    // than the parallel work saved: the GPT-2 (256, 64, 4) HOSVD bench case went from 0.06 to
-    // 0.105 s with 8 blocks (a driver: n = 768, r = 64, 2.7 ms in one call, 15 ms in two).
+    // than the parallel work saved.
     if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), top.data(), n) != 0) return false;
     if (!top.allFinite()) return false;
     w.head(r) = values.cast<double>();
@@ -332,8 +328,8 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
 // The same in double precision: dsytrd, the r largest eigenpairs of the tridiagonal matrix by
 // MRRR (dstemr), dormtr on those r vectors. This is dsyevr's own algorithm, but dsyevr uses
 // MRRR only when all eigenvalues are wanted; for a subset it falls back to bisection + inverse
-// iteration, whose reorthogonalisation of clustered eigenvalues costs O(n r^2) in BLAS1
-// (n = 768, r = 256: 143 ms against 97 ms here). dsyevr answers should dstemr fail; throws
+// iteration, whose reorthogonalisation of clustered eigenvalues costs O(n r^2) in BLAS1 and is
+// slower than this. dsyevr answers should dstemr fail; throws
 // std::runtime_error when that fails too.
 void double_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen::MatrixXd& z) {
     const int n = static_cast<int>(G.rows());
@@ -416,8 +412,8 @@ Eigen::VectorXd all_eigenvalues(const Eigen::MatrixXd& G) {
     Eigen::VectorXd w(n);
     // From n = 3072 on, the two-stage reduction (dense -> band with BLAS3, then band ->
     // tridiagonal) beats dsytrd, whose dsymv half streams the whole trailing matrix from memory
-    // once per column. Measured, one thread: n = 2048 0.50 s (dsyevd) vs 0.63 s (two-stage),
-    // n = 3072 1.87 vs 1.66 s, n = 4096 5.58 vs 3.96 s; eigenvalues equal to 2e-15 * lambda_max.
+    // once per column; below that order dsyevd is faster. The eigenvalues agree to about
+    // 2e-15 * lambda_max.
     const lapack_int info = n >= kTwoStageMinOrder
                                 ? LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'U', n, a.data(), n, w.data())
                                 : LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', n, a.data(), n, w.data());
@@ -455,7 +451,7 @@ double norm_sq(const Tensor4& X) {
     const std::int64_t nb = (n + block - 1) / block;
     std::vector<double> part(static_cast<std::size_t>(nb), 0.0);
     // Eight independent sums per block (element i goes to sum i mod 8), so the loop vectorises
-    // and is not bound by the latency of one chain of additions (7B layer: 23 -> 5 ms); the
+    // and is not bound by the latency of one chain of additions; the
     // order of every addition is fixed by the index, the same for any thread count.
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -45,14 +45,14 @@ Eigen::MatrixXd mode_gram(const tensor::Tensor4& X, int mode, const util::Contro
 /// Leading eigenpairs of a symmetric matrix G (n x n): the `r` largest eigenvalues in
 /// descending order and their eigenvectors (n x r). From n = 512 on computed in single
 /// precision (G rounded to float; LAPACK ssytrd + sstedc + sormtr: the factors they feed are
-/// float; see linalg.cpp for the accuracy and the timings): eigenvalues to about
+/// float; see linalg.cpp for the accuracy): eigenvalues to about
 /// 1e-7 * lambda_max, eigenvectors to about 1e-7 * lambda_max / gap. Below that, and as the
 /// fallback, in double: Eigen's SelfAdjointEigenSolver up to n = 128 (the head-dim and Q/K/V/O
 /// modes), dsytrd + dstemr + dormtr above, then dsyevr.
 /// Eigenvectors follow the sign convention of fix_signs().
 /// Up to this order symmetric eigenproblems are solved by Eigen's dense solver (dense_eigen):
 /// there LAPACK's three calls (tridiagonalisation, MRRR, back-transformation) cost more in call
-/// overhead than in arithmetic (n = 64: 0.47 against 0.26 ms).
+/// overhead than in arithmetic.
 constexpr int kDenseEigenMaxOrder = 128;
 /// All eigenpairs of a small symmetric matrix by Eigen's dense solver, in double, ascending.
 /// Throws std::runtime_error when the solver fails.

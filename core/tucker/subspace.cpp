@@ -22,10 +22,9 @@ using tensor::Tensor4;
 constexpr std::int64_t kRowBlock = 256;   // rows per task in the triangular solve of Cholesky QR
 // Rows (Y = X Z) or columns (Z = X^T Q, and the projection) of X per task for a side of n:
 // up to 512, fewer where that would leave fewer than 8 tasks. Columns: GPT-2's d-mode
-// unfolding in HOOI has M = 1536, and 3 blocks of 512 kept one of two threads idle a third of
-// the time. Rows: every task packs all of Z (M x s, 38 MB on the LLaMA-7B layer) for its
-// rows, so larger blocks pack less per FLOP; 512 rows made the 7B product 1-6 % faster than
-// 256 in two runs (0.395-0.405 against 0.404-0.423 s). A multiple of 64 and a function of n
+// unfolding in HOOI has M = 1536, and 3 blocks of 512 would keep one of two threads idle for
+// part of the product. Rows: every task packs all of Z (M x s, 38 MB on the LLaMA-7B layer)
+// for its rows, so larger blocks pack less per FLOP. A multiple of 64 and a function of n
 // only: the same for any thread count.
 std::int64_t task_block(std::int64_t n) {
     const std::int64_t b = ((n + 7) / 8 + 63) / 64 * 64;
@@ -101,9 +100,9 @@ void times_t(const float* x, std::int64_t I, std::int64_t M, Eigen::Ref<const Ei
 
 // Storage for the M x (s + k) product of a solve (X^T [Q, Gp]: 39 MB on the LLaMA-7B layer),
 // allocated once per solve and reused by every sweep. Through tensor::TensorAllocator:
-// advised as huge pages and not zero-filled. Fresh Eigen matrices of that size came from mmap
-// every time and paid a 4 KiB page fault per page on first touch: about 0.25 s of a 2 s cold
-// solve there.
+// advised as huge pages and not zero-filled. Fresh Eigen matrices of that size would come from
+// mmap every time and pay a 4 KiB page fault per page on first touch, a noticeable share of a
+// cold solve.
 struct Block {
     tensor::FloatBuffer storage;
     explicit Block(std::int64_t elements) : storage(static_cast<std::size_t>(elements)) {}
@@ -182,9 +181,9 @@ std::atomic<std::uint64_t> g_cholesky_qr{0}, g_householder_qr{0};
 
 // Replaces Y (I x s, I >= s) by an orthonormal basis of its columns. Cholesky QR twice
 // (CholQR2): the Gram (float SSYRK chunks summed in double) and the triangular solve run on the
-// oneTBB pool at the GEMM rate, where LAPACK's Householder QR is single-threaded: on the
-// LLaMA-7B layer (4096 x 576) 88 ms per QR, two per cold solve there (the range's, and one
-// per sweep that goes on; see docs/performance.md). The first step leaves an orthogonality
+// oneTBB pool at the GEMM rate, where LAPACK's Householder QR is single-threaded (two per
+// cold solve: the range's, and one per sweep that goes on; docs/performance.md has the
+// comparison). The first step leaves an orthogonality
 // error of about cond(Y)^2 times the Gram's rounding; the second, on a Y whose condition is
 // then near 1, brings it to float rounding. When either
 // Cholesky factorisation fails, or the second Gram is far from the identity (Y too
@@ -238,7 +237,7 @@ void small_eig(const Eigen::MatrixXd& C, Eigen::VectorXd& theta, Eigen::MatrixXd
 // +-1 per row (a CountSketch of the columns of X): column m of X is added, with a hashed sign,
 // into the hashed column of the block. It costs N additions and one read of X, where a dense
 // random start X Omega costs a whole pass of 2 * N * s FLOP; the power sweep after it brings the
-// subspace to where it gets from a dense start (docs/performance.md). One task per column of
+// subspace to where it gets from a dense start. One task per column of
 // the block: it reads its columns of X whole (contiguous, so the read streams at memory
 // bandwidth) and adds them in index order into a column that stays in L1; bit-identical for any
 // thread count.
@@ -291,8 +290,8 @@ Eigen::MatrixXf probes(std::int64_t I, int k, std::uint64_t seed) {
 // pass as Z = X^T Q (k extra columns). Taking the probe off span(Q) also keeps the large
 // theta_j g^T u_j out of the difference, which float rounding would otherwise swamp.
 // The mean over k probes has a relative spread of sqrt(2 / k) per vector, far less over the
-// R vectors summed; the bound it enters read 2.8-3.2x the gain the next sweep then made on the
-// LLaMA-7B layer (docs/performance.md), a margin well above that spread.
+// R vectors summed; on the LLaMA-7B layer the bound it enters reads about 3x the gain the next
+// sweep then makes, a margin well above that spread.
 double estimated_gain_bound(Eigen::Ref<const Eigen::MatrixXf> P, Eigen::Ref<const Eigen::MatrixXf> Z,
                             const Eigen::MatrixXd& V, const Eigen::VectorXd& theta, int r, const util::Control& ctl) {
     for (int j = 0; j < r; ++j)
@@ -375,7 +374,7 @@ bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r,
     const double I = double(dims[0]);
     const double N = I * double(dims[1]) * double(dims[2]) * double(dims[3]);
     // Cold starts only for d > 1024: below that the exact path is fast, and on spectra without a
-    // gap just above R (measured on GPT-2 shapes) a cold start needs many sweeps before the
+    // gap just above R (as on GPT-2 shapes) a cold start needs many sweeps before the
     // stop test passes. Warm starts (HOOI) converge at the first check from d = 512 on.
     if (I < (warm ? 512 : 1025) || N <= 0) return false;
     const double s = r + default_oversample(r);
@@ -383,7 +382,9 @@ bool subspace_pays_off(const std::array<std::int64_t, 4>& dims, int mode, int r,
     // Passes over X at 2*N*s each (cold: 3 when one power step suffices, 5 with a second, counted
     // as 4; warm: 1, or 3 with a second sweep, counted as 3) against the Gram plus the
     // single-threaded tridiagonalisation, which runs at about a third of the GEMM rate on one core.
-    // Grams of up to 1024 rows are accumulated with DGEMM, at about half the SGEMM rate.
+    // Grams of up to 1024 rows are charged as DGEMM products (2*N*I, about half the SGEMM rate),
+    // although mode_gram takes float chunks from 512 rows on: for warm starts at 512 <= d <= 1024
+    // this overstates the exact path's cost.
     const double passes = warm ? 3.0 : 4.0;
     const double gram = I <= 1024 ? 2.0 * N * I : N * I;
     return 2.0 * passes * N * s < gram + 4.0 * I * I * I;

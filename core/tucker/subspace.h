@@ -5,7 +5,7 @@
 //
 // Why: for the LLaMA-7B layer (4096, 128, 4, 32) the exact path forms the 4096 x 4096 Gram
 // (N * 4096 FLOP, 4-8x the whole ST-HOSVD lower bound 2 * N * R1) and tridiagonalises it with
-// a single-threaded dsyevr (about 2 s). Subspace iteration touches the unfolding X (I x M) only
+// a single-threaded dsyevr. Subspace iteration touches the unfolding X (I x M) only
 // through the products X^T Q and X Z with a block of s = R + p columns, which run at the
 // SGEMM rate on the oneTBB pool; each sweep costs 4 * N * s FLOP.
 //
@@ -19,7 +19,7 @@
 // answer can also certify it. A cold start is a sparse sketch of X (one read of the data, no
 // multiplications), one power step (two passes) and the product X^T Q that both certifies and
 // projects: three passes over X in all, where a dense random start with an explicit residual
-// check took five. A warm start (HOOI passes its previous factor) usually stops after its first
+// check would take five. A warm start (HOOI passes its previous factor) usually stops after its first
 // product. If neither stop test passes within `max_iterations` sweeps (no spectral gap near R;
 // the observed geometric rate of the gains is used to give up early when the limit cannot be
 // reached), the result says so and the caller falls back to the exact Gram + dsyevr path.

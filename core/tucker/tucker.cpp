@@ -238,8 +238,8 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
             // product through W itself (hooi_subspace), and T = W x1 U1^T below then comes from
             // that product instead of another pass over W. That pays only when the first product
             // certifies the answer, so it is not tried in the first sweep (its warm factor solved
-            // the initialisation's problem, not this one; LLaMA-7B layer: the estimate read
-            // 1.1e-6 against the tolerance 1e-6 and a second product followed), nor after a
+            // the initialisation's problem, not this one, so its first product often does not
+            // certify the answer), nor after a
             // sweep where neither path certified at its first product.
             Tensor4 T;
             if (!(full[1] && full[2])) {

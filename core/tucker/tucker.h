@@ -10,11 +10,11 @@
 //   and a single-threaded tridiagonalisation; it stops on the captured energy, which is what
 //   the error depends on, and falls back to the exact path below if it does not converge.
 //   Otherwise the mode-n Gram matrix Y_(n) Y_(n)^T is formed with SGEMM blocks accumulated in double
-//   (linalg.h), then its R_n leading eigenvectors come from LAPACK dsyevr with an index range,
-//   which computes only the wanted pairs. This is exact (no sketching error), fast at small
-//   and large ranks alike (the eigensolve costs O(I_n^3) with I_n <= d, next to the Gram's
-//   O(N I_n)), and avoids Eigen's dense eigensolver, measured at 10x the Gram's cost for
-//   n = 4096.
+//   (linalg.h), then its R_n leading eigenvectors come from a partial symmetric eigensolver
+//   (linalg.h top_eigenpairs: tridiagonalisation, then only the wanted pairs). This is exact
+//   (no sketching error), fast at small and large ranks alike (the eigensolve costs O(I_n^3)
+//   with I_n <= d, next to the Gram's O(N I_n)), and avoids Eigen's dense eigensolver, which
+//   costs several times the Gram product itself on large modes.
 // Sign convention: each column's largest-magnitude entry is positive (linalg.h fix_signs).
 // Errors: with orthonormal factors ||W - W_hat||^2 = ||W||^2 - ||G||^2, accumulated in double
 // and clamped at 0; no reconstruction is needed.

@@ -11,9 +11,8 @@ namespace tllm::util {
 /// mode product of every HOOI sweep). With glibc's defaults the heap is trimmed as soon as
 /// more than twice the last freed block is free at its top, so the next tensor of that size
 /// comes back as fresh pages, each zero-filled by the kernel at first touch (OpenBLAS's own
-/// beta = 0 fill of the output touches them first). On the GPT-2 (256, 64, 4) bench layer
-/// that was about a quarter of HOOI's time (perf: page faults and memset under sgemm);
-/// measured, 2 threads: HOOI x10 897 -> 597 ms, x1 148 -> 128 ms. Blocks of 32 MiB and more
+/// beta = 0 fill of the output touches them first). On GPT-2-sized layers those page faults
+/// are a large share of HOOI's time (docs/performance.md). Blocks of 32 MiB and more
 /// (7B layers) are unaffected: they are mmapped either way (tensor::TensorAllocator).
 /// Cost: up to 128 MiB of freed memory stays with the process after a large job.
 /// Call once, early in main(); a no-op where the C library is not glibc.

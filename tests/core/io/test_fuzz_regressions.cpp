@@ -95,10 +95,10 @@ TEST(FuzzRegressions, DigitBeforeLayerPlaceholderIsRejected) {
 //   metadata-cache block (suppressed for LeakSanitizer by tests/lsan.supp: leak:H5O_protect).
 // - object_header_claims_gigabytes.h5: libhdf5 mallocs the 4.29 GB an object header claims
 //   before reading it; the read then fails and the block is freed untouched.
-// - driver_info_block_claims_gigabytes.h5 (54 bytes; found by CI's 20 s run): its version-0
+// - driver_info_block_claims_gigabytes.h5 (54 bytes; found by CI's fuzzing run): its version-0
 //   superblock, cut short, points a driver info block at address 9, whose size field then
 //   reads 2.2 GB;
-//   libhdf5 allocated that and zero-filled it reading past the end of the file (8 s, 2.1 GB
+//   libhdf5 allocated that and zero-filled it reading past the end of the file (gigabytes
 //   resident for `tensorllm show`). Fixed in core/export/hdf5_read.cpp: check_superblock()
 //   refuses a driver info block or superblock extension (results files have neither) before
 //   libhdf5 opens the file.

@@ -135,8 +135,9 @@ TEST(JobRunner, CancelInsideALargeLayerReturnsQuickly) {
         const auto s = runner.summary();
         EXPECT_TRUE(s->cancelled);
         for (const auto& r : s->layers) EXPECT_FALSE(r.complete()) << "layer " << r.layer << " marked complete after cancel";
-        // Typically 0.15-0.25 s here (one 1536 x 1536 eigensolve); the bound leaves room for a
-        // loaded CI machine while still failing if a kernel stops checking the token.
+        // The longest step that cannot be interrupted is one 1536 x 1536 eigensolve, a fraction
+        // of the bound; the bound leaves room for a loaded CI machine while still failing if a
+        // kernel stops checking the token.
         EXPECT_LT(latency, 0.8) << "cancel at " << delay_ms << " ms took " << latency << " s";
     }
     std::printf("cancel latency inside a 1536x128x4x12 layer: worst %.3f s\n", worst);
@@ -196,7 +197,7 @@ TEST(CliDecompose, UsageErrorsAndToleranceMode) {
 TEST(CliDecompose, SigintCancelsAndWritesNothing) {
     // The test spawns the CLI itself (not through a shell that exits at once): an orphaned
     // process stays a zombie until some init reaps it, which in containers can take seconds
-    // and made an earlier version of this test measure the reaper, not the CLI.
+    // and would make this test measure the reaper, not the CLI.
     tllm::test::TempDir dir;
     synth_model(dir.file("big"), 1024, 8, 6, io::DType::BF16);
     const std::string out = dir.file("out");
@@ -227,7 +228,7 @@ TEST(CliDecompose, SigintCancelsAndWritesNothing) {
         FAIL() << "the CLI ignored SIGINT for 30 s";
     }
     std::printf("SIGINT to exit: %.3f s\n", latency);
-    // Typically 0.1 s; the bound only separates "cancelled" from "ran the 50 iterations on".
+    // The bound only separates "cancelled" from "ran the 50 iterations on".
     EXPECT_LT(latency, 5.0);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 130);
