@@ -4,4 +4,5 @@ file(GLOB_RECURSE TLLM_CORE_SOURCES CONFIGURE_DEPENDS
   ${PROJECT_SOURCE_DIR}/core/io/*.cpp ${PROJECT_SOURCE_DIR}/core/model/*.cpp
   ${PROJECT_SOURCE_DIR}/core/tensor/*.cpp ${PROJECT_SOURCE_DIR}/core/tucker/*.cpp
   ${PROJECT_SOURCE_DIR}/core/analysis/*.cpp ${PROJECT_SOURCE_DIR}/core/jobs/*.cpp
-  ${PROJECT_SOURCE_DIR}/core/export/*.cpp ${PROJECT_SOURCE_DIR}/core/util/*.cpp)
+  ${PROJECT_SOURCE_DIR}/core/export/*.cpp ${PROJECT_SOURCE_DIR}/core/util/*.cpp
+  ${PROJECT_SOURCE_DIR}/core/eval/*.cpp)

@@ -9,6 +9,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   # core
   libeigen3-dev libtbb-dev libhdf5-dev nlohmann-json3-dev libopenblas-dev liblapacke-dev
+  libsentencepiece-dev
   # ui
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libgl1-mesa-dev
   # tests and benchmarks
