@@ -405,6 +405,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab_merges(const std::string&
                                                               const std::string& merges_txt,
                                                               const std::string& tokenizer_config) {
     std::unique_ptr<BpeTokenizer> tok(new BpeTokenizer());
+    tok->path_ = vocab_json;
     std::error_code ec;
     if (!std::filesystem::exists(vocab_json, ec))
         throw std::runtime_error(vocab_json + ": missing (merges.txt needs the vocabulary beside it)");
@@ -453,6 +454,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json_file(const std::
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const nlohmann::json& doc, const std::string& path,
                                                                 const std::string& tokenizer_config) {
     std::unique_ptr<BpeTokenizer> tok(new BpeTokenizer());
+    tok->path_ = path;
     if (!doc.is_object()) throw std::runtime_error(path + ": not a JSON object");
     const auto* model = member(doc, "model");
     if (!model || !model->is_object()) throw std::runtime_error(path + ": field 'model' is missing or not an object");
@@ -590,7 +592,7 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<std::int32_t>&
         for (std::size_t i = 0; i < word.size(); ++i) {
             const auto b = static_cast<unsigned char>(word[i]);
             if (byte_id_[b] < 0)
-                throw std::runtime_error("GPT-2 BPE: byte 0x" + std::string(1, "0123456789abcdef"[b >> 4]) +
+                throw std::runtime_error(path_ + ": byte 0x" + std::string(1, "0123456789abcdef"[b >> 4]) +
                                          "0123456789abcdef"[b & 15] + " has no token in the vocabulary");
             sym[i] = {byte_id_[b], static_cast<std::int32_t>(i) - 1,
                       i + 1 < word.size() ? static_cast<std::int32_t>(i + 1) : -1, true};

@@ -118,6 +118,7 @@ private:
     bool ignore_merges_ = false;                                 ///< a word in the vocabulary is one token
     std::int32_t bos_id_ = -1;
     std::int32_t eos_id_ = -1;
+    std::string path_;  ///< the vocabulary file, named in encoding errors
 
     mutable std::mutex cache_mutex_;
     mutable std::unordered_map<std::string, std::vector<std::int32_t>> cache_;  ///< word -> ids

@@ -11,6 +11,7 @@
 #include "eval/bpe_tokenizer.h"
 #include "eval/sentencepiece_tokenizer.h"
 #include "eval/tokenizer_detail.h"
+#include "eval/unicode_classes.h"
 #include "io/model_config.h"
 
 namespace tllm::eval {
@@ -20,25 +21,20 @@ namespace detail {
 std::string quote(std::string_view value, std::size_t max) {
     std::string out = "'";
     std::size_t i = 0;
-    for (; i < value.size() && out.size() < max + 1; ++i) {
+    while (i < value.size() && out.size() <= max) {
+        const auto d = unicode::decode_utf8(value, i);
         const auto c = static_cast<unsigned char>(value[i]);
-        if (c == '\'' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c == 0x7F) {
+        if (d.cp == unicode::kInvalid || c < 0x20 || c == 0x7F) {  // control or not UTF-8: \xNN
             char buf[8];
             std::snprintf(buf, sizeof buf, "\\x%02x", c);
             out += buf;
         } else {
-            out += static_cast<char>(c);
+            if (c == '\'' || c == '\\') out += '\\';
+            out.append(value.substr(i, d.len));
         }
+        i += d.len;
     }
-    if (i < value.size()) {
-        // Do not end in the middle of a UTF-8 character.
-        while (out.size() > 1 && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-        if (out.size() > 1 && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
-        out += "...";
-    }
+    if (i < value.size()) out += "...";
     return out + "'";
 }
 

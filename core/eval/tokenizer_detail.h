@@ -14,8 +14,9 @@ namespace tllm::eval::detail {
 /// tokenizer.model); real ones are at most a few tens of MB.
 inline constexpr std::uint64_t kMaxTokenizerFileBytes = 64ull << 20;
 
-/// `value` in single quotes, control characters and quotes escaped, cut to `max` bytes
-/// (whole UTF-8 characters), so that an error stays on one line.
+/// `value` in single quotes for an error message: quotes and backslashes escaped, control
+/// characters and bytes that are not UTF-8 as \xNN, cut after about `max` bytes (whole
+/// characters), so that the message stays one readable line.
 std::string quote(std::string_view value, std::size_t max = 48);
 
 /// A JSON value for an error message: its dump, quoted and cut as above.

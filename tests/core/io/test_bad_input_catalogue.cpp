@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "eval/tokenizer.h"
 #include "io/checkpoint.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
@@ -141,6 +142,14 @@ PreparedCase prepare(const json& e, const fs::path& dir) {
         write_spec(p, e.at("file"));
         return {[p] { io::read_model_config(p.string()); }, named(p)};
     }
+    if (kind == "tokenizer") {
+        // The files of a model directory; the tokenizer is chosen as for a model.
+        for (const auto& [name, spec] : e.at("files").items()) write_spec(dir / name, spec);
+        const int vocab = e.value("model_vocab_size", 100000);
+        const std::string names = e.at("names").get<std::string>();
+        return {[dir, vocab] { (void)eval::load_tokenizer(dir.string(), vocab); },
+                names == "." ? dir.string() : (dir / names).string()};
+    }
     if (kind == "architecture") {
         const fs::path p = dir / "architectures.json";
         write_spec(p, e.at("file"));
@@ -196,9 +205,9 @@ TEST(BadInputCatalogueFile, CoversTheMatrixAndEveryKind) {
         ++per_kind[e.at("kind").get<std::string>()];
         if (e.contains("from")) from.insert(e.at("from").get<std::string>());
     }
-    for (const char* kind : {"safetensors", "index", "config", "architecture"})
-        EXPECT_GE(per_kind[kind], 5) << "too few '" << kind << "' entries";
-    EXPECT_EQ(per_kind.size(), 4u);
+    const std::vector<std::string> kinds = {"safetensors", "index", "config", "architecture", "tokenizer"};
+    for (const auto& kind : kinds) EXPECT_GE(per_kind[kind], 5) << "too few '" << kind << "' entries";
+    EXPECT_EQ(per_kind.size(), kinds.size());
 
     std::ifstream in(std::string(TLLM_TEST_DIR) + "/core/io/test_safetensors.cpp");
     ASSERT_TRUE(in);
