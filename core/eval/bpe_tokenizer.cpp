@@ -245,8 +245,10 @@ void BpeTokenizer::set_vocab(std::unordered_map<std::string, std::int32_t> vocab
         auto& kind = id_kind_[static_cast<std::size_t>(id)];
         if (kind != 0) {
             // Name the two spellings in a stable order.
+            const std::int32_t dup = id;      // (clang 14 cannot capture structured bindings)
+            const std::string& first = token;
             const auto other = std::find_if(vocab.begin(), vocab.end(), [&](const auto& e) {
-                return e.second == id && e.first != token;
+                return e.second == dup && e.first != first;
             });
             std::string a = token, b = other == vocab.end() ? token : other->first;
             if (b < a) std::swap(a, b);
