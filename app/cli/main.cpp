@@ -23,6 +23,8 @@ void usage(std::FILE* out) {
                  "  show FILE.h5      print the results stored in an HDF5 results file (no recomputation)\n"
                  "  report MODEL      the GUI's figures (PNG, SVG, PDF), their CSV and an index.html, headless\n"
                  "  bench             the standard benchmark set against this machine's measured limits\n"
+                 "  evaluate MODEL    perplexity, multiple-choice or last-word accuracy of the model (CPU)\n"
+                 "  generate MODEL    greedy continuation of a prompt\n"
                  "\n"
                  "Run 'tensorllm COMMAND --help' for a command's options.\n",
                  TENSORLLM_VERSION);
@@ -53,6 +55,8 @@ int main(int argc, char** argv) {
         if (cmd == "report") throw std::runtime_error("this build has no GUI library (TENSORLLM_BUILD_GUI=OFF): report is unavailable");
 #endif
         if (cmd == "bench") return tllm::cli::cmd_bench(args);
+        if (cmd == "evaluate") return tllm::cli::cmd_evaluate(args);
+        if (cmd == "generate") return tllm::cli::cmd_generate(args);
         std::fprintf(stderr, "tensorllm: unknown command '%s' (see tensorllm --help)\n", cmd.c_str());
         return 2;
     } catch (const std::invalid_argument& e) {

@@ -674,9 +674,8 @@ void Transformer::score(RunState& s, const float* x, int n, std::span<const std:
                 const std::int32_t t = targets[std::size_t(r0 + i)];
                 if (t < 0) return;
                 if (t >= V) throw std::out_of_range("target id " + std::to_string(t) + " is outside the vocabulary");
-                double sum = 0;
                 const float mx = z[best];
-                for (int v = 0; v < V; ++v) sum += std::exp(double(z[v] - mx));
+                const double sum = kernels::sum_exp(z, V, mx);
                 out[r0 + i] = double(z[t] - mx) - std::log(sum);
             });
         });

@@ -8,8 +8,39 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+// Float comparisons may be if-converted (vectorised) only without trapping math; nothing
+// here relies on floating-point exception flags. GCC does not inline functions compiled
+// with other options (std::max, std::bit_cast) into these, so the hot loops avoid them.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 namespace tllm::eval::kernels {
 namespace {
+
+// e^x in float32 within about 2 ulp for x in [-80, 80], clamped outside (e^-80 stands for 0;
+// the clamp keeps every intermediate a normal float: denormals are slow). A Cephes polynomial
+// that the compiler vectorises, unlike the libm call (the activations and softmaxes spend
+// most of their time in exp).
+inline float fast_exp(float x) {
+    x = x < -80.0f ? -80.0f : (x > 80.0f ? 80.0f : x);
+    // Round x / ln 2 to an integer by the 1.5 * 2^23 trick (no libm call, vectorises).
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;  // ln 2 split in two for an exact reduction
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int bits = (int(n) + 127) << 23;
+    float scale;
+    __builtin_memcpy(&scale, &bits, sizeof scale);  // not std::bit_cast: see the pragma above
+    return p * scale;
+}
+
 
 // Block sizes of matmul: functions of the shape only (never of the thread count).
 constexpr int kRowBlock = 256;
@@ -17,17 +48,40 @@ int col_block(int out) { return out <= 512 ? 64 : out <= 4096 ? 128 : 256; }
 // Query rows per attention task.
 constexpr int kQueryBlock = 64;
 
-float act1(float x, Activation a) {
+// The activations, each written for one inlined loop body.
+inline float gelu_tanh(float x) {
+    // 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)).
+    const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);  // sqrt(2 / pi) (...)
+    return x / (1.0f + fast_exp(-2.0f * u));
+}
+inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
+inline float silu(float x) { return x / (1.0f + fast_exp(-x)); }
+inline float relu(float x) { return x > 0 ? x : 0.0f; }
+
+// Applies f to [0, n) in parallel chunks, then g(i) = f(x[i]) or f(x[i]) * y[i].
+template <class F>
+void map_blocks(std::size_t n, F&& body) {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 8192),
+                      [&](const tbb::blocked_range<std::size_t>& r) { body(r.begin(), r.end()); });
+}
+
+template <class Act>
+void apply(float* x, const float* up, std::size_t n, Act act) {
+    map_blocks(n, [&](std::size_t b, std::size_t e) {
+        if (up)
+            for (std::size_t i = b; i < e; ++i) x[i] = act(x[i]) * up[i];
+        else
+            for (std::size_t i = b; i < e; ++i) x[i] = act(x[i]);
+    });
+}
+
+void apply_activation(float* x, const float* up, std::size_t n, Activation a) {
     switch (a) {
-        case Activation::GeluTanh: {
-            const float k = 0.7978845608028654f;  // sqrt(2 / pi)
-            return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
-        }
-        case Activation::GeluErf: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-        case Activation::Silu: return x / (1.0f + std::exp(-x));
-        case Activation::Relu: return x > 0 ? x : 0.0f;
+        case Activation::GeluTanh: return apply(x, up, n, [](float v) { return gelu_tanh(v); });
+        case Activation::GeluErf: return apply(x, up, n, [](float v) { return gelu_erf(v); });
+        case Activation::Silu: return apply(x, up, n, [](float v) { return silu(v); });
+        case Activation::Relu: return apply(x, up, n, [](float v) { return relu(v); });
     }
-    return x;
 }
 
 }  // namespace
@@ -112,12 +166,10 @@ void attention(float* out, const float* q, const float* kc, const float* vc, int
             float* s = S.data() + std::size_t(i) * nk;
             const int a = lo - kbeg, e = p - kbeg + 1;
             float mx = s[a];
-            for (int j = a + 1; j < e; ++j) mx = std::max(mx, s[j]);
+            for (int j = a + 1; j < e; ++j) mx = s[j] > mx ? s[j] : mx;
+            for (int j = a; j < e; ++j) s[j] = fast_exp(s[j] - mx);
             double sum = 0;
-            for (int j = a; j < e; ++j) {
-                s[j] = std::exp(s[j] - mx);
-                sum += s[j];
-            }
+            for (int j = a; j < e; ++j) sum += s[j];
             const float inv = float(1.0 / sum);
             for (int j = 0; j < a; ++j) s[j] = 0.0f;
             for (int j = a; j < e; ++j) s[j] *= inv;
@@ -128,20 +180,24 @@ void attention(float* out, const float* q, const float* kc, const float* vc, int
     });
 }
 
+double sum_exp(const float* z, int n, float mx) {
+    double sum = 0;
+    constexpr int kChunk = 256;
+    float e[kChunk];
+    for (int j0 = 0; j0 < n; j0 += kChunk) {
+        const int m = std::min(kChunk, n - j0);
+        for (int j = 0; j < m; ++j) e[j] = fast_exp(z[j0 + j] - mx);
+        for (int j = 0; j < m; ++j) sum += e[j];
+    }
+    return sum;
+}
+
 void add(float* x, const float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void activate(float* x, std::size_t n, Activation act) {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 4096), [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t i = r.begin(); i < r.end(); ++i) x[i] = act1(x[i], act);
-    });
-}
+void activate(float* x, std::size_t n, Activation act) { apply_activation(x, nullptr, n, act); }
 
-void activate_mul(float* gate, const float* up, std::size_t n, Activation act) {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 4096), [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t i = r.begin(); i < r.end(); ++i) gate[i] = act1(gate[i], act) * up[i];
-    });
-}
+void activate_mul(float* gate, const float* up, std::size_t n, Activation act) { apply_activation(gate, up, n, act); }
 
 }  // namespace tllm::eval::kernels

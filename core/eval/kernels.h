@@ -10,6 +10,8 @@
 
 namespace tllm::eval::kernels {
 
+/// sum_j exp(z[j] - mx) over j < n, in float64 (the denominator of a softmax).
+double sum_exp(const float* z, int n, float mx);
 /// y (n, out) = x (n, in) W^T + b, with W (out, in) row-major (nn.Linear) and b (out) or null.
 void matmul(float* y, const float* x, const float* w, const float* b, int n, int in, int out);
 /// LayerNorm of each row of x (n, d): (x - mean) / sqrt(var + eps) * w + b (biased variance).
