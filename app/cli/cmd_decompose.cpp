@@ -18,6 +18,7 @@
 #include "export/hdf5_results.h"
 #include "export/results_tables.h"
 #include "export/staging_dir.h"
+#include "io/output_guard.h"
 #include "job_cli.h"
 #include "jobs/job_runner.h"
 #include "model/model.h"
@@ -47,44 +48,57 @@ const char* kHelp =
     "                       config.json and tokenizer files copied (docs/denoised-checkpoint.md)\n"
     "  --factorised DIR     the same checkpoint but with the decomposed layers' dense Q, K, V, O\n"
     "                       replaced by float32 tensors tensorllm.layers.L.{U1,U2,U3,core}\n"
-    "  --overwrite          replace a non-empty --denoised/--factorised DIR (the old content\n"
-    "                       stays until the new checkpoint is complete)\n"
+    "  --overwrite          replace an earlier --denoised/--factorised output of this tool (the\n"
+    "                       old content stays until the new checkpoint is complete); a\n"
+    "                       directory this tool did not write is never replaced\n"
     "\n"
     "%s"  // rank choice and method options (job_cli.cpp)
     "  --no-spectra         skip the mode spectra (faster with --ranks)\n"
     "  --arch FILE          extra architecture layouts (docs/architectures.md)\n"
     "  --quiet              no progress bar\n"
     "\n"
-    "Every output is written to a temporary file or directory beside it and moved into place\n"
-    "only when complete: a failure (e.g. a full disk) leaves no partial output and any previous\n"
-    "file or directory untouched. Outputs are written in the order --out, --h5, --denoised,\n"
+    "No output may be, replace or contain a file of the model (refused with exit 2). Every output\n"
+    "is written to a temporary file or directory beside it and moved into place only when\n"
+    "complete: a failure (e.g. a full disk) leaves no partial output and any previous file or\n"
+    "directory untouched; --out replaces an earlier results set as a whole. Two runs cannot\n"
+    "write the same output at once (the second stops with an error). Outputs are written in the order --out, --h5, --denoised,\n"
     "--factorised. Ctrl-C during the decomposition writes nothing; during the writing it stops\n"
     "the output in progress (nothing partial is left) and skips the rest.\n"
     "Layers that failed keep their original weights in --denoised/--factorised.\n"
     "Exit status: 0 all layers done, 1 error, 2 usage error, 3 some layers failed (see\n"
     "layers.csv or 'tensorllm show'), 130 cancelled.\n";
 
-// Refuses, before any computation, outputs that could only fail at the end.
-void check_destinations(const std::optional<std::string>& h5, const std::optional<std::string>& denoised,
-                        const std::optional<std::string>& factorised, bool overwrite) {
+// Refuses, before any computation, outputs that would touch the source or could only fail at
+// the end (io::UnsafeOutput, exit 2), then locks every output for the rest of the run.
+std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
+    const io::SourceSet& src, const std::optional<std::string>& out, const std::optional<std::string>& h5,
+    const std::optional<std::string>& denoised, const std::optional<std::string>& factorised, bool overwrite) {
     namespace fs = std::filesystem;
     std::error_code ec;
+    if (out) io::check_output_dir(src, "--out", *out, exporting::kResultsKind, true);
     if (h5) {
-        if (fs::is_directory(*h5, ec)) throw std::invalid_argument("--h5 " + *h5 + ": is a directory, not a file name");
+        io::check_output_file(src, "--h5", *h5);
         const fs::path parent = fs::path(*h5).parent_path();
         if (!parent.empty() && !fs::is_directory(parent, ec))
             throw std::invalid_argument("--h5 " + *h5 + ": directory " + parent.string() + " does not exist");
     }
-    for (const auto& [name, dir] : {std::pair{"--denoised", denoised}, std::pair{"--factorised", factorised}}) {
-        if (!dir) continue;
-        if (fs::exists(*dir, ec) && !fs::is_directory(*dir, ec))
-            throw std::invalid_argument(std::string(name) + " " + *dir + ": exists and is not a directory");
-        if (exporting::non_empty_directory(*dir) && !overwrite)
-            throw std::invalid_argument(std::string(name) + " " + *dir +
-                                        ": directory exists and is not empty (add --overwrite to replace it)");
+    if (denoised) io::check_output_dir(src, "--denoised", *denoised, "denoised", overwrite);
+    if (factorised) io::check_output_dir(src, "--factorised", *factorised, "factorised", overwrite);
+    std::vector<std::pair<std::string, std::string>> given;
+    for (const auto& [name, v] : {std::pair{"--out", out}, std::pair{"--h5", h5}, std::pair{"--denoised", denoised},
+                                  std::pair{"--factorised", factorised}})
+        if (v) given.emplace_back(name, fs::weakly_canonical(fs::absolute(exporting::normalise_destination(*v)), ec).string());
+    for (std::size_t i = 0; i < given.size(); ++i)
+        for (std::size_t j = i + 1; j < given.size(); ++j)
+            if (given[i].second == given[j].second)
+                throw std::invalid_argument(given[i].first + " and " + given[j].first + " name the same path");
+    std::vector<std::unique_ptr<io::OutputLock>> locks;
+    for (const auto& v : {out, h5, denoised, factorised}) {
+        if (!v) continue;
+        locks.push_back(std::make_unique<io::OutputLock>(exporting::normalise_destination(*v)));
+        for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "tensorllm decompose: note: %s\n", note.c_str());
     }
-    if (denoised && factorised && exporting::normalise_destination(*denoised) == exporting::normalise_destination(*factorised))
-        throw std::invalid_argument("--denoised and --factorised name the same directory");
+    return locks;
 }
 
 // Writes the requested outputs in order; false when cancelled (Ctrl-C) part-way.
@@ -98,7 +112,7 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
     try {
         if (out) {
             current = "--out";
-            exporting::write_results(*out, m, opt, s);
+            exporting::write_results(*out, m, opt, s, ctl);
             std::printf("wrote %s/{results.json,layers.csv,heads.csv,spectra.csv,head_spectra.csv,trace.csv}\n",
                         out->c_str());
         }
@@ -151,11 +165,14 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     const auto factorised = args.value("factorised");
     if (!out && !h5 && !denoised && !factorised)
         throw std::invalid_argument("give at least one output: --out DIR, --h5 FILE, --denoised DIR or --factorised DIR");
-    check_destinations(h5, denoised, factorised, args.flag("overwrite"));
 
     std::vector<model::ArchitectureSpec> extra;
-    if (auto a = args.value("arch")) extra = model::read_architectures(*a);
+    const auto arch = args.value("arch");
+    if (arch) extra = model::read_architectures(*arch);
     auto model = std::make_shared<const model::Model>(path, extra);
+    io::SourceSet sources = model->checkpoint().sources();
+    if (arch) sources.add_file(*arch);
+    const auto locks = check_and_lock_destinations(sources, out, h5, denoised, factorised, args.flag("overwrite"));
     jobs::JobOptions opt = parse_job_options(args, *model, false);
     opt.spectra = !args.flag("no-spectra");
 
@@ -173,6 +190,10 @@ int cmd_decompose(const std::vector<std::string>& argv) {
                         r.seconds_total);
         else
             std::printf("layer %-4d %s: %s\n", r.layer, tucker::status_name(r.status), r.message.c_str());
+    }
+    if (summary->layers.empty()) {
+        std::fprintf(stderr, "tensorllm decompose: no layer was decomposed (the selection is empty); nothing written\n");
+        return 1;
     }
     struct rusage ru {};
     ::getrusage(RUSAGE_SELF, &ru);

@@ -3,16 +3,24 @@
 #include <QString>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 
 #include "analysis/compression.h"
 #include "commands.h"
 #include "export/hdf5_results.h"
 #include "export/results_reader_process.h"
+#include "export/staging_dir.h"
+#include "io/output_guard.h"
 #include "job_cli.h"
 #include "report/report.h"
 #include "util/resources.h"
 
 namespace tllm::cli {
+namespace {
+// Marker kind of a report directory (io::write_output_marker).
+constexpr const char* kReportKind = "report";
+}  // namespace
 
 int cmd_report(const std::vector<std::string>& argv) {
     auto opts = job_option_names();
@@ -51,8 +59,18 @@ int cmd_report(const std::vector<std::string>& argv) {
     model::AttentionShape S;
     std::string model_type, arch;
     int mapped_layers = 0;
+    std::unique_ptr<io::OutputLock> lock;
+    // The output may not be or hold what the report reads; it is locked for the whole run.
+    auto guard = [&](const io::SourceSet& src) {
+        io::check_output_dir(src, "--out", *out, kReportKind, true);
+        lock = std::make_unique<io::OutputLock>(exporting::normalise_destination(*out));
+        for (const auto& note : lock->notes()) std::fprintf(stderr, "tensorllm report: note: %s\n", note.c_str());
+    };
     if (auto from = args.value("from")) {
         if (!args.positional().empty() || args.flag("demo")) throw std::invalid_argument("give either --from or a MODEL, not both");
+        io::SourceSet src;
+        src.add_file(*from);
+        guard(src);
         exporting::Hdf5ReadOptions ro;
         ro.factors = false;
         auto f = exporting::read_results_isolated(*from, ro);
@@ -69,6 +87,9 @@ int cmd_report(const std::vector<std::string>& argv) {
         if (auto a = args.value("arch")) extra = model::read_architectures(*a);
         auto model = std::make_shared<const model::Model>(path, extra);
         opt = parse_job_options(args, *model, true);
+        io::SourceSet src = model->checkpoint().sources();
+        if (auto a = args.value("arch")) src.add_file(*a);
+        guard(src);
         InterruptGuard interrupt;
         summary = run_job(model, opt, args.flag("quiet"), *interrupt.flag());
         if (summary->cancelled) {
@@ -113,7 +134,15 @@ int cmd_report(const std::vector<std::string>& argv) {
     char name[] = "tensorllm";
     char* qargv[] = {name, nullptr};
     QApplication app(qargc, qargv);
-    const QStringList files = ui::write_report(QString::fromStdString(*out), in, style);
+    // All or nothing: the report is drawn into a staging directory that replaces --out (an
+    // earlier report, or nothing) only when complete.
+    const std::string parent = std::filesystem::path(exporting::normalise_destination(*out)).parent_path().string();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    io::check_writable_beside(exporting::normalise_destination(*out));
+    exporting::StagingDir stage(*out);
+    const QStringList files = ui::write_report(QString::fromStdString(stage.path()), in, style);
+    io::write_output_marker(stage.path(), kReportKind);
+    stage.commit(true);
     std::printf("wrote %lld files to %s; open %s/index.html\n", static_cast<long long>(files.size()), out->c_str(), out->c_str());
     return failed ? 3 : 0;
 }

@@ -1,5 +1,7 @@
 #include "export/denoised_checkpoint.h"
 
+#include "io/output_guard.h"
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -193,14 +195,8 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
                                     std::to_string(s.layers.size()) + " layer result(s), none complete)");
     const io::Checkpoint& ck = m.checkpoint();
     std::error_code ec;
-    if (fs::exists(rep.directory, ec)) {
-        if (!fs::is_directory(rep.directory, ec))
-            throw std::invalid_argument(rep.directory + ": exists and is not a directory");
-        if (fs::equivalent(rep.directory, ck.directory(), ec))
-            throw std::invalid_argument(rep.directory + ": is the source checkpoint's directory; choose another");
-        if (non_empty_directory(rep.directory) && !dopt.overwrite)
-            throw std::invalid_argument(rep.directory + ": directory exists and is not empty (allow overwrite to replace it)");
-    }
+    const char* kind = checkpoint_form_name(dopt.form);
+    io::check_output_dir(ck.sources(), std::string(kind) + " checkpoint", rep.directory, kind, dopt.overwrite);
 
     // Which tensors are replaced, by which layer; and the first of each layer in file order.
     std::map<std::string, int> replaced;
@@ -216,6 +212,7 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
         for (const auto& e : fs::directory_iterator(ck.directory(), ec)) {
             const std::string name = e.path().filename().string();
             if (name == index_name) continue;
+            if (name == io::kMarkerName || name.ends_with(".tensorllm-lock")) continue;  // the tool's own
             if (e.is_directory(ec)) {
                 rep.warnings.push_back("not copied: directory '" + name + "'");
                 continue;
@@ -244,6 +241,7 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
         for (const auto& [l, r] : layers)
             estimate += 4 * analysis::compressed_params(m.shape(), r->ranks) + 4096;
     }
+    io::check_writable_beside(rep.directory);  // before the space: a read-only disk is not a full one
     const fs::path parent = fs::path(rep.directory).parent_path();
     std::uint64_t have = 0;
     try {
@@ -366,6 +364,8 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
         if (ec) throw std::runtime_error(rep.directory + ": copying '" + p.string() + "' failed: " + ec.message());
         rep.files.push_back(name);
     }
+    ctl.check();
+    io::write_output_marker(stage.path(), kind);
     ctl.check();
     stage.commit(dopt.overwrite);
     ctl.report(1.0f);

@@ -10,6 +10,9 @@
 namespace tllm::exporting::h5 {
 namespace {
 
+// Largest chunk of a checksummed dataset (HDF5 limits a chunk to 4 GiB).
+constexpr std::uint64_t kMaxChunkBytes = 256ull << 20;
+
 std::recursive_mutex& hdf5_mutex() {
     static std::recursive_mutex m;
     return m;
@@ -146,10 +149,25 @@ void Writer::dataset(hid_t loc, const std::string& obj, const std::string& name,
     const std::string path = Reader::child(obj, name);
     Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
     if (!space.valid()) fail(file, path, "cannot create dataspace " + dims_text(dims));
-    Handle d(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-    if (!d.valid()) fail(file, path, "cannot create dataset " + dims_text(dims));
     hsize_t n = 1;
     for (auto x : dims) n *= x;
+    // Every non-empty dataset carries HDF5's Fletcher32 checksum (one chunk of the whole
+    // dataset, or rows of it past kMaxChunkBytes), which the library checks on every read.
+    Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    if (n > 0) {
+        std::vector<hsize_t> chunk = dims;
+        const std::size_t elem = H5Tget_size(file_type);
+        for (std::size_t k = 0; k < chunk.size(); ++k) {
+            hsize_t bytes = elem;
+            for (auto x : chunk) bytes *= x;
+            if (bytes <= kMaxChunkBytes) break;
+            chunk[k] = std::max<hsize_t>(1, chunk[k] / ((bytes + kMaxChunkBytes - 1) / kMaxChunkBytes));
+        }
+        if (H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()) < 0 || H5Pset_fletcher32(dcpl.get()) < 0)
+            fail(file, path, "cannot set the checksum filter");
+    }
+    Handle d(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);
+    if (!d.valid()) fail(file, path, "cannot create dataset " + dims_text(dims));
     if (n > 0 && H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         fail(file, path, "cannot write dataset " + dims_text(dims));
 }
@@ -331,7 +349,15 @@ OpenedDataset open_dataset(const Reader& R, hid_t loc, const std::string& obj, c
         if (want[std::size_t(k)] >= 0 && o.dims[std::size_t(k)] != hsize_t(want[std::size_t(k)]))
             R.bad(path, "has dims " + dims_text(o.dims) + ", expected " + dims_text(want));
     Handle dcpl(H5Dget_create_plist(o.ds.get()), H5Pclose);
-    const bool filtered = dcpl.valid() && H5Pget_nfilters(dcpl.get()) > 0;
+    // Only a compressing filter lets the data exceed the file; the checksum does not.
+    bool filtered = false;
+    for (int k = 0, n = dcpl.valid() ? H5Pget_nfilters(dcpl.get()) : 0; k < n; ++k) {
+        unsigned flags = 0, filter_config = 0;
+        std::size_t nelmts = 0;
+        char fname[64] = {};
+        filtered |= H5Pget_filter2(dcpl.get(), unsigned(k), &flags, &nelmts, nullptr, sizeof fname, fname,
+                                   &filter_config) != H5Z_FILTER_FLETCHER32;
+    }
     const std::uint64_t limit = filtered ? R.file_size * kMaxCompressionRatio : R.file_size;
     std::uint64_t n = 1;
     for (auto d : o.dims) {
@@ -346,6 +372,25 @@ OpenedDataset open_dataset(const Reader& R, hid_t loc, const std::string& obj, c
     return o;
 }
 
+// Why a read failed: a dataset with the Fletcher32 filter whose data no longer matches it
+// is damaged, which says more than "cannot read".
+std::string read_failure(const OpenedDataset& o) {
+    Handle dcpl(H5Dget_create_plist(o.ds.get()), H5Pclose);
+    if (dcpl.valid()) {
+        const int n = H5Pget_nfilters(dcpl.get());
+        for (int k = 0; k < n; ++k) {
+            unsigned flags = 0;
+            std::size_t nelmts = 0;
+            char name[64] = {};
+            unsigned filter_config = 0;
+            if (H5Pget_filter2(dcpl.get(), unsigned(k), &flags, &nelmts, nullptr, sizeof name, name, &filter_config) ==
+                H5Z_FILTER_FLETCHER32)
+                return "cannot read: its data does not match its Fletcher32 checksum (the file is damaged)";
+        }
+    }
+    return "cannot read";
+}
+
 template <class T>
 std::vector<hsize_t> read_numeric(const Reader& R, hid_t loc, const std::string& obj, const std::string& name,
                                   const std::vector<std::int64_t>& want, std::vector<T>& out, hid_t mem_type,
@@ -353,7 +398,7 @@ std::vector<hsize_t> read_numeric(const Reader& R, hid_t loc, const std::string&
     OpenedDataset o = open_dataset(R, loc, obj, name, classes, elem_size, want);
     out.assign(static_cast<std::size_t>(o.count), T{});
     if (o.count > 0 && H5Dread(o.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
-        fail(R.file, Reader::child(obj, name), "cannot read");
+        fail(R.file, Reader::child(obj, name), read_failure(o));
     return o.dims;
 }
 
@@ -399,7 +444,7 @@ std::vector<std::string> Reader::strings(hid_t loc, const std::string& obj, cons
         H5Tset_strpad(mt.get(), H5T_STR_NULLPAD);
         H5Tset_cset(mt.get(), H5Tget_cset(o.type.get()));
         std::vector<char> buf(n * size);
-        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) fail(file, path, "cannot read");
+        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) fail(file, path, read_failure(o));
         for (std::size_t i = 0; i < n; ++i) out.emplace_back(buf.data() + i * size, ::strnlen(buf.data() + i * size, size));
     }
     return out;

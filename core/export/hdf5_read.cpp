@@ -10,6 +10,8 @@
 #include <Eigen/Dense>
 
 #include "export/hdf5_detail.h"
+#include "util/sha256.h"
+#include "io/mapped_file.h"
 #include "export/hdf5_results.h"
 #include "io/dtype.h"
 #include "tucker/tucker.h"
@@ -215,6 +217,29 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
 // for `tensorllm show`. Results files are written with the default file driver and no
 // superblock extension, so both addresses are "undefined" (all bits set) in every file this
 // reader accepts; only the signature at offset 0 (no user block) is looked for.
+// The whole-file checksum (kContentHashAttribute): the SHA-256 of the file with the stored
+// digest replaced by the placeholder it was computed with.
+void verify_content_hash(const std::string& path, const std::string& stored) {
+    const std::string_view ph(kContentHashPlaceholder);
+    if (stored.size() != ph.size())
+        throw std::runtime_error(path + ": / attribute '" + std::string(kContentHashAttribute) + "' is not 64 characters");
+    const io::MappedFile f(path);
+    const std::string_view img(reinterpret_cast<const char*>(f.bytes().data()), f.bytes().size());
+    const std::size_t at = img.find(stored);
+    if (at == std::string_view::npos || img.find(stored, at + 1) != std::string_view::npos)
+        throw std::runtime_error(path + ": content checksum: the stored digest is not found once in the file; the file "
+                                        "is damaged");
+    util::Sha256 h;
+    h.update(img.substr(0, at));
+    h.update(ph);
+    h.update(img.substr(at + ph.size()));
+    const std::string got = h.hex_digest();
+    if (got != stored)
+        throw std::runtime_error(path + ": content checksum mismatch (stored sha256 " + stored.substr(0, 12) +
+                                 "..., content " + got.substr(0, 12) +
+                                 "...): the file was changed or damaged after it was written");
+}
+
 void check_superblock(const std::string& path, std::uint64_t size) {
     std::ifstream in(path, std::ios::binary);
     unsigned char b[64] = {};
@@ -295,6 +320,7 @@ ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ro
         R.bad("/ attribute 'format_version'", "is " + std::to_string(meta.format_version) +
                                                   ": written by a newer version; this build reads version " +
                                                   std::to_string(kHdf5FormatVersion));
+    if (R.has_attr(root, kContentHashAttribute)) verify_content_hash(path, R.attr_str(root, "/", kContentHashAttribute, 64));
     meta.tool_version = R.attr_str(root, "/", "tool_version", 256);
     meta.created_utc = R.attr_str(root, "/", "created_utc", 256);
     const bool has_factors = R.attr_int(root, "/", "has_factors", 0, 1) != 0;

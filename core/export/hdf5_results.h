@@ -40,6 +40,14 @@ namespace tllm::exporting {
 
 /// Value of the root attribute `format` and the version this code writes and reads.
 inline constexpr const char* kHdf5Format = "tensorllm-results";
+/// Root attribute holding the SHA-256 (hex) of the whole file as written, computed with this
+/// attribute's 64 value bytes set to kContentHashPlaceholder; read_results_hdf5 recomputes it
+/// (a changed or damaged byte anywhere, attributes included, is detected). Files without it
+/// (written before it existed) are read without the check.
+inline constexpr const char* kContentHashAttribute = "content_sha256";
+inline constexpr const char* kContentHashPlaceholder =
+    "tensorllm-content-sha256-placeholder-0123456789abcdef0123456789a";
+static_assert(std::char_traits<char>::length(kContentHashPlaceholder) == 64, "a SHA-256 in hex is 64 characters");
 inline constexpr int kHdf5FormatVersion = 2;  // 2: fixed-length strings only
 
 /// Bounds a results file may declare, enforced by read_results_hdf5 and by the results stream
@@ -113,7 +121,7 @@ struct Hdf5WriteOptions {
     bool factors = true;
     /// Refuse to start when the destination filesystem has less than the estimated size plus
     /// this margin free (bytes).
-    std::uint64_t free_space_margin = 1ull << 20;
+    std::uint64_t free_space_margin = 16ull << 10;
     /// Nothing to check today; present for the house rule (options validate themselves).
     void validate() const {}
 };

@@ -1,5 +1,6 @@
 // Writing results files (export/hdf5_results.h; schema in docs/hdf5-schema.md).
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <filesystem>
 #include <set>
@@ -11,7 +12,9 @@
 #include "export/hdf5_detail.h"
 #include "export/hdf5_results.h"
 #include "io/atomic_file.h"
+#include "io/output_guard.h"
 #include "util/resources.h"
+#include "util/sha256.h"
 
 namespace fs = std::filesystem;
 
@@ -224,6 +227,7 @@ void write_content(const h5::Writer& W, hid_t root, const ResultsMetadata& meta,
                    const Hdf5WriteOptions& wopt, const util::Control& ctl) {
     W.attr(root, "/", "format", kHdf5Format);
     W.attr(root, "/", "format_version", kHdf5FormatVersion);
+    W.attr(root, "/", kContentHashAttribute, std::string(kContentHashPlaceholder));
     W.attr(root, "/", "tool_version", meta.tool_version);
     W.attr(root, "/", "created_utc", meta.created_utc);
     W.attr(root, "/", "array_order", kArrayOrder);
@@ -274,6 +278,7 @@ void write_content(const h5::Writer& W, hid_t root, const ResultsMetadata& meta,
 
 void write_results_hdf5(const std::string& path, const model::Model& m, const jobs::JobOptions& opt,
                         const jobs::JobSummary& s, const Hdf5WriteOptions& wopt, const util::Control& ctl) {
+    io::check_output_file(m.checkpoint().sources(), "HDF5 results file", path);
     std::vector<int> order;
     for (const auto& r : s.layers) order.push_back(r.layer);
     write_results_hdf5(path, results_metadata(m, opt, order), s, wopt, ctl);
@@ -283,18 +288,18 @@ void write_results_hdf5(const std::string& path, const ResultsMetadata& meta, co
                         const Hdf5WriteOptions& wopt, const util::Control& ctl) {
     wopt.validate();
     check_summary(meta, s);
+    if (path.empty()) throw io::UnsafeOutput("HDF5 results file: empty path");
+    if (!meta.source.path.empty()) {
+        // The source as recorded (report --from has no model open): its files and directory.
+        io::SourceSet src;
+        std::error_code dec;
+        if (fs::is_directory(meta.source.path, dec)) src.add_directory(meta.source.path);
+        else src.add_file(meta.source.path);
+        io::check_output_file(src, "HDF5 results file", path);
+    }
     std::error_code ec;
     if (fs::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, not a file name");
-    const std::uint64_t need = estimate_bytes(meta, s, wopt.factors) + wopt.free_space_margin;
-    std::uint64_t have = 0;
-    try {
-        have = io::free_space_for(path);
-    } catch (const std::runtime_error& e) {
-        throw std::runtime_error(path + ": cannot write here: " + e.what());
-    }
-    if (have < need)
-        throw std::runtime_error(path + ": not enough free space: about " + util::format_bytes(need) +
-                                 " needed, " + util::format_bytes(have) + " available");
+    io::check_writable_beside(path);  // before the space: a read-only disk is not a full one
 
     // The file is assembled in memory (HDF5's core driver, no backing store) and written by
     // io::AtomicFile (temporary file + fsync + rename). Why: when a disk write fails inside
@@ -310,7 +315,8 @@ void write_results_hdf5(const std::string& path, const ResultsMetadata& meta, co
         static std::atomic<unsigned> serial{0};
         h5::Session session;
         const h5::Writer W{path};
-        const std::uint64_t increment = std::clamp<std::uint64_t>(need, 1ull << 20, 256ull << 20);
+        const std::uint64_t increment =
+            std::clamp<std::uint64_t>(estimate_bytes(meta, s, wopt.factors), 1ull << 20, 256ull << 20);
         Handle fapl = h5::file_access_plist(path, increment);
         // A unique in-memory name (nothing is created on disk under it).
         const std::string label = path + ".mem-" + std::to_string(serial.fetch_add(1));
@@ -325,6 +331,29 @@ void write_results_hdf5(const std::string& path, const ResultsMetadata& meta, co
             h5::fail(path, "/", "cannot copy the file image");
         if (file.close() < 0) h5::fail(path, "/", "cannot close the file in memory");
     }
+    // The whole-file checksum, over the image with the placeholder in place, then written
+    // over the placeholder (util::Sha256; see kContentHashAttribute).
+    {
+        const std::string_view ph(kContentHashPlaceholder);
+        const std::string_view img(reinterpret_cast<const char*>(image.data()), image.size());
+        const std::size_t at = img.find(ph);
+        if (at == std::string_view::npos || img.find(ph, at + 1) != std::string_view::npos)
+            h5::fail(path, "/", "cannot place the content checksum");
+        const std::string hex = util::sha256_hex(img);
+        std::memcpy(image.data() + at, hex.data(), hex.size());
+    }
+    // The image is the file: its size is exact, so the space check needs no estimate.
+    const std::uint64_t need = image.size() + wopt.free_space_margin;
+    std::uint64_t have = 0;
+    try {
+        have = io::free_space_for(path);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(path + ": cannot write here: " + e.what());
+    }
+    if (have < need)
+        throw std::runtime_error(path + ": not enough free space: " + util::format_bytes(image.size()) +
+                                 " to write (and a margin of " + util::format_bytes(wopt.free_space_margin) + "), " +
+                                 util::format_bytes(have) + " available");
     constexpr std::size_t kChunk = 64u << 20;
     for (std::size_t off = 0; off < image.size(); off += kChunk) {
         ctl.check();

@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <sstream>
 
+#include "export/staging_dir.h"
 #include "io/atomic_file.h"
+#include "io/output_guard.h"
+#include "util/json_checksum.h"
 
 namespace tllm::exporting {
 namespace {
@@ -176,17 +179,32 @@ std::string trace_csv(const jobs::JobSummary& s) {
 }
 
 void write_results(const std::string& dir, const model::Model& m, const jobs::JobOptions& opt,
-                   const jobs::JobSummary& s) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw std::runtime_error(dir + ": cannot create directory: " + ec.message());
-    const std::filesystem::path d(dir);
-    write_text_file((d / "results.json").string(), results_json(m, opt, s).dump(1) + "\n");
-    write_text_file((d / "layers.csv").string(), layers_csv(s));
-    write_text_file((d / "heads.csv").string(), heads_csv(s));
-    write_text_file((d / "spectra.csv").string(), spectra_csv(s));
-    write_text_file((d / "head_spectra.csv").string(), head_spectra_csv(s));
-    write_text_file((d / "trace.csv").string(), trace_csv(s));
+                   const jobs::JobSummary& s, const util::Control& ctl) {
+    // The whole set or nothing: the files are written into a staging directory that replaces
+    // the destination (an earlier results set, or nothing) only once all are complete.
+    io::check_output_dir(m.checkpoint().sources(), "results directory", dir, kResultsKind, true);
+    const std::filesystem::path parent = std::filesystem::path(normalise_destination(dir)).parent_path();
+    if (!parent.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(parent, ec);
+        if (ec) throw std::runtime_error(dir + ": cannot create directory " + parent.string() + ": " + ec.message());
+    }
+    io::check_writable_beside(normalise_destination(dir));
+    StagingDir stage(dir);
+    const std::filesystem::path d(stage.path());
+    auto doc = results_json(m, opt, s);
+    util::add_json_checksum(doc);
+    const std::pair<const char*, std::string> files[] = {
+        {"results.json", doc.dump(1) + "\n"}, {"layers.csv", layers_csv(s)},
+        {"heads.csv", heads_csv(s)},           {"spectra.csv", spectra_csv(s)},
+        {"head_spectra.csv", head_spectra_csv(s)}, {"trace.csv", trace_csv(s)}};
+    for (const auto& [name, text] : files) {
+        ctl.check();
+        write_text_file((d / name).string(), text);
+    }
+    io::write_output_marker(stage.path(), kResultsKind);
+    ctl.check();
+    stage.commit(true);
 }
 
 }  // namespace tllm::exporting

@@ -1,7 +1,11 @@
 #pragma once
 // results.json and the CSV tables of a decomposition run (tensorllm decompose --out DIR).
 //
-// Files (each written to a temporary file and renamed):
+// The files are written as a set: into a staging directory that replaces DIR only when all
+// are complete (an earlier results set in DIR is replaced; any other non-empty DIR, or one
+// holding the source model, is refused: io::check_output_dir). results.json carries a
+// SHA-256 checksum of its content (util/json_checksum.h).
+// Files:
 //   results.json      model, options, and per layer: status, message, ranks, errors (layer,
 //                     per type, per head x type), parameters and ratios, captured energy,
 //                     HOOI trace, timings, mode spectra
@@ -17,6 +21,7 @@
 
 #include "jobs/job_runner.h"
 #include "model/model.h"
+#include "util/control.h"
 
 namespace tllm::exporting {
 
@@ -29,10 +34,15 @@ nlohmann::ordered_json seconds_json(const jobs::LayerResult& r);
 /// The whole run as JSON (the content of results.json).
 nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s);
 
-/// Writes results.json and the CSV tables into `dir` (created if missing). Each file is
-/// written atomically; throws std::runtime_error naming the file on failure.
+/// Marker kind of a results directory (io::write_output_marker).
+inline constexpr const char* kResultsKind = "results";
+
+/// Writes results.json and the CSV tables as one set into `dir` (its parent created if
+/// missing). Throws io::UnsafeOutput when `dir` is or contains the source or is a foreign
+/// non-empty directory, std::runtime_error naming the file on a write failure, and
+/// util::Cancelled when `ctl` is cancelled; in every case `dir` is left as it was.
 void write_results(const std::string& dir, const model::Model& m, const jobs::JobOptions& opt,
-                   const jobs::JobSummary& s);
+                   const jobs::JobSummary& s, const util::Control& ctl = {});
 
 /// The CSV tables as strings (also used by the GUI's "copy data" and report code).
 std::string layers_csv(const jobs::JobSummary& s);

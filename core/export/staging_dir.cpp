@@ -1,5 +1,7 @@
 #include "export/staging_dir.h"
 
+#include "io/output_guard.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -46,7 +48,7 @@ bool non_empty_directory(const std::string& dir) {
 
 StagingDir::StagingDir(const std::string& dest) : dest_(normalise_destination(dest)) {
     if (dest_.empty()) throw std::invalid_argument("output directory: empty path");
-    tmp_ = make_unique_dir(dest_ + ".tmp-");
+    tmp_ = make_unique_dir(io::temporary_prefix(dest_));
     if (tmp_.empty())
         throw std::runtime_error(dest_ + ": cannot create a staging directory in " + parent_of(dest_) + ": " +
                                  std::strerror(errno));
@@ -77,12 +79,15 @@ void StagingDir::commit(bool replace_existing) {
         // to fail the export, so remove it here and ignore errors.
         committed_ = true;
         fs::remove_all(tmp_, ec);
+        if (ec)
+            throw std::runtime_error(dest_ + ": the new output is in place, but the previous one could not be "
+                                     "removed completely from " + tmp_ + ": " + ec.message());
         return;
     }
     if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         throw std::runtime_error(dest_ + ": cannot swap in the finished output: " + std::strerror(errno));
     // No atomic exchange on this filesystem: move the old directory aside, then rename.
-    const std::string old = make_unique_dir(dest_ + ".old-");
+    const std::string old = make_unique_dir(dest_ + ".old-" + std::to_string(::getpid()) + "-");
     if (old.empty() || ::rmdir(old.c_str()) != 0 || ::rename(dest_.c_str(), old.c_str()) != 0)
         throw std::runtime_error(dest_ + ": cannot move the previous directory aside: " + std::strerror(errno));
     if (::rename(tmp_.c_str(), dest_.c_str()) != 0) {
@@ -92,6 +97,9 @@ void StagingDir::commit(bool replace_existing) {
     }
     committed_ = true;
     fs::remove_all(old, ec);
+    if (ec)
+        throw std::runtime_error(dest_ + ": the new output is in place, but the previous one could not be "
+                                 "removed completely from " + old + ": " + ec.message());
 }
 
 }  // namespace tllm::exporting

@@ -1,6 +1,6 @@
 #pragma once
 // All-or-nothing directory output: everything is written into a staging directory beside
-// the destination ("<dest>.tmp-XXXXXX", same filesystem), which replaces the destination
+// the destination ("<dest>.tmp-<pid>-XXXXXX", same filesystem), which replaces the destination
 // only once complete. A failure, a cancel or a destruction before commit() removes the
 // staging directory and leaves any existing destination untouched.
 
@@ -28,7 +28,9 @@ public:
     /// is replaced by rename(2). A non-empty destination directory is replaced only when
     /// `replace_existing` (else std::runtime_error): the two directories are swapped
     /// atomically (renameat2 RENAME_EXCHANGE; where the filesystem lacks it, two renames,
-    /// rolled back on failure) and the old content is removed afterwards.
+    /// rolled back on failure) and the old content is removed afterwards; when that removal
+    /// fails, std::runtime_error names what is left (the new output is in place). Callers
+    /// check the destination with io::check_output_dir first: it is never the source.
     void commit(bool replace_existing);
 
 private:

@@ -1,5 +1,7 @@
 #include "io/atomic_file.h"
 
+#include "io/output_guard.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,7 +16,7 @@
 namespace tllm::io {
 
 AtomicFile::AtomicFile(std::string dest) : dest_(std::move(dest)) {
-    std::string templ = dest_ + ".tmp-XXXXXX";
+    std::string templ = temporary_prefix(dest_) + "XXXXXX";
     std::vector<char> buf(templ.begin(), templ.end());
     buf.push_back('\0');
     fd_ = ::mkstemp(buf.data());

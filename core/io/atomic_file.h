@@ -12,7 +12,8 @@ namespace tllm::io {
 
 class AtomicFile {
 public:
-    /// Creates "<dest>.tmp-XXXXXX" next to `dest`. Throws std::runtime_error naming the
+    /// Creates "<dest>.tmp-<pid>-XXXXXX" next to `dest` (the pid lets a later run recognise
+    /// the leftovers of a run that was killed, see io::OutputLock). Throws std::runtime_error naming the
     /// directory when it cannot be created (missing directory, no permission).
     explicit AtomicFile(std::string dest);
     ~AtomicFile();

@@ -32,15 +32,19 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 Checkpoint::Checkpoint(const std::string& path) : path_(path) {
     std::error_code ec;
-    if (!fs::exists(path, ec)) throw std::runtime_error(path + ": no such file or directory");
+    if (!fs::exists(path, ec)) {
+        if (ec == std::errc::too_many_symbolic_link_levels)
+            throw std::runtime_error(path + ": symbolic link loop (too many levels of symbolic links)");
+        throw std::runtime_error(path + ": no such file or directory");
+    }
     std::string single;
     if (fs::is_directory(path, ec)) {
         dir_ = path;
         const fs::path index = fs::path(path) / "model.safetensors.index.json";
         const fs::path model = fs::path(path) / "model.safetensors";
-        if (fs::exists(index)) {
+        if (fs::exists(fs::symlink_status(index, ec))) {
             index_path_ = index.string();
-        } else if (fs::exists(model)) {
+        } else if (fs::exists(fs::symlink_status(model, ec))) {
             single = model.string();
         } else {
             std::vector<std::string> found;
@@ -90,6 +94,9 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
             if (inserted) {
                 const fs::path shard = fs::path(dir_) / file;
                 std::error_code shard_ec;
+                if (!fs::exists(shard, shard_ec) && shard_ec == std::errc::too_many_symbolic_link_levels)
+                    throw std::runtime_error(index_path_ + ": shard '" + file + "' named in weight_map is a " +
+                                             "symbolic link loop (too many levels of symbolic links)");
                 if (!fs::exists(shard, shard_ec))
                     throw std::runtime_error(index_path_ + ": shard '" + file + "' named in weight_map (for '" +
                                              it.key() + "') does not exist in " + dir_);
@@ -121,13 +128,29 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
     std::sort(names_.begin(), names_.end());
 
     const fs::path cfg = fs::path(dir_) / "config.json";
-    if (fs::exists(cfg)) config_ = read_model_config(cfg.string());
+    if (fs::exists(fs::symlink_status(cfg, ec))) config_ = read_model_config(cfg.string());
 }
 
 std::optional<TensorRef> Checkpoint::find(const std::string& name) const {
     auto it = refs_.find(name);
     if (it == refs_.end()) return std::nullopt;
     return it->second;
+}
+
+SourceSet Checkpoint::sources() const {
+    SourceSet s;
+    std::error_code ec;
+    if (fs::is_directory(path_, ec)) {
+        s.add_directory(path_);
+    } else {
+        s.add_file(path_);
+        s.add_file(dir_);
+    }
+    if (!index_path_.empty()) s.add_file(index_path_);
+    for (const auto& sh : shards_) s.add_file(sh->path());
+    const fs::path cfg = fs::path(dir_) / "config.json";
+    if (fs::exists(cfg, ec)) s.add_file(cfg.string());
+    return s;
 }
 
 TensorRef Checkpoint::at(const std::string& name) const {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "io/output_guard.h"
 #include "io/safetensors.h"
 
 namespace tllm::io {
@@ -47,6 +48,10 @@ public:
     /// Total bytes of all shards.
     std::uint64_t total_bytes() const;
     const std::vector<std::string>& warnings() const { return warnings_; }
+    /// Everything this checkpoint reads, for io::check_output_file / check_output_dir: the
+    /// model directory with its files when `path` is a directory, else the weight files, the
+    /// index and config.json (and their directory, which an output may not replace).
+    SourceSet sources() const;
 
 private:
     std::string path_, dir_, index_path_;

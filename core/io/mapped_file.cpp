@@ -14,10 +14,63 @@
 
 namespace tllm::io {
 
+std::string file_type_name(unsigned mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return S_ISREG(mode) ? "a regular file" : "an unknown kind of file";
+}
+
+std::string open_error(int err) {
+    if (err == ELOOP) return "symbolic link loop (too many levels of symbolic links)";
+    return std::strerror(err);
+}
+
+std::string read_regular_file(const std::string& path, std::uint64_t max_bytes) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) throw std::runtime_error(path + ": cannot open: " + open_error(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        const int e = errno;
+        ::close(fd);
+        throw std::runtime_error(path + ": cannot stat: " + std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw std::runtime_error(path + ": not a regular file (" + file_type_name(st.st_mode) + ")");
+    }
+    if (std::uint64_t(st.st_size) > max_bytes) {
+        ::close(fd);
+        throw std::runtime_error(path + ": file is " + std::to_string(st.st_size) + " bytes, more than the " +
+                                 std::to_string(max_bytes) + " accepted");
+    }
+    std::string out(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < out.size()) {
+        const ssize_t k = ::read(fd, out.data() + got, out.size() - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            const int e = errno;
+            ::close(fd);
+            throw std::runtime_error(path + ": read failed: " + std::strerror(e));
+        }
+        if (k == 0) break;
+        got += std::size_t(k);
+    }
+    ::close(fd);
+    out.resize(got);
+    return out;
+}
+
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+    // file type is checked right after, and a regular file ignores the flag.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd_ < 0)
-        throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
+        throw std::runtime_error(path + ": cannot open: " + open_error(errno));
     struct stat st {};
     if (::fstat(fd_, &st) != 0) {
         int e = errno;
@@ -26,7 +79,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     }
     if (!S_ISREG(st.st_mode)) {
         release();
-        throw std::runtime_error(path + ": not a regular file");
+        throw std::runtime_error(path + ": not a regular file (" + file_type_name(st.st_mode) + ")");
     }
     size_ = static_cast<std::size_t>(st.st_size);
     if (size_ > 0) {

@@ -9,6 +9,16 @@
 
 namespace tllm::io {
 
+/// "a FIFO", "a directory", ... for a st_mode, for error messages.
+std::string file_type_name(unsigned mode);
+/// strerror(err), except that ELOOP says "symbolic link loop".
+std::string open_error(int err);
+/// The whole content of regular file `path`, at most `max_bytes`. Never blocks on a FIFO or
+/// device: those, sockets and directories are refused with std::runtime_error naming the path
+/// and the kind of file, as are larger files.
+std::string read_regular_file(const std::string& path, std::uint64_t max_bytes);
+
+
 /// A read-only, private memory map of one file. Move-only.
 /// Throws std::runtime_error naming the path if the file cannot be opened or mapped.
 /// An empty file maps to an empty span (mmap of zero bytes is not attempted).

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 
 namespace tllm::io {
@@ -30,23 +31,16 @@ int int_field(const nlohmann::json& j, std::initializer_list<const char*> keys, 
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path, std::uint64_t max_bytes) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw std::runtime_error(path + ": cannot read: " + ec.message());
-    if (size > max_bytes)
-        throw std::runtime_error(path + ": file is " + std::to_string(size) + " bytes, more than the " +
-                                 std::to_string(max_bytes) + " accepted for a JSON file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string text = ss.str();
-    check_json_depth(text, kMaxJsonDepth, path);
+    std::string text;
     try {
-        return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error(path + ": not valid JSON: " + e.what());
+        text = read_regular_file(path, max_bytes);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(std::string(e.what()) + (std::string(e.what()).find("accepted") != std::string::npos
+                                                              ? " for a JSON file"
+                                                              : ""));
     }
+    check_json_depth(text, kMaxJsonDepth, path);
+    return parse_json_unique(text, path);
 }
 
 void ModelConfig::validate() const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -47,6 +48,34 @@ void check_json_depth(std::string_view text, int max_depth, const std::string& w
     }
 }
 
+nlohmann::json parse_json_unique(std::string_view text, const std::string& what, const char* invalid) {
+    std::vector<std::set<std::string>> keys;  // one set per open object
+    std::string duplicate;
+    auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (ev == E::object_start) keys.emplace_back();
+        else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+        else if (ev == E::key && !keys.empty() && duplicate.empty() && parsed.is_string()) {
+            const auto& k = parsed.get_ref<const std::string&>();
+            if (!keys.back().insert(k).second) duplicate = k;
+        }
+        return true;
+    };
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text, cb);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(what + invalid + e.what());
+    }
+    if (!duplicate.empty()) {
+        std::string shown = duplicate.size() > 80 ? duplicate.substr(0, 77) + "..." : duplicate;
+        for (char& c : shown)
+            if (static_cast<unsigned char>(c) < 0x20) c = '?';
+        throw std::runtime_error(what + ": the key '" + shown + "' appears twice in one object");
+    }
+    return j;
+}
+
 SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     const auto bytes = file_.bytes();
     const std::uint64_t fsize = bytes.size();
@@ -54,6 +83,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
         fail(path, "file is " + std::to_string(fsize) + " bytes, shorter than the 8-byte header length");
     std::uint64_t n = 0;
     std::memcpy(&n, bytes.data(), 8);
+    const bool text_start = std::all_of(bytes.begin(), bytes.begin() + 8, [](std::byte b) {
+        const auto c = static_cast<unsigned char>(b);
+        return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
+    });
+    if (n > kMaxHeaderBytes && text_start)
+        fail(path, "not a safetensors file (it begins with text, not an 8-byte header length)");
     if (n > kMaxHeaderBytes)
         fail(path, "header length " + std::to_string(n) + " exceeds the limit of " +
                        std::to_string(kMaxHeaderBytes) + " bytes");
@@ -67,9 +102,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     check_json_depth(text, kMaxJsonDepth, path + ": header");
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-        fail(path, std::string("header is not valid JSON: ") + e.what());
+        header = parse_json_unique(text, "header", " is not valid JSON: ");
+    } catch (const std::runtime_error& e) {
+        fail(path, e.what());
     }
     if (!header.is_object()) fail(path, "header is not a JSON object");
 

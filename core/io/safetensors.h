@@ -21,6 +21,8 @@
 #include <map>
 #include <span>
 #include <string>
+
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <vector>
 
@@ -89,5 +91,11 @@ private:
 /// Throws std::runtime_error("<what>: JSON nested deeper than ...") when `text` nests
 /// objects/arrays deeper than `max_depth`. Cheap pre-check before a recursive parser.
 void check_json_depth(std::string_view text, int max_depth, const std::string& what);
+
+/// Parses JSON `text`, refusing (std::runtime_error naming `what` and the key) an object that
+/// holds the same key twice: a header or config with a duplicate entry is ambiguous (which one
+/// would a reader take?), not something to resolve silently. Also throws on malformed JSON.
+nlohmann::json parse_json_unique(std::string_view text, const std::string& what,
+                                 const char* invalid = ": not valid JSON: ");
 
 }  // namespace tllm::io

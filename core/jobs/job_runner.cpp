@@ -1,6 +1,9 @@
 #include "jobs/job_runner.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <limits>
 #include <cmath>
 #include <condition_variable>
 #include <stdexcept>
@@ -76,6 +79,7 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
     LayerResult r;
     r.layer = layer;
     const auto t0 = Clock::now();
+    double max_abs = 0, safe_abs = 0;
     try {
         ctl.check();
         auto t = Clock::now();
@@ -83,6 +87,12 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
         r.seconds_load = since(t);
         if (!opt.allow_nonfinite)
             if (auto bad = nonfinite_report(m, layer, W); !bad.empty()) throw std::runtime_error(bad);
+        // Finite weights can still overflow single precision once squared and summed in the
+        // mode Grams; remembered so that a solver failure can say so.
+        for (std::int64_t i = 0; i < W.size(); ++i) max_abs = std::max<double>(max_abs, std::fabs(W.data[std::size_t(i)]));
+        const double widest = double(std::max({W.dim[0] * W.dim[1] * W.dim[3], W.dim[2] * W.dim[3] * W.dim[0],
+                                               W.dim[0] * W.dim[1] * W.dim[2]}));
+        safe_abs = std::sqrt(double(std::numeric_limits<float>::max()) / std::max(1.0, widest));
         ctl.report(0.05f);
         ctl.check();
         if (opt.spectra || opt.ranks.needs_spectra()) {
@@ -107,6 +117,14 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
     } catch (const std::exception& e) {
         r.status = tucker::Status::Failed;
         r.message = "layer " + std::to_string(layer) + ": " + e.what();
+        if (safe_abs > 0 && max_abs > safe_abs) {
+            char buf[200];
+            std::snprintf(buf, sizeof buf,
+                          " (the weights reach |w| = %.3g: their squares, summed over a mode, overflow single "
+                          "precision above about %.3g; rescale the weights)",
+                          max_abs, safe_abs);
+            r.message += buf;
+        }
     }
     r.seconds_total = since(t0);
     ctl.report(1.0f);

@@ -15,6 +15,43 @@ std::string shape_str(const std::vector<std::uint64_t>& s) {
     return r + "]";
 }
 
+// The message for an attention tensor whose shape contradicts config.json: which field
+// gives which size, and what the tensor has.
+std::string contradiction(const io::ModelConfig& c, const std::string& tensor, const std::vector<std::uint64_t>& got,
+                          const std::vector<std::uint64_t>& want, bool head_rows, bool is_o, QkvOrder fused, bool kv) {
+    const std::string cfg = c.path.empty() ? std::string("config") : c.path;
+    const std::size_t head_axis = head_rows ? 0 : 1, model_axis = 1 - head_axis;
+    std::string why;
+    if (got.size() != 2) {
+        why = "has " + std::to_string(got.size()) + " dimension(s), an attention weight has 2";
+    } else if (got[0] == 0 || got[1] == 0) {
+        why = "is empty (shape " + shape_str(got) + ")";
+    } else if (got[model_axis] != want[model_axis]) {
+        why = "has " + std::to_string(got[model_axis]) + " along the model axis, but field 'hidden_size' is " +
+              std::to_string(c.hidden_size);
+    } else {
+        const std::string hd = "head_dim " + std::to_string(c.head_dim) + (c.head_dim_explicit ? "" : " (hidden_size / heads)");
+        std::string fields;
+        if (fused == QkvOrder::Blocks)
+            fields = "(num_attention_heads " + std::to_string(c.num_heads) + " + 2 x num_key_value_heads " +
+                     std::to_string(c.num_kv_heads) + ") x " + hd;
+        else if (fused == QkvOrder::HeadInterleaved)
+            fields = "3 x num_attention_heads " + std::to_string(c.num_heads) + " x " + hd;
+        else if (kv && !is_o)
+            fields = "num_key_value_heads " + std::to_string(c.num_kv_heads) +
+                     (c.raw.contains("num_key_value_heads") && !c.raw["num_key_value_heads"].is_null()
+                          ? std::string()
+                          : std::string(" (absent or null, so num_attention_heads)")) +
+                     " x " + hd;
+        else
+            fields = "num_attention_heads " + std::to_string(c.num_heads) + " x " + hd;
+        why = "has " + std::to_string(got[head_axis]) + " along the head axis, but " + fields + " = " +
+              std::to_string(want[head_axis]);
+    }
+    return cfg + " contradicts the weights: tensor '" + tensor + "' " + why + " (shape " + shape_str(got) +
+           ", expected " + shape_str(want) + ")";
+}
+
 }  // namespace
 
 std::string layer_wildcard(const std::string& name) {
@@ -102,10 +139,9 @@ Model::Model(const std::string& path, const std::vector<ArchitectureSpec>& extra
                 head_rows ? std::vector<std::uint64_t>{w.head_axis, std::uint64_t(S.d)}
                           : std::vector<std::uint64_t>{std::uint64_t(S.d), w.head_axis};
             if (info.shape != expect)
-                problems.push_back("'" + name + "' has shape " + shape_str(info.shape) + ", expected " +
-                                   shape_str(expect) + " from config (d=" + std::to_string(S.d) + ", heads=" +
-                                   std::to_string(S.h) + ", kv heads=" + std::to_string(S.n_kv) +
-                                   ", head_dim=" + std::to_string(S.dv) + ")");
+                throw std::runtime_error(contradiction(config_, name, info.shape, expect, head_rows, w.is_o,
+                                                       fused ? arch_.qkv_order : QkvOrder::Separate,
+                                                       w.pat == &arch_.k || w.pat == &arch_.v));
             else if (!io::dtype_is_float(info.dtype))
                 problems.push_back("'" + name + "' has dtype " + std::string(io::dtype_name(info.dtype)) +
                                    ", not a floating type");
@@ -157,6 +193,15 @@ Model::Model(const std::string& path, const std::vector<ArchitectureSpec>& extra
         L.dtype = ckpt_->at(names[0]).info->dtype;
         used.insert(names.begin(), names.end());
         layers_.push_back(std::move(L));
+    }
+    if (layers_.empty() && !ckpt_->tensor_names().empty()) {
+        std::string why;
+        for (const auto& w : warnings_) why += "; " + w;
+        throw std::runtime_error(path + ": no attention layer found: model_type '" + config_.model_type +
+                                 "' (architecture '" + arch_.name + "') expects tensors named like '" +
+                                 PatternMatcher(fused ? arch_.qkv.pattern : arch_.q.pattern).expand(0, "") +
+                                 "', and none of the checkpoint's " + std::to_string(ckpt_->tensor_names().size()) +
+                                 " tensors (e.g. '" + ckpt_->tensor_names().front() + "') complete a layer" + why);
     }
     if (config_.num_layers > 0 && static_cast<int>(layers_.size()) != config_.num_layers)
         warnings_.push_back("config.json says num_hidden_layers = " + std::to_string(config_.num_layers) + ", " +

@@ -48,16 +48,18 @@ inline void write_text(const std::string& path, const std::string& text) {
     out << text;
 }
 
-/// Path of the shared stories260K checkpoint, or "" (and a skip message) when absent.
+/// Path of the bundled stories260K checkpoint (tests/data/stories260K, see its PROVENANCE.md),
+/// or "" when it is missing.
 inline std::string stories_path() {
-    const std::string p = std::string(TLLM_SHARED_DIR) + "/models/stories260K";
+    const std::string p = std::string(TLLM_TEST_DIR) + "/data/stories260K";
     return std::filesystem::exists(p + "/model.safetensors") ? p : std::string();
 }
 
+/// The test data is part of the repository: a missing file is a failure, never a skip.
 #define TLLM_REQUIRE_STORIES(var)                                                              \
     const std::string var = ::tllm::test::stories_path();                                     \
     if (var.empty()) {                                                                        \
-        GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";        \
+        FAIL() << "tests/data/stories260K/model.safetensors is missing from the checkout";     \
     }                                                                                          \
     static_assert(true)
 

@@ -31,7 +31,7 @@ namespace {
 TEST(ExportGui, Hdf5AndDenoisedFromTheWindowAndReopen) {
     const std::string path = tllm::test::stories();
     if (path.empty()) {
-        GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";
+        FAIL() << "tests/data/stories260K is missing from the checkout";
     }
     QTemporaryDir dir;
     const QString h5 = dir.filePath(QStringLiteral("r.h5"));
@@ -80,7 +80,7 @@ TEST(ExportGui, Hdf5AndDenoisedFromTheWindowAndReopen) {
 // already showed.
 TEST(ExportGui, AResultsFileThatCrashesLibHdf5IsAnErrorAndTheWindowCarriesOn) {
     const std::string path = tllm::test::stories();
-    if (path.empty()) GTEST_SKIP() << "../shared/models/stories260K not found; skipping (CI has it)";
+    if (path.empty()) FAIL() << "tests/data/stories260K is missing from the checkout";
     MainWindow w;
     ASSERT_TRUE(open_and_run(w, path, {16, 4, 2}));
     ASSERT_EQ(w.results().layers.size(), 5u);

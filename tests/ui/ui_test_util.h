@@ -21,9 +21,9 @@ inline bool wait_for(const std::function<bool()>& cond, int timeout_ms) {
     return true;
 }
 
-/// The shared stories260K checkpoint, or "" when absent.
+/// The bundled stories260K checkpoint (tests/data/stories260K), or "" when it is missing.
 inline std::string stories() {
-    const std::string p = std::string(TLLM_SHARED_DIR) + "/models/stories260K";
+    const std::string p = std::string(TLLM_TEST_DIR) + "/data/stories260K";
     return std::filesystem::exists(p + "/model.safetensors") ? p : std::string();
 }
 

@@ -3,6 +3,8 @@
 #include "export/results_json_reader.h"
 #include "export/results_tables.h"
 #include "io/model_config.h"
+#include "io/output_guard.h"
+#include "util/json_checksum.h"
 
 namespace tllm::ui {
 
@@ -14,6 +16,8 @@ void save_project(const QString& path, const model::Model& m, const jobs::JobOpt
     j["model_path"] = m.checkpoint().path();
     j["options"] = exporting::options_to_json(options);
     j["results"] = exporting::results_json(m, options, s);
+    util::add_json_checksum(j);
+    io::check_output_file(m.checkpoint().sources(), "project file", path.toStdString());
     exporting::write_text_file(path.toStdString(), j.dump(1) + "\n");
 }
 
@@ -22,6 +26,7 @@ ProjectData load_project(const QString& path) {
     const nlohmann::json j = io::read_json_file(p, 512ull << 20);
     if (!j.is_object() || j.value("format", std::string()) != "tensorllm-project/1")
         throw std::runtime_error(p + ": field 'format' is not \"tensorllm-project/1\"");
+    util::verify_json_checksum(j, p);
     ProjectData d;
     if (!j.contains("model_path") || !j["model_path"].is_string())
         throw std::runtime_error(p + ": field 'model_path' missing or not a string");

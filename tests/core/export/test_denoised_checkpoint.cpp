@@ -12,6 +12,7 @@
 
 #include "core/export/export_test_util.h"
 #include "export/denoised_checkpoint.h"
+#include "io/output_guard.h"
 #include "export/hdf5_results.h"
 #include "io/checkpoint.h"
 #include "support/test_util.h"
@@ -246,8 +247,17 @@ TEST(DenoisedCheckpoint, RefusesBadDestinationsAndReplacesOnlyWhenAllowed) {
     EXPECT_NO_THROW(exporting::write_denoised_checkpoint(s.out("empty"), *s.model, s.opt, s.summary));
     EXPECT_TRUE(fs::exists(s.out("empty") + "/model.safetensors"));
 
+    // A directory the tool did not write is never replaced, even with overwrite.
+    fs::create_directory(s.out("foreign"));
+    test::write_text(s.out("foreign") + "/keep.txt", "mine");
+    EXPECT_THROW(exporting::write_denoised_checkpoint(s.out("foreign"), *s.model, s.opt, s.summary, over),
+                 io::UnsafeOutput);
+    EXPECT_EQ(test::read_bytes(s.out("foreign") + "/keep.txt"), "mine");
+
+    // An earlier denoised output (its marker says so) is replaced only with overwrite.
     fs::create_directory(s.out("full"));
     test::write_text(s.out("full") + "/keep.txt", "previous");
+    io::write_output_marker(s.out("full"), "denoised");
     EXPECT_THROW(exporting::write_denoised_checkpoint(s.out("full"), *s.model, s.opt, s.summary), std::invalid_argument);
     EXPECT_EQ(test::read_bytes(s.out("full") + "/keep.txt"), "previous");
     exporting::write_denoised_checkpoint(s.out("full") + "/", *s.model, s.opt, s.summary, over);
@@ -275,11 +285,12 @@ TEST(DenoisedCheckpoint, CancelLeavesNothingAndKeepsThePreviousDirectory) {
     }
     fs::create_directory(s.out());
     test::write_text(s.out() + "/keep.txt", "previous");
+    io::write_output_marker(s.out(), "denoised");
     exporting::DenoisedOptions over;
     over.overwrite = true;
     EXPECT_THROW(exporting::write_denoised_checkpoint(s.out(), *s.model, s.opt, s.summary, over, ctl), util::Cancelled);
     EXPECT_EQ(test::read_bytes(s.out() + "/keep.txt"), "previous");
-    EXPECT_EQ(std::distance(fs::directory_iterator(s.out()), fs::directory_iterator()), 1);
+    EXPECT_EQ(std::distance(fs::directory_iterator(s.out()), fs::directory_iterator()), 2);  // keep.txt, marker
     EXPECT_TRUE(test::leftovers(s.dir.path()).empty());
 }
 
@@ -289,10 +300,12 @@ TEST(DenoisedCheckpoint, WriteFailingPartWayLeavesNothingAndKeepsThePreviousDire
     for (const auto& sh : s.model->checkpoint().shards()) largest = std::max<std::uintmax_t>(largest, sh->file_size());
     fs::create_directory(s.out());
     test::write_text(s.out() + "/keep.txt", "previous");
+    io::write_output_marker(s.out(), "denoised");
     exporting::DenoisedOptions over;
     over.overwrite = true;
     for (auto form : {exporting::CheckpointForm::Dense, exporting::CheckpointForm::Factorised}) {
         over.form = form;
+        io::write_output_marker(s.out(), exporting::checkpoint_form_name(form));  // an earlier output of this form
         for (const std::string& dest : {s.out(), s.out("fresh")}) {
             test::FileSizeLimit limit(largest / 2);
             ASSERT_TRUE(limit.ok());
@@ -304,7 +317,7 @@ TEST(DenoisedCheckpoint, WriteFailingPartWayLeavesNothingAndKeepsThePreviousDire
             }
         }
         EXPECT_EQ(test::read_bytes(s.out() + "/keep.txt"), "previous");
-        EXPECT_EQ(std::distance(fs::directory_iterator(s.out()), fs::directory_iterator()), 1);
+        EXPECT_EQ(std::distance(fs::directory_iterator(s.out()), fs::directory_iterator()), 2);
         EXPECT_FALSE(fs::exists(s.out("fresh")));
         EXPECT_TRUE(test::leftovers(s.dir.path()).empty());
     }

@@ -252,7 +252,7 @@ TEST(Hdf5Results, UnwritableDestinationIsAClearError) {
         }
     }
     fs::create_directory(f.dir.file("adir"));
-    EXPECT_THROW(exporting::write_results_hdf5(f.dir.file("adir"), *f.model, f.opt, f.summary), std::runtime_error);
+    EXPECT_THROW(exporting::write_results_hdf5(f.dir.file("adir"), *f.model, f.opt, f.summary), std::invalid_argument);
     EXPECT_TRUE(test::leftovers(f.dir.path()).empty());
 }
 

@@ -14,6 +14,8 @@
 #include <typeinfo>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,7 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "model/architecture.h"
+#include "model/model.h"
 #include "support/test_util.h"
 
 using namespace tllm;
@@ -82,6 +85,14 @@ std::string build_text(const json& t) {
 // Materialises a file spec (see the catalogue's "about").
 void write_spec(const fs::path& path, const json& spec) {
     if (spec.value("absent", false)) return;
+    if (spec.value("fifo", false)) {
+        if (::mkfifo(path.c_str(), 0644) != 0) throw std::logic_error("catalogue: cannot make a FIFO");
+        return;
+    }
+    if (spec.contains("symlink_to")) {
+        fs::create_symlink(spec.at("symlink_to").get<std::string>(), path);
+        return;
+    }
     if (spec.value("directory", false)) {
         fs::create_directories(path);
         return;
@@ -141,6 +152,11 @@ PreparedCase prepare(const json& e, const fs::path& dir) {
         const fs::path p = dir / "config.json";
         write_spec(p, e.at("file"));
         return {[p] { io::read_model_config(p.string()); }, named(p)};
+    }
+    if (kind == "model") {
+        write_spec(dir / "config.json", e.at("config"));
+        write_spec(dir / "model.safetensors", e.at("file"));
+        return {[dir] { model::Model m(dir.string()); }, named(dir)};
     }
     if (kind == "tokenizer") {
         // The files of a model directory; the tokenizer is chosen as for a model.
@@ -205,7 +221,7 @@ TEST(BadInputCatalogueFile, CoversTheMatrixAndEveryKind) {
         ++per_kind[e.at("kind").get<std::string>()];
         if (e.contains("from")) from.insert(e.at("from").get<std::string>());
     }
-    const std::vector<std::string> kinds = {"safetensors", "index", "config", "architecture", "tokenizer"};
+    const std::vector<std::string> kinds = {"safetensors", "index", "config", "architecture", "model", "tokenizer"};
     for (const auto& kind : kinds) EXPECT_GE(per_kind[kind], 5) << "too few '" << kind << "' entries";
     EXPECT_EQ(per_kind.size(), kinds.size());
 

@@ -189,7 +189,7 @@ TEST(Model, AbsurdConfigsAreRejected) {
     EXPECT_EQ(c.head_dim, 64);
 }
 
-TEST(Model, HeadDimMismatchingTensorsLeavesLayerUnmappedWithReason) {
+TEST(Model, HeadDimContradictingTheTensorsIsAnErrorNamingFieldAndTensor) {
     TempDir dir;
     model::SyntheticSpec s;
     s.model_type = "llama";
@@ -198,14 +198,16 @@ TEST(Model, HeadDimMismatchingTensorsLeavesLayerUnmappedWithReason) {
     model::write_synthetic_checkpoint(dir.path().string(), s);
     tllm::test::write_text(dir.file("config.json"),
                            R"({"model_type":"llama","hidden_size":16,"num_attention_heads":4,"head_dim":8,"num_hidden_layers":2})");
-    model::Model m(dir.path().string());
-    EXPECT_TRUE(m.layers().empty());
-    ASSERT_FALSE(m.warnings().empty());
-    EXPECT_NE(m.warnings()[0].find("expected [32, 16]"), std::string::npos) << m.warnings()[0];
-    bool reported = false;
-    for (const auto& u : m.unmapped())
-        reported |= u.name == "model.layers.0.self_attn.q_proj.weight" && u.reason.find("has shape [16, 16]") != std::string::npos;
-    EXPECT_TRUE(reported);
+    try {
+        model::Model m(dir.path().string());
+        FAIL() << "a config contradicting the weights was accepted";
+    } catch (const std::runtime_error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(dir.file("config.json") + " contradicts the weights"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("model.layers.0.self_attn.q_proj.weight"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("head_dim 8"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("shape [16, 16], expected [32, 16]"), std::string::npos) << msg;
+    }
 }
 
 TEST(Model, SyntheticCheckpointsOfEveryFamilyMap) {
