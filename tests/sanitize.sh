@@ -8,7 +8,9 @@
 # Environment: TLLM_SANITIZE_GUI (ON when the CLI needs the Qt ui library; default OFF),
 # TENSORLLM_JOBS (build parallelism, default 2), TLLM_ASAN_BUILD_DIR,
 # TLLM_SANITIZE_EXCLUDE (ctest -E regex; default: the cancel-latency test, whose time bound
-# is meant for optimised builds and fails on ASan's 2-3x slower code, and the placeholder
+# is meant for optimised builds and fails on ASan's 2-3x slower code; the perplexity of the
+# demo model's whole validation split (800,000 scored tokens: the same code paths as the
+# passage tests, which run here, at a cost that suits an optimised build); and the placeholder
 # ctest adds for the Qt test binary this script does not build; "" runs everything).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +33,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:abort
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
-exclude=${TLLM_SANITIZE_EXCLUDE-'^JobRunner\.CancelInsideALargeLayerReturnsQuickly$|_NOT_BUILT$'}
+exclude=${TLLM_SANITIZE_EXCLUDE-'^JobRunner\.CancelInsideALargeLayerReturnsQuickly$|^Evaluate\.KjvValidationSplitMatchesReference$|_NOT_BUILT$'}
 if [ -n "$exclude" ]; then
   ctest --output-on-failure --timeout 900 -E "$exclude" "$@"
 else
