@@ -110,6 +110,9 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
         r.measures = analysis::measure(W, r.tucker, m.shape(), r.spectra ? &*r.spectra : nullptr, opt.slice_spectra,
                                        ctl.sub(0.85f, 1.0f));
         r.seconds_measures = since(t);
+        if (!std::isfinite(r.measures.rel_error))
+            throw std::runtime_error("the decomposition produced non-finite values (relative error " +
+                                     std::to_string(r.measures.rel_error) + ")");
         r.status = r.tucker.status;
     } catch (const util::Cancelled&) {
         r.status = tucker::Status::Cancelled;
@@ -120,9 +123,9 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
         if (safe_abs > 0 && max_abs > safe_abs) {
             char buf[200];
             std::snprintf(buf, sizeof buf,
-                          " (the weights reach |w| = %.3g: their squares, summed over a mode, overflow single "
-                          "precision above about %.3g; rescale the weights)",
-                          max_abs, safe_abs);
+                          " (the weights reach |w| = %.3g: sums of their squares overflow single precision, whose "
+                          "largest value is %.3g; rescale the weights)",
+                          max_abs, double(std::numeric_limits<float>::max()));
             r.message += buf;
         }
     }

@@ -321,3 +321,38 @@ TEST(OutputGuard, JsonChecksumDetectsAChangedValue) {
     // The checksum is a SHA-256 of the canonical text (sorted keys, compact).
     EXPECT_EQ(parsed["checksum"]["sha256"].get<std::string>().size(), 64u);
 }
+
+TEST(OutputGuard, OverflowingWeightsFailNamingTheCause) {
+    // Finite weights near the largest float (3.4e38): every method fails the layer (exit 3)
+    // and says that the magnitudes overflow, never "ok" with a NaN error.
+    TempDir d;
+    const int dm = 32, heads = 4, dv = 8;
+    std::string header = "{";
+    std::vector<std::uint8_t> data;
+    std::uint64_t off = 0;
+    std::uint32_t seed = 12345;
+    for (const char* n : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
+        const std::uint64_t bytes = 4ull * dm * heads * dv;
+        header += std::string(off ? "," : "") + "\"model.layers.0.self_attn." + n + ".weight\":{\"dtype\":\"F32\",\"shape\":[" +
+                  std::to_string(std::string(n) == "o_proj" ? dm : heads * dv) + "," +
+                  std::to_string(std::string(n) == "o_proj" ? heads * dv : dm) + "],\"data_offsets\":[" +
+                  std::to_string(off) + "," + std::to_string(off + bytes) + "]}";
+        for (std::uint64_t k = 0; k < bytes / 4; ++k) {
+            seed = seed * 1664525u + 1013904223u;
+            const float v = (float(seed >> 8) / float(1u << 24) * 2.0f - 1.0f) * 3.3e38f;
+            const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+            data.insert(data.end(), p, p + 4);
+        }
+        off += bytes;
+    }
+    header += "}";
+    tllm::test::write_raw_safetensors(d.file("model.safetensors"), header, data);
+    tllm::test::write_text(d.file("config.json"),
+                           R"({"model_type":"llama","hidden_size":32,"num_attention_heads":4,"num_hidden_layers":1})");
+    for (const char* method : {"hosvd", "sthosvd", "hooi"}) {
+        const auto r = run_cli("decompose " + q(d.path()) + " --ranks 8,4,2 --method " + method + " --out " +
+                               q(d.path() / (std::string("out-") + method)));
+        EXPECT_EQ(r.code, 3) << method << ": " << r.out;
+        EXPECT_NE(r.out.find("overflow single precision"), std::string::npos) << method << ": " << r.out;
+    }
+}
