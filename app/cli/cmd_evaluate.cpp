@@ -18,6 +18,7 @@
 #include "eval/forward.h"
 #include "eval/tokenizer.h"
 #include "eval_cli.h"
+#include "io/mapped_file.h"
 #include "job_cli.h"
 #include "model/model.h"
 
@@ -46,13 +47,8 @@ const char* kHelp =
     "or tokenizer.model); a model without one and a vocabulary of 256 (or 257) is byte level.\n"
     "Exit status: 0 done, 1 error, 2 usage error, 130 cancelled (Ctrl-C).\n";
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+// An evaluation text: a regular file (a FIFO or device is refused, never waited on).
+std::string slurp(const std::string& path) { return io::read_regular_file(path, eval::kMaxEvalFileBytes); }
 
 }  // namespace
 

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/mapped_file.h"
+
 namespace tllm::eval {
 namespace {
 
@@ -104,13 +106,7 @@ void encode_pair(const Tokenizer& tok, std::string context, std::string cont, st
     }
 }
 
-std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string read_text_file(const std::string& path) { return io::read_regular_file(path, kMaxEvalFileBytes); }
 
 }  // namespace
 

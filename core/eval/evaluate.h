@@ -18,6 +18,10 @@
 
 namespace tllm::eval {
 
+/// Largest evaluation text or task file read (a larger one is an error naming the file).
+inline constexpr std::uint64_t kMaxEvalFileBytes = 4ull << 30;
+
+
 /// Sliding-window layout of a perplexity evaluation.
 struct PerplexityOptions {
     int ctx = 0;               ///< window length in tokens; 0: the model's positions, at most 1024
