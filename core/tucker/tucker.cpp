@@ -185,9 +185,36 @@ Factors run_sthosvd(const Tensor4& W, const TuckerOptions& o, const util::Contro
     return f;
 }
 
-// X x_n U_n^T over `modes`, leaving out the factors that are square (full rank: they change no
-// other mode's Gram, see decompose). X itself when all of them are square; otherwise the
-// product, held in `keep`.
+// What HOOI carries from sweep to sweep besides the factors (the fast paths' state).
+struct HooiState {
+    std::array<bool, 3> full{};  ///< R_n = I_n (see full_rank_modes)
+    bool through_w = false;      ///< this sweep tries the d-mode step through W (d_mode_through_w)
+    Tensor4 probe_product;       ///< W_(0)^T times that step's probes, the same in every sweep
+};
+
+// The modes kept at full rank (R_n = I_n, e.g. R3 = 4 or R2 = head_dim), whose products HOOI
+// can leave out. Why: their factor is square and orthogonal, so it changes no other mode's Gram:
+// Y_(m) Y_(m)^T = W_(m) (.. U_n U_n^T ..) W_(m)^T = W_(m) W_(m)^T. Their products are therefore
+// left out wherever only leading vectors are needed (project_nonsquare), and a mode whose other
+// modes are all at full rank is not solved again (solved_in_sweeps). Exact in exact
+// arithmetic; the core still takes every factor.
+std::array<bool, 3> full_rank_modes(const std::array<std::int64_t, 4>& dims, const std::array<int, 3>& ranks) {
+    std::array<bool, 3> full{};
+    for (std::size_t n = 0; n < 3; ++n) full[n] = ranks[n] == dims[n];
+    return full;
+}
+
+// False when every other mode is at full rank: the mode's subproblem is then the initialisation's.
+bool solved_in_sweeps(const std::array<bool, 3>& full, int mode) {
+    bool all_full = true;
+    for (int m = 0; m < 3; ++m)
+        if (m != mode) all_full = all_full && full[std::size_t(m)];
+    return !all_full;
+}
+
+// X x_n U_n^T over `modes`, leaving out the factors that are square (full_rank_modes: they
+// change no other mode's Gram). X itself when all of them are square; otherwise the product,
+// held in `keep`.
 const Tensor4& project_nonsquare(const Tensor4& X, std::initializer_list<int> modes,
                                  const std::array<Eigen::MatrixXf, 3>& U, const std::array<bool, 3>& full, Tensor4& keep,
                                  const util::Control& ctl) {
@@ -200,102 +227,80 @@ const Tensor4& project_nonsquare(const Tensor4& X, std::initializer_list<int> mo
     return *src;
 }
 
-}  // namespace
+// The initial factors and core: HOSVD or ST-HOSVD (opt.init for HOOI, else the method itself).
+Factors initialise(const Tensor4& W, const TuckerOptions& opt, const util::Control& ctl) {
+    const Method first = opt.method == Method::HOOI ? opt.init : opt.method;
+    return first == Method::HOSVD ? run_hosvd(W, opt, ctl) : run_sthosvd(W, opt, ctl);
+}
 
-TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::Control& ctl) {
-    opt.validate(W.dim);
-    const auto t0 = std::chrono::steady_clock::now();
-    TuckerResult r;
-    r.ranks = opt.ranks;
-    r.norm_sq = norm_sq(W);
+// Whether the d-mode step goes through W: where the FLOP models favour it and its first product
+// is expected to certify the answer (s.through_w), the only case where it saves work.
+bool through_w_pays_off(const Tensor4& W, const TuckerOptions& opt, const HooiState& s) {
+    const int r1 = opt.ranks[0];
+    return opt.solver == Solver::Auto && s.through_w && subspace_pays_off(W.dim, 0, r1, true) &&
+           hooi_subspace_pays_off(W.dim, r1, opt.ranks[1], opt.ranks[2]);
+}
 
-    const bool hooi = opt.method == Method::HOOI;
-    const Method first = hooi ? opt.init : opt.method;
-    const util::Control init_ctl = hooi ? ctl.sub(0.0f, 0.25f) : ctl;
-    Factors f = first == Method::HOSVD ? run_hosvd(W, opt, init_ctl) : run_sthosvd(W, opt, init_ctl);
-    double err = rel_err(r.norm_sq, norm_sq(f.core));
-    r.trace.push_back(err);
-
-    if (hooi) {
-        r.status = opt.max_iterations > 0 ? Status::NotConverged : Status::Ok;
-        // A mode kept at full rank (R_n = I_n, e.g. R3 = 4, or R2 = head_dim) has a square
-        // orthogonal factor, and multiplying by it changes no other mode's Gram:
-        // Y_(m) Y_(m)^T = W_(m) (.. U_n U_n^T ..) W_(m)^T = W_(m) W_(m)^T. So its products are
-        // left out wherever only a Gram (or leading vectors) is needed, and a mode whose other
-        // modes are all full rank has the same subproblem in every sweep as in the
-        // initialisation (which solved it on W or on W times square factors): it is not solved
-        // again. Exact in exact arithmetic; the core still takes every factor.
-        std::array<bool, 3> full{};
-        for (std::size_t n = 0; n < 3; ++n) full[n] = opt.ranks[n] == W.dim[n];
-        bool through_w = false;  // this sweep tries the d-mode step through W (below)
-        Tensor4 probe_product;   // W_(0)^T times the probes of that step, the same in every sweep
-        for (int it = 0; it < opt.max_iterations; ++it) {
-            ctl.check();
-            const float a = 0.25f + 0.75f * it / opt.max_iterations;
-            const float span = 0.75f / opt.max_iterations;
-            const std::array<Eigen::MatrixXf, 3> before = f.U;
-            // Mode 1 (d): W x2 U2^T x3 U3^T. Where it pays off, the subspace solver takes its
-            // product through W itself (hooi_subspace), and T = W x1 U1^T below then comes from
-            // that product instead of another pass over W. That pays only when the first product
-            // certifies the answer, so it is not tried in the first sweep (its warm factor solved
-            // the initialisation's problem, not this one, so its first product often does not
-            // certify the answer), nor after a
-            // sweep where neither path certified at its first product.
-            Tensor4 T;
-            if (!(full[1] && full[2])) {
-                const int r1 = opt.ranks[0];
-                if (opt.solver == Solver::Auto && through_w && subspace_pays_off(W.dim, 0, r1, true) &&
-                    hooi_subspace_pays_off(W.dim, r1, opt.ranks[1], opt.ranks[2])) {
-                    Tensor4 X;  // formed by hooi_subspace where its first product did not do
-                    SubspaceResult s = hooi_subspace(W, full[1] ? nullptr : &f.U[1], full[2] ? nullptr : &f.U[2], r1,
-                                                     f.U[0], {}, ctl, &X, &probe_product);
-                    through_w = s.converged && s.iterations == 1;
-                    if (s.converged) {
-                        f.U[0] = std::move(s.vectors);
-                        T = std::move(s.projected);
-                    } else {
-                        Tensor4 keep;
-                        const Tensor4& Y = X.size() > 0 ? X : project_nonsquare(W, {1, 2}, f.U, full, keep, ctl);
-                        f.U[0] = exact_vectors(Y, 0, r1, ctl);
-                    }
-                } else {
-                    Tensor4 keep;
-                    const Tensor4& X = project_nonsquare(W, {1, 2}, f.U, full, keep, ctl);
-                    if (auto s = try_subspace(X, 0, r1, ctl, opt.solver, &f.U[0], false)) {
-                        through_w = it == 0 || s->iterations == 1;
-                        f.U[0] = std::move(s->vectors);
-                    } else {
-                        f.U[0] = exact_vectors(X, 0, r1, ctl);
-                    }
-                }
-            }
-            ctl.report(a + span * 0.4f);
-            // Modes 2 and 3 share T = W x1 U1^T.
-            if (T.size() == 0) T = mode_product(W, 0, f.U[0].transpose(), ctl);
-            if (!(full[0] && full[2])) {
-                Tensor4 keep;
-                f.U[1] = leading_vectors(project_nonsquare(T, {2}, f.U, full, keep, ctl), 1, opt.ranks[1], ctl);
-            }
-            ctl.report(a + span * 0.8f);
-            const Tensor4 Y = mode_product(T, 1, f.U[1].transpose(), ctl);  // needed for the core
-            if (!(full[0] && full[1])) f.U[2] = leading_vectors(Y, 2, opt.ranks[2], ctl);
-            f.core = mode_product(Y, 2, f.U[2].transpose(), ctl);
-            const double e = rel_err(r.norm_sq, norm_sq(f.core));
-            r.trace.push_back(e);
-            r.iterations = it + 1;
-            ctl.report(a + span);
-            // A sweep that left every factor bitwise as it was is a fixed point: every further
-            // sweep would repeat it exactly (the kernels are deterministic), so HOOI has
-            // converged whatever the tolerance.
-            const bool fixed_point = f.U[0] == before[0] && f.U[1] == before[1] && f.U[2] == before[2];
-            const bool done = fixed_point || std::abs(err - e) < opt.tolerance;
-            err = e;
-            if (done) {
-                r.status = Status::Ok;
-                break;
-            }
-        }
+// U1 by hooi_subspace through W with the kept probe product; returns T = W x1 U1^T from the
+// same product when it certifies the answer (a pass over W saved), else falls back to the exact path.
+Tensor4 d_mode_through_w(const Tensor4& W, const TuckerOptions& opt, std::array<Eigen::MatrixXf, 3>& U,
+                         HooiState& s, const util::Control& ctl) {
+    const int r1 = opt.ranks[0];
+    Tensor4 X;  // formed by hooi_subspace where its first product did not do
+    SubspaceResult sub = hooi_subspace(W, s.full[1] ? nullptr : &U[1], s.full[2] ? nullptr : &U[2], r1, U[0], {},
+                                       ctl, &X, &s.probe_product);
+    s.through_w = sub.converged && sub.iterations == 1;
+    if (sub.converged) {
+        U[0] = std::move(sub.vectors);
+        return std::move(sub.projected);
     }
+    Tensor4 keep;
+    const Tensor4& Y = X.size() > 0 ? X : project_nonsquare(W, {1, 2}, U, s.full, keep, ctl);
+    U[0] = exact_vectors(Y, 0, r1, ctl);
+    return {};
+}
+
+// U1 from the formed W x2 U2^T x3 U3^T: the subspace solver warm-started from the previous U1
+// where it pays off and converges, else the exact path; arms the through-W step for the next sweep.
+void d_mode_on_projection(const Tensor4& W, const TuckerOptions& opt, int sweep, std::array<Eigen::MatrixXf, 3>& U,
+                          HooiState& s, const util::Control& ctl) {
+    const int r1 = opt.ranks[0];
+    Tensor4 keep;
+    const Tensor4& X = project_nonsquare(W, {1, 2}, U, s.full, keep, ctl);
+    if (auto sub = try_subspace(X, 0, r1, ctl, opt.solver, &U[0], false)) {
+        s.through_w = sweep == 0 || sub->iterations == 1;
+        U[0] = std::move(sub->vectors);
+    } else {
+        U[0] = exact_vectors(X, 0, r1, ctl);
+    }
+}
+
+// HOOI's d-mode step (U1), through W or on the formed projection; returns T = W x1 U1^T or empty.
+Tensor4 update_d_mode(const Tensor4& W, const TuckerOptions& opt, int sweep, std::array<Eigen::MatrixXf, 3>& U,
+                      HooiState& s, const util::Control& ctl) {
+    if (!solved_in_sweeps(s.full, 0)) return {};
+    if (through_w_pays_off(W, opt, s)) return d_mode_through_w(W, opt, U, s, ctl);
+    d_mode_on_projection(W, opt, sweep, U, s, ctl);
+    return {};
+}
+
+// Every factor bitwise unchanged: the (deterministic) sweeps would repeat it, whatever the tolerance.
+bool is_fixed_point(const std::array<Eigen::MatrixXf, 3>& U, const std::array<Eigen::MatrixXf, 3>& before) {
+    return U[0] == before[0] && U[1] == before[1] && U[2] == before[2];
+}
+
+// Progress within one HOOI sweep: the sweeps share the last three quarters (the first is the init).
+struct SweepProgress {
+    const util::Control& ctl;
+    float a, span;
+    SweepProgress(const util::Control& c, int sweep, int sweeps)
+        : ctl(c), a(0.25f + 0.75f * sweep / sweeps), span(0.75f / sweeps) {}
+    void at(float fraction) const { ctl.report(a + span * fraction); }
+};
+
+// Moves the factors and the core into the result, with their error, core norm and timing.
+TuckerResult finish(TuckerResult r, Factors f, double err, std::chrono::steady_clock::time_point t0,
+                    const util::Control& ctl) {
     r.factors = std::move(f.U);
     r.core = std::move(f.core);
     r.core_norm_sq = norm_sq(r.core);
@@ -303,6 +308,58 @@ TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::C
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctl.report(1.0f);
     return r;
+}
+
+}  // namespace
+
+// HOSVD, ST-HOSVD, or HOOI: alternately each factor as the leading subspace of W projected on
+// the other two, until the error settles. The fast paths are the helpers above.
+TuckerResult decompose(const Tensor4& W, const TuckerOptions& opt, const util::Control& ctl) {
+    opt.validate(W.dim);
+    const auto t0 = std::chrono::steady_clock::now();
+    TuckerResult r;
+    r.ranks = opt.ranks;
+    r.norm_sq = norm_sq(W);
+    const bool hooi = opt.method == Method::HOOI;
+    Factors f = initialise(W, opt, hooi ? ctl.sub(0.0f, 0.25f) : ctl);
+    double err = rel_err(r.norm_sq, norm_sq(f.core));
+    r.trace.push_back(err);
+    if (!hooi) return finish(std::move(r), std::move(f), err, t0, ctl);
+
+    r.status = opt.max_iterations > 0 ? Status::NotConverged : Status::Ok;
+    HooiState s;
+    s.full = full_rank_modes(W.dim, opt.ranks);
+    for (int it = 0; it < opt.max_iterations; ++it) {
+        ctl.check();
+        const SweepProgress progress(ctl, it, opt.max_iterations);
+        const std::array<Eigen::MatrixXf, 3> before = f.U;
+        // U1: leading subspace of W x2 U2^T x3 U3^T. T = W x1 U1^T (from that solve where it can).
+        Tensor4 T = update_d_mode(W, opt, it, f.U, s, ctl);
+        progress.at(0.4f);
+        if (T.size() == 0) T = mode_product(W, 0, f.U[0].transpose(), ctl);
+        // U2: leading subspace of W x1 U1^T x3 U3^T = T x3 U3^T.
+        if (solved_in_sweeps(s.full, 1)) {
+            Tensor4 keep;
+            f.U[1] = leading_vectors(project_nonsquare(T, {2}, f.U, s.full, keep, ctl), 1, opt.ranks[1], ctl);
+        }
+        progress.at(0.8f);
+        // U3: leading subspace of Y = W x1 U1^T x2 U2^T = T x2 U2^T; the core is Y x3 U3^T.
+        const Tensor4 Y = mode_product(T, 1, f.U[1].transpose(), ctl);
+        if (solved_in_sweeps(s.full, 2)) f.U[2] = leading_vectors(Y, 2, opt.ranks[2], ctl);
+        f.core = mode_product(Y, 2, f.U[2].transpose(), ctl);
+        // Stop when the relative error changes by less than the tolerance, or at a fixed point.
+        const double e = rel_err(r.norm_sq, norm_sq(f.core));
+        r.trace.push_back(e);
+        r.iterations = it + 1;
+        progress.at(1.0f);
+        const bool done = is_fixed_point(f.U, before) || std::abs(err - e) < opt.tolerance;
+        err = e;
+        if (done) {
+            r.status = Status::Ok;
+            break;
+        }
+    }
+    return finish(std::move(r), std::move(f), err, t0, ctl);
 }
 
 Tensor4 reconstruct(const TuckerResult& r, const util::Control& ctl) {
