@@ -14,10 +14,10 @@
 
 #include "args.h"
 #include "commands.h"
-#include "export/denoised_checkpoint.h"
-#include "export/hdf5_results.h"
-#include "export/results_tables.h"
-#include "export/staging_dir.h"
+#include "writeback/denoised_checkpoint.h"
+#include "results/hdf5_results.h"
+#include "results/results_tables.h"
+#include "io/staging_dir.h"
 #include "io/output_guard.h"
 #include "job_cli.h"
 #include "jobs/job_runner.h"
@@ -87,7 +87,7 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
     std::vector<std::pair<std::string, std::string>> given;
     for (const auto& [name, v] : {std::pair{"--out", out}, std::pair{"--h5", h5}, std::pair{"--denoised", denoised},
                                   std::pair{"--factorised", factorised}})
-        if (v) given.emplace_back(name, fs::weakly_canonical(fs::absolute(exporting::normalise_destination(*v)), ec).string());
+        if (v) given.emplace_back(name, fs::weakly_canonical(fs::absolute(io::normalise_destination(*v)), ec).string());
     for (std::size_t i = 0; i < given.size(); ++i)
         for (std::size_t j = i + 1; j < given.size(); ++j)
             if (given[i].second == given[j].second)
@@ -95,7 +95,7 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
     std::vector<std::unique_ptr<io::OutputLock>> locks;
     for (const auto& v : {out, h5, denoised, factorised}) {
         if (!v) continue;
-        locks.push_back(std::make_unique<io::OutputLock>(exporting::normalise_destination(*v)));
+        locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*v)));
         for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "tensorllm decompose: note: %s\n", note.c_str());
     }
     return locks;

@@ -8,9 +8,9 @@
 
 #include "analysis/compression.h"
 #include "commands.h"
-#include "export/hdf5_results.h"
-#include "export/results_reader_process.h"
-#include "export/staging_dir.h"
+#include "results/hdf5_results.h"
+#include "results/results_reader_process.h"
+#include "io/staging_dir.h"
 #include "io/output_guard.h"
 #include "job_cli.h"
 #include "report/report.h"
@@ -63,7 +63,7 @@ int cmd_report(const std::vector<std::string>& argv) {
     // The output may not be or hold what the report reads; it is locked for the whole run.
     auto guard = [&](const io::SourceSet& src) {
         io::check_output_dir(src, "--out", *out, kReportKind, true);
-        lock = std::make_unique<io::OutputLock>(exporting::normalise_destination(*out));
+        lock = std::make_unique<io::OutputLock>(io::normalise_destination(*out));
         for (const auto& note : lock->notes()) std::fprintf(stderr, "tensorllm report: note: %s\n", note.c_str());
     };
     if (auto from = args.value("from")) {
@@ -136,10 +136,10 @@ int cmd_report(const std::vector<std::string>& argv) {
     QApplication app(qargc, qargv);
     // All or nothing: the report is drawn into a staging directory that replaces --out (an
     // earlier report, or nothing) only when complete.
-    const std::string parent = std::filesystem::path(exporting::normalise_destination(*out)).parent_path().string();
+    const std::string parent = std::filesystem::path(io::normalise_destination(*out)).parent_path().string();
     if (!parent.empty()) std::filesystem::create_directories(parent);
-    io::check_writable_beside(exporting::normalise_destination(*out));
-    exporting::StagingDir stage(*out);
+    io::check_writable_beside(io::normalise_destination(*out));
+    io::StagingDir stage(*out);
     const QStringList files = ui::write_report(QString::fromStdString(stage.path()), in, style);
     io::write_output_marker(stage.path(), kReportKind);
     stage.commit(true);

@@ -6,9 +6,9 @@
 
 #include "args.h"
 #include "commands.h"
-#include "export/hdf5_results.h"
-#include "export/results_reader_process.h"
-#include "export/results_tables.h"
+#include "results/hdf5_results.h"
+#include "results/results_reader_process.h"
+#include "results/results_tables.h"
 #include "util/layer_list.h"
 #include "util/resources.h"
 

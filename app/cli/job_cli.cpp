@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "tucker/ranks.h"
+#include "analysis/ranks.h"
 #include "util/layer_list.h"
 
 namespace tllm::cli {

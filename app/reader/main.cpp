@@ -1,6 +1,6 @@
 // tensorllm-read-results: reads one HDF5 results file and writes it to stdout as the byte
-// stream of export/results_wire.h. The GUI and the CLI run it as a helper process
-// (export/results_reader_process.h), so that libhdf5, which has memory-safety bugs of its own
+// stream of results/results_wire.h. The GUI and the CLI run it as a helper process
+// (results/results_reader_process.h), so that libhdf5, which has memory-safety bugs of its own
 // on damaged files, never runs on an untrusted file inside them. Not meant to be run by hand.
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "export/hdf5_results.h"
-#include "export/results_wire.h"
+#include "results/hdf5_results.h"
+#include "results/results_wire.h"
 #include "util/layer_list.h"
 
 namespace {

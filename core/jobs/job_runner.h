@@ -28,7 +28,7 @@
 #include "analysis/measures.h"
 #include "analysis/spectra.h"
 #include "model/model.h"
-#include "tucker/ranks.h"
+#include "analysis/ranks.h"
 #include "tucker/tucker.h"
 
 namespace tllm::jobs {

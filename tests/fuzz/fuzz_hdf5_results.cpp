@@ -9,7 +9,7 @@
 // out-of-bounds access (ASan) or undefined behaviour (UBSan).
 #include <hdf5.h>
 
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "fuzz_common.h"
 
 using namespace tllm;

@@ -7,8 +7,8 @@
 //
 // Seeds (corpus/results_wire) are the streams of the HDF5 seeds, written by the helper:
 //   build/app/tensorllm-read-results tests/fuzz/corpus/hdf5_results/X.h5 > corpus/results_wire/X.bin
-#include "export/hdf5_results.h"
-#include "export/results_wire.h"
+#include "results/hdf5_results.h"
+#include "results/results_wire.h"
 #include "fuzz_common.h"
 
 using namespace tllm;

@@ -7,9 +7,9 @@
 #include <QStatusBar>
 #include <QThreadPool>
 
-#include "export/denoised_checkpoint.h"
-#include "export/hdf5_results.h"
-#include "export/results_reader_process.h"
+#include "writeback/denoised_checkpoint.h"
+#include "results/hdf5_results.h"
+#include "results/results_reader_process.h"
 #include "jobs/spectra_service.h"
 #include "main/background.h"
 #include "main/main_window.h"

@@ -1,7 +1,7 @@
 #include "main/project_file.h"
 
-#include "export/results_json_reader.h"
-#include "export/results_tables.h"
+#include "results/results_json_reader.h"
+#include "results/results_tables.h"
 #include "io/model_config.h"
 #include "io/output_guard.h"
 #include "util/json_checksum.h"

@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "io/output_guard.h"
 #include "support/test_util.h"
 #include "util/json_checksum.h"

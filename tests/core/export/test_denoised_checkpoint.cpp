@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/export/export_test_util.h"
-#include "export/denoised_checkpoint.h"
+#include "writeback/denoised_checkpoint.h"
 #include "io/output_guard.h"
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "io/checkpoint.h"
 #include "support/test_util.h"
 #include "tensor/tensorize.h"

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/export/export_test_util.h"
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "support/test_util.h"
 #include "tucker/tucker.h"
 #include "util/sha256.h"

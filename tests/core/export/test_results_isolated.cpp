@@ -13,9 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "core/export/export_test_util.h"
-#include "export/hdf5_results.h"
-#include "export/results_reader_process.h"
-#include "export/results_wire.h"
+#include "results/hdf5_results.h"
+#include "results/results_reader_process.h"
+#include "results/results_wire.h"
 #include "support/test_util.h"
 
 using namespace tllm;

@@ -15,8 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "export/hdf5_results.h"
-#include "export/results_reader_process.h"
+#include "results/hdf5_results.h"
+#include "results/results_reader_process.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "model/architecture.h"
@@ -99,7 +99,7 @@ TEST(FuzzRegressions, DigitBeforeLayerPlaceholderIsRejected) {
 //   superblock, cut short, points a driver info block at address 9, whose size field then
 //   reads 2.2 GB;
 //   libhdf5 allocated that and zero-filled it reading past the end of the file (gigabytes
-//   resident for `tensorllm show`). Fixed in core/export/hdf5_read.cpp: check_superblock()
+//   resident for `tensorllm show`). Fixed in core/results/hdf5_read.cpp: check_superblock()
 //   refuses a driver info block or superblock extension (results files have neither) before
 //   libhdf5 opens the file.
 TEST(FuzzRegressions, DamagedHdf5ResultsFromTheFuzzerAreCleanErrors) {

@@ -18,7 +18,7 @@
 #include "core/tucker/tucker_test_util.h"
 #include "tensor/tensorize.h"
 #include "tucker/linalg.h"
-#include "tucker/ranks.h"
+#include "analysis/ranks.h"
 #include "tucker/tucker.h"
 
 using namespace tllm;

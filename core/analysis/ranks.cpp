@@ -1,4 +1,4 @@
-#include "tucker/ranks.h"
+#include "analysis/ranks.h"
 
 #include <cmath>
 #include <limits>

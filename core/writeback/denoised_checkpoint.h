@@ -30,7 +30,7 @@
 //                             and the original tensors (name, dtype, shape) it replaces
 //
 // All output goes to a staging directory beside DIR that replaces DIR only when complete
-// (export/staging_dir.h): a failure or cancel leaves no partial output, and an existing DIR
+// (io/staging_dir.h): a failure or cancel leaves no partial output, and an existing DIR
 // is untouched until then.
 
 #include <cstdint>

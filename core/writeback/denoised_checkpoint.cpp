@@ -1,4 +1,4 @@
-#include "export/denoised_checkpoint.h"
+#include "writeback/denoised_checkpoint.h"
 
 #include "io/output_guard.h"
 
@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/compression.h"
-#include "export/hdf5_results.h"
-#include "export/results_tables.h"
-#include "export/staging_dir.h"
+#include "results/hdf5_results.h"
+#include "results/results_tables.h"
+#include "io/staging_dir.h"
 #include "io/atomic_file.h"
 #include "io/safetensors_writer.h"
 #include "tensor/tensorize.h"
@@ -188,7 +188,7 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
                                          const util::Control& ctl) {
     dopt.validate();
     DenoisedReport rep;
-    rep.directory = normalise_destination(dir);
+    rep.directory = io::normalise_destination(dir);
     const auto layers = chosen_layers(m, s, rep.warnings);
     if (layers.empty())
         throw std::invalid_argument("denoised checkpoint: no decomposed layer to write (" +
@@ -254,7 +254,7 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
                                  util::format_bytes(estimate + dopt.free_space_margin) + " needed, " +
                                  util::format_bytes(have) + " available");
 
-    StagingDir stage(rep.directory);
+    io::StagingDir stage(rep.directory);
     const fs::path out(stage.path());
     const std::string info_json = export_json(m, opt, layers, dopt.form).dump();
     std::string layer_list, rank_list;

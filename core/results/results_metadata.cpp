@@ -1,9 +1,9 @@
-// The model, source and options half of a results file (export/hdf5_results.h).
+// The model, source and options half of a results file (results/hdf5_results.h).
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
 
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "util/sha256.h"
 
 namespace tllm::exporting {

@@ -1,4 +1,4 @@
-#include "export/results_json_reader.h"
+#include "results/results_json_reader.h"
 
 #include <stdexcept>
 

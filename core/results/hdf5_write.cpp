@@ -1,4 +1,4 @@
-// Writing results files (export/hdf5_results.h; schema in docs/hdf5-schema.md).
+// Writing results files (results/hdf5_results.h; schema in docs/hdf5-schema.md).
 #include <algorithm>
 #include <cstring>
 #include <atomic>
@@ -9,8 +9,8 @@
 
 #include <Eigen/Dense>
 
-#include "export/hdf5_detail.h"
-#include "export/hdf5_results.h"
+#include "results/hdf5_detail.h"
+#include "results/hdf5_results.h"
 #include "io/atomic_file.h"
 #include "io/output_guard.h"
 #include "util/resources.h"

@@ -1,5 +1,5 @@
-// Running the results reader in a helper process (export/results_reader_process.h).
-#include "export/results_reader_process.h"
+// Running the results reader in a helper process (results/results_reader_process.h).
+#include "results/results_reader_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "export/results_wire.h"
+#include "results/results_wire.h"
 #include "util/layer_list.h"
 
 extern char** environ;

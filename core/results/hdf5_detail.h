@@ -1,5 +1,5 @@
 #pragma once
-// Private to core/export/*.cpp: thin, checked wrappers over the HDF5 C API. Includes
+// Private to core/results/*.cpp: thin, checked wrappers over the HDF5 C API. Includes
 // <hdf5.h>, so never include this from a public header (HDF5 is linked privately).
 //
 // Conventions used by the results files (docs/hdf5-schema.md):

@@ -5,7 +5,7 @@
 // found a use-after-free in H5Aexists; tests/fuzz/README.md). The applications therefore never
 // run libhdf5 on a results file in their own process: a helper process
 // (tensorllm-read-results) reads the HDF5 file and writes this stream to a pipe, and the
-// application decodes it here, with no libhdf5 involved (export/results_reader_process.h).
+// application decodes it here, with no libhdf5 involved (results/results_reader_process.h).
 // A fault inside libhdf5 ends the helper, not the application.
 //
 // The helper is as untrusted as the file it read, so decoding validates everything: every
@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 
 namespace tllm::exporting {
 

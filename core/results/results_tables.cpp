@@ -1,11 +1,11 @@
-#include "export/results_tables.h"
+#include "results/results_tables.h"
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
-#include "export/staging_dir.h"
+#include "io/staging_dir.h"
 #include "io/atomic_file.h"
 #include "io/output_guard.h"
 #include "util/json_checksum.h"
@@ -183,14 +183,14 @@ void write_results(const std::string& dir, const model::Model& m, const jobs::Jo
     // The whole set or nothing: the files are written into a staging directory that replaces
     // the destination (an earlier results set, or nothing) only once all are complete.
     io::check_output_dir(m.checkpoint().sources(), "results directory", dir, kResultsKind, true);
-    const std::filesystem::path parent = std::filesystem::path(normalise_destination(dir)).parent_path();
+    const std::filesystem::path parent = std::filesystem::path(io::normalise_destination(dir)).parent_path();
     if (!parent.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(parent, ec);
         if (ec) throw std::runtime_error(dir + ": cannot create directory " + parent.string() + ": " + ec.message());
     }
-    io::check_writable_beside(normalise_destination(dir));
-    StagingDir stage(dir);
+    io::check_writable_beside(io::normalise_destination(dir));
+    io::StagingDir stage(dir);
     const std::filesystem::path d(stage.path());
     auto doc = results_json(m, opt, s);
     util::add_json_checksum(doc);

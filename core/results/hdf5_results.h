@@ -51,7 +51,7 @@ static_assert(std::char_traits<char>::length(kContentHashPlaceholder) == 64, "a 
 inline constexpr int kHdf5FormatVersion = 2;  // 2: fixed-length strings only
 
 /// Bounds a results file may declare, enforced by read_results_hdf5 and by the results stream
-/// (export/results_wire.h): far above any real model, far below overflow.
+/// (results/results_wire.h): far above any real model, far below overflow.
 inline constexpr std::int64_t kMaxHidden = 1 << 20, kMaxHeadDim = 1 << 16, kMaxHeads = 1 << 16, kMaxLayer = 1 << 20;
 /// A compressed dataset may hold at most this many times the file's size (deflate's limit is
 /// about 1032:1).

@@ -5,13 +5,13 @@
 // a use-after-free inside H5Aexists that no check of ours before the call can rule out
 // (tests/fuzz/README.md). A results file is untrusted input, so the GUI and the CLI read it in
 // a helper process, `tensorllm-read-results`, which runs read_results_hdf5 and writes the
-// results to a pipe as the byte stream of export/results_wire.h. This process decodes and
+// results to a pipe as the byte stream of results/results_wire.h. This process decodes and
 // validates that stream. A fault in libhdf5 ends the helper; the caller gets a
 // std::runtime_error naming the file, and whatever else it holds is untouched.
 
 #include <string>
 
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "util/control.h"
 
 namespace tllm::exporting {

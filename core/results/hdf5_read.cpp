@@ -1,4 +1,4 @@
-// Reading results files back (export/hdf5_results.h; schema in docs/hdf5-schema.md).
+// Reading results files back (results/hdf5_results.h; schema in docs/hdf5-schema.md).
 // Everything is validated before it is used; see read_results_hdf5's contract.
 #include <algorithm>
 #include <cstring>
@@ -9,10 +9,10 @@
 
 #include <Eigen/Dense>
 
-#include "export/hdf5_detail.h"
+#include "results/hdf5_detail.h"
 #include "util/sha256.h"
 #include "io/mapped_file.h"
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 #include "io/dtype.h"
 #include "tucker/tucker.h"
 

@@ -1,11 +1,11 @@
-#include "export/hdf5_detail.h"
+#include "results/hdf5_detail.h"
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 
-#include "export/hdf5_results.h"
+#include "results/hdf5_results.h"
 
 namespace tllm::exporting::h5 {
 namespace {

@@ -1,4 +1,4 @@
-#include "export/staging_dir.h"
+#include "io/staging_dir.h"
 
 #include "io/output_guard.h"
 
@@ -16,7 +16,7 @@
 
 namespace fs = std::filesystem;
 
-namespace tllm::exporting {
+namespace tllm::io {
 namespace {
 
 std::string parent_of(const std::string& p) {
@@ -48,7 +48,7 @@ bool non_empty_directory(const std::string& dir) {
 
 StagingDir::StagingDir(const std::string& dest) : dest_(normalise_destination(dest)) {
     if (dest_.empty()) throw std::invalid_argument("output directory: empty path");
-    tmp_ = make_unique_dir(io::temporary_prefix(dest_));
+    tmp_ = make_unique_dir(temporary_prefix(dest_));
     if (tmp_.empty())
         throw std::runtime_error(dest_ + ": cannot create a staging directory in " + parent_of(dest_) + ": " +
                                  std::strerror(errno));
@@ -74,6 +74,7 @@ void StagingDir::commit(bool replace_existing) {
         return;
     }
     if (!replace_existing) throw std::runtime_error(dest_ + ": directory exists and is not empty");
+#ifdef RENAME_EXCHANGE  // Linux: swap the two directories in one step
     if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, dest_.c_str(), RENAME_EXCHANGE) == 0) {
         // tmp_ now holds the previous destination; the destructor's removal is not wanted
         // to fail the export, so remove it here and ignore errors.
@@ -86,7 +87,9 @@ void StagingDir::commit(bool replace_existing) {
     }
     if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         throw std::runtime_error(dest_ + ": cannot swap in the finished output: " + std::strerror(errno));
-    // No atomic exchange on this filesystem: move the old directory aside, then rename.
+#endif
+    // No atomic exchange (this filesystem or system lacks it): move the old directory aside,
+    // then rename.
     const std::string old = make_unique_dir(dest_ + ".old-" + std::to_string(::getpid()) + "-");
     if (old.empty() || ::rmdir(old.c_str()) != 0 || ::rename(dest_.c_str(), old.c_str()) != 0)
         throw std::runtime_error(dest_ + ": cannot move the previous directory aside: " + std::strerror(errno));
@@ -102,4 +105,4 @@ void StagingDir::commit(bool replace_existing) {
                                  "removed completely from " + old + ": " + ec.message());
 }
 
-}  // namespace tllm::exporting
+}  // namespace tllm::io

@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace tllm::exporting {
+namespace tllm::io {
 
 class StagingDir {
 public:
@@ -44,4 +44,4 @@ std::string normalise_destination(const std::string& dest);
 /// True when `dir` is an existing directory holding at least one entry.
 bool non_empty_directory(const std::string& dir);
 
-}  // namespace tllm::exporting
+}  // namespace tllm::io

@@ -1,8 +1,8 @@
-// The results byte stream (export/results_wire.h). One field list, `fields()`, drives both the
+// The results byte stream (results/results_wire.h). One field list, `fields()`, drives both the
 // encoder and the decoder, so the two cannot drift apart; the decoder checks each length
 // against the bytes left before it allocates, and check_results() then checks what the
 // consumers rely on.
-#include "export/results_wire.h"
+#include "results/results_wire.h"
 
 #include <cstring>
 #include <limits>
