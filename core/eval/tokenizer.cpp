@@ -12,6 +12,7 @@
 #include "eval/sentencepiece_tokenizer.h"
 #include "eval/tokenizer_detail.h"
 #include "eval/unicode_classes.h"
+#include "io/mapped_file.h"
 #include "io/model_config.h"
 
 namespace tllm::eval {
@@ -43,21 +44,7 @@ std::string quote_json(const nlohmann::json& value) {
 }
 
 std::string read_file_bounded(const std::string& path, std::uint64_t max_bytes) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec))
-        throw std::runtime_error(path + ": not a regular file");
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw std::runtime_error(path + ": cannot read: " + ec.message());
-    if (size > max_bytes)
-        throw std::runtime_error(path + ": file is " + std::to_string(size) + " bytes, more than the " +
-                                 std::to_string(max_bytes) + " accepted for a tokenizer file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    std::string bytes(static_cast<std::size_t>(size), '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(size));
-    if (static_cast<std::uint64_t>(in.gcount()) != size)
-        throw std::runtime_error(path + ": cannot read all " + std::to_string(size) + " bytes");
-    return bytes;
+    return io::read_regular_file(path, max_bytes, "a tokenizer file");
 }
 
 std::string config_token(const nlohmann::json& config, const char* field, const std::string& path) {

@@ -29,7 +29,7 @@ std::string open_error(int err) {
     return std::strerror(err);
 }
 
-std::string read_regular_file(const std::string& path, std::uint64_t max_bytes) {
+std::string read_regular_file(const std::string& path, std::uint64_t max_bytes, std::string_view what) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) throw std::runtime_error(path + ": cannot open: " + open_error(errno));
     struct stat st {};
@@ -45,7 +45,8 @@ std::string read_regular_file(const std::string& path, std::uint64_t max_bytes) 
     if (std::uint64_t(st.st_size) > max_bytes) {
         ::close(fd);
         throw std::runtime_error(path + ": file is " + std::to_string(st.st_size) + " bytes, more than the " +
-                                 std::to_string(max_bytes) + " accepted");
+                                 std::to_string(max_bytes) + " accepted" +
+                                 (what.empty() ? std::string() : " for " + std::string(what)));
     }
     std::string out(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t got = 0;

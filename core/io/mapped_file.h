@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace tllm::io {
 
@@ -15,8 +16,9 @@ std::string file_type_name(unsigned mode);
 std::string open_error(int err);
 /// The whole content of regular file `path`, at most `max_bytes`. Never blocks on a FIFO or
 /// device: those, sockets and directories are refused with std::runtime_error naming the path
-/// and the kind of file, as are larger files.
-std::string read_regular_file(const std::string& path, std::uint64_t max_bytes);
+/// and the kind of file, as are larger files (the message ends "accepted for `what`" when
+/// `what`, e.g. "a JSON file", is given).
+std::string read_regular_file(const std::string& path, std::uint64_t max_bytes, std::string_view what = {});
 
 
 /// A read-only, private memory map of one file. Move-only.

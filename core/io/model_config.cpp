@@ -31,14 +31,7 @@ int int_field(const nlohmann::json& j, std::initializer_list<const char*> keys, 
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path, std::uint64_t max_bytes) {
-    std::string text;
-    try {
-        text = read_regular_file(path, max_bytes);
-    } catch (const std::runtime_error& e) {
-        throw std::runtime_error(std::string(e.what()) + (std::string(e.what()).find("accepted") != std::string::npos
-                                                              ? " for a JSON file"
-                                                              : ""));
-    }
+    const std::string text = read_regular_file(path, max_bytes, "a JSON file");
     check_json_depth(text, kMaxJsonDepth, path);
     return parse_json_unique(text, path);
 }
