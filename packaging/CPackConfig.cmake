@@ -3,6 +3,7 @@ include(GNUInstallDirs)
 
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/resources/models DESTINATION ${CMAKE_INSTALL_DATADIR}/tensorllm-studio
         PATTERN "*.py" EXCLUDE PATTERN "__pycache__" EXCLUDE)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/resources/eval DESTINATION ${CMAKE_INSTALL_DATADIR}/tensorllm-studio)
 install(FILES ${CMAKE_SOURCE_DIR}/resources/architectures.json DESTINATION ${CMAKE_INSTALL_DATADIR}/tensorllm-studio)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/tensorllm-studio.desktop DESTINATION ${CMAKE_INSTALL_DATADIR}/applications)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/tensorllm-studio.svg

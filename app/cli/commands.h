@@ -11,6 +11,7 @@ int cmd_show(const std::vector<std::string>& args);
 int cmd_report(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_evaluate(const std::vector<std::string>& args);
+int cmd_sweep(const std::vector<std::string>& args);
 int cmd_generate(const std::vector<std::string>& args);
 /// The model path from positional arguments or --demo (the bundled model in resources/).
 std::string resolve_model_path(const std::vector<std::string>& positional, bool demo, const char* command);

@@ -25,6 +25,8 @@ void usage(std::FILE* out) {
                  "  bench             the standard benchmark set against this machine's measured limits\n"
                  "  evaluate MODEL    perplexity, multiple-choice or last-word accuracy of the model (CPU)\n"
                  "  generate MODEL    greedy continuation of a prompt\n"
+                 "  sweep MODEL       edit layers one at a time (rank choices, LASER) and measure each edit's\n"
+                 "                    loss, KL divergence, top-1 agreement and accuracy against the unedited model\n"
                  "\n"
                  "Run 'tensorllm COMMAND --help' for a command's options.\n",
                  TENSORLLM_VERSION);
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
 #endif
         if (cmd == "bench") return tllm::cli::cmd_bench(args);
         if (cmd == "evaluate") return tllm::cli::cmd_evaluate(args);
+        if (cmd == "sweep") return tllm::cli::cmd_sweep(args);
         if (cmd == "generate") return tllm::cli::cmd_generate(args);
         std::fprintf(stderr, "tensorllm: unknown command '%s' (see tensorllm --help)\n", cmd.c_str());
         return 2;

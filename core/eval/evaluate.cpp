@@ -124,11 +124,9 @@ std::vector<std::int32_t> token_byte_counts(const Tokenizer& tok, std::span<cons
     return b;
 }
 
-PerplexityResult perplexity_ids(Transformer& t, std::span<const std::int32_t> ids,
-                                std::span<const std::int32_t> token_bytes, const PerplexityOptions& opt,
-                                const std::string& source, const util::Control& ctl) {
+std::vector<PerplexityWindow> perplexity_windows(const Transformer& t, std::int64_t n_ids, const PerplexityOptions& opt,
+                                                 const std::string& source, PerplexityResult& r) {
     const int positions = model_positions(t);
-    PerplexityResult r;
     r.ctx = opt.ctx > 0 ? opt.ctx : std::min(positions, 1024);
     r.stride = opt.stride > 0 ? opt.stride : r.ctx;
     if (opt.ctx < 0) throw std::runtime_error("ctx must be positive, got " + std::to_string(opt.ctx));
@@ -139,30 +137,62 @@ PerplexityResult perplexity_ids(Transformer& t, std::span<const std::int32_t> id
     if (opt.stride < 0 || r.stride > r.ctx)
         throw std::runtime_error("stride must be in 1.." + std::to_string(r.ctx) + ", got " + std::to_string(opt.stride));
     if (opt.max_tokens < 0) throw std::runtime_error("max_tokens must not be negative");
-    if (!token_bytes.empty() && token_bytes.size() != ids.size())
-        throw std::invalid_argument("perplexity_ids: token_bytes must have one entry per token");
-    std::int64_t n = std::int64_t(ids.size());
+    std::int64_t n = n_ids;
     if (opt.max_tokens > 0) n = std::min(n, opt.max_tokens);
     if (n < 2) throw std::runtime_error(source + ": the text has " + std::to_string(n) + " token(s); at least 2 are needed");
     r.n_tokens = n;
-
-    // Window starts: 0, s, 2s, ... until a window reaches the end.
-    std::vector<std::int64_t> begins;
+    // Window starts: 0, s, 2s, ... until a window reaches the end. Each scores the tokens
+    // after the previous window's end, except its own first token.
+    std::vector<PerplexityWindow> w;
+    std::int64_t prev_end = 0;
     for (std::int64_t b = 0;; b += r.stride) {
-        begins.push_back(b);
+        const std::int64_t e = std::min(b + r.ctx, n);
+        w.push_back({b, e, std::max(prev_end, b + 1)});
+        prev_end = e;
         if (b + r.ctx >= n) break;
     }
+    return w;
+}
+
+double cluster_stderr(const std::vector<double>& x, const std::vector<std::int64_t>& n) {
+    const std::size_t W = x.size();
+    if (W < 2) return 0.0;
+    double sx = 0;
+    std::int64_t sn = 0;
+    for (std::size_t w = 0; w < W; ++w) sx += x[w], sn += n[w];
+    if (sn <= 0) return 0.0;
+    const double mean = sx / double(sn);
+    double ss = 0;
+    for (std::size_t w = 0; w < W; ++w) {
+        const double dev = x[w] - mean * double(n[w]);
+        ss += dev * dev;
+    }
+    return std::sqrt(double(W) / double(W - 1) * ss) / double(sn);
+}
+
+void finish_perplexity(PerplexityResult& r) {
+    r.mean_nll = r.sum_nll / double(r.n_scored);
+    r.perplexity = std::exp(r.mean_nll);
+    r.bits_per_byte = r.n_bytes > 0 ? r.sum_nll / (std::log(2.0) * double(r.n_bytes)) : 0.0;
+    r.mean_nll_stderr = cluster_stderr(r.window_nll, r.window_scored);
+}
+
+PerplexityResult perplexity_ids(Transformer& t, std::span<const std::int32_t> ids,
+                                std::span<const std::int32_t> token_bytes, const PerplexityOptions& opt,
+                                const std::string& source, const util::Control& ctl) {
+    if (!token_bytes.empty() && token_bytes.size() != ids.size())
+        throw std::invalid_argument("perplexity_ids: token_bytes must have one entry per token");
+    PerplexityResult r;
+    const auto windows = perplexity_windows(t, std::int64_t(ids.size()), opt, source, r);
     auto s = t.make_state(r.ctx, r.ctx);
     const ControlScope scope(t, ctl);
     std::vector<std::int32_t> targets(std::size_t(r.ctx));
     std::vector<double> lp(std::size_t(r.ctx));
-    std::int64_t prev_end = 0;
-    for (std::size_t w = 0; w < begins.size(); ++w) {
+    for (std::size_t w = 0; w < windows.size(); ++w) {
         ctl.check();
-        const std::int64_t b = begins[w], e = std::min(b + r.ctx, n);
+        const auto [b, e, first] = windows[w];
         const int len = int(e - b);
-        // Row i predicts token b+i+1; scored tokens are those in [max(prev_end, b+1), e).
-        const std::int64_t first = std::max(prev_end, b + 1);
+        // Row i predicts token b+i+1.
         std::fill(targets.begin(), targets.end(), -1);
         for (std::int64_t tok = first; tok < e; ++tok) targets[std::size_t(tok - b - 1)] = ids[std::size_t(tok)];
         t.forward(s, ids.subspan(std::size_t(b), std::size_t(len)), 0);
@@ -176,22 +206,9 @@ PerplexityResult perplexity_ids(Transformer& t, std::span<const std::int32_t> id
         r.window_scored.push_back(e - first);
         r.sum_nll += sum;
         r.n_scored += e - first;
-        prev_end = e;
-        ctl.report(float(w + 1) / float(begins.size()));
+        ctl.report(float(w + 1) / float(windows.size()));
     }
-    r.mean_nll = r.sum_nll / double(r.n_scored);
-    r.perplexity = std::exp(r.mean_nll);
-    r.bits_per_byte = r.n_bytes > 0 ? r.sum_nll / (std::log(2.0) * double(r.n_bytes)) : 0.0;
-    // Ratio-estimator standard error with windows as clusters.
-    const std::size_t W = r.window_nll.size();
-    if (W > 1) {
-        double ss = 0;
-        for (std::size_t w = 0; w < W; ++w) {
-            const double dev = r.window_nll[w] - r.mean_nll * double(r.window_scored[w]);
-            ss += dev * dev;
-        }
-        r.mean_nll_stderr = std::sqrt(double(W) / double(W - 1) * ss) / double(r.n_scored);
-    }
+    finish_perplexity(r);
     return r;
 }
 

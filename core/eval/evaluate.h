@@ -45,6 +45,22 @@ struct PerplexityResult {
     int n_windows() const { return int(window_nll.size()); }
 };
 
+/// One window of a perplexity evaluation: tokens [begin, end) run together; tokens
+/// [first_scored, end) are scored (each predicted from the window's tokens before it).
+struct PerplexityWindow {
+    std::int64_t begin = 0, end = 0, first_scored = 0;
+};
+/// The windows of a text of `n_ids` tokens, with ctx / stride / max_tokens resolved into
+/// `r` (ctx, stride, n_tokens). Throws std::runtime_error as perplexity_ids() does.
+std::vector<PerplexityWindow> perplexity_windows(const Transformer& t, std::int64_t n_ids, const PerplexityOptions& opt,
+                                                 const std::string& source, PerplexityResult& r);
+/// Fills mean_nll, perplexity, bits_per_byte and mean_nll_stderr of `r` from its sums and
+/// per-window vectors.
+void finish_perplexity(PerplexityResult& r);
+/// Standard error of sum(x_w) / sum(n_w) with windows as clusters (ratio estimator):
+/// sqrt(W / (W - 1) * sum_w (x_w - mean * n_w)^2) / sum(n_w); 0 for fewer than two windows.
+double cluster_stderr(const std::vector<double>& x, const std::vector<std::int64_t>& n);
+
 /// Perplexity of the token sequence `ids` by the window rule of docs/evaluation.md (the
 /// Hugging Face "perplexity of fixed-length models" loop): windows begin at 0, s, 2s, ...,
 /// hold at most ctx tokens, the last ends at the last token; each window scores the tokens

@@ -731,6 +731,37 @@ void Transformer::clear_layer_override(int layer) {
     if (impl_->slot_layer == layer) impl_->slot_layer = -1;
 }
 
+const char* mlp_matrix_name(MlpMatrix m) {
+    switch (m) {
+        case MlpMatrix::Up: return "up";
+        case MlpMatrix::Down: return "down";
+        case MlpMatrix::Gate: return "gate";
+    }
+    return "?";
+}
+
+std::string Transformer::mlp_tensor_name(int layer, MlpMatrix which) const {
+    layer_tensor_names(layer);  // range check
+    const auto& n = impl_->names[std::size_t(layer)];
+    const std::string& name = which == MlpMatrix::Up ? n.up : which == MlpMatrix::Down ? n.down : n.gate;
+    if (name.empty())
+        throw std::invalid_argument(std::string("model_type ") + cfg_.model_type + " has no " + mlp_matrix_name(which) +
+                                    " matrix in its MLP");
+    return name;
+}
+
+bool Transformer::preload() {
+    Impl& I = *impl_;
+    bool all = true;
+    for (int l = 0; l < cfg_.n_layers; ++l) {
+        if (I.cacheable[std::size_t(l)]) I.layer(l);
+        else all = false;
+    }
+    return all;
+}
+
+void Transformer::execute(const std::function<void()>& f) { impl_->arena.execute(f); }
+
 std::uint64_t Transformer::cached_bytes() const {
     std::uint64_t b = 0;
     for (const auto& c : impl_->cached)

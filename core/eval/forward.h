@@ -26,6 +26,7 @@
 // results are bitwise the same for any thread count.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -44,6 +45,11 @@ enum class Family { GPT2, Llama, NeoX };
 enum class Activation { GeluTanh, GeluErf, Silu, Relu };
 /// rope_scaling kinds: none, `linear` (positions divided by factor), `llama3` (per-frequency).
 enum class RopeScaling { None, Linear, Llama3 };
+/// The weight matrices of a layer's MLP: up (c_fc, dense_h_to_4h, up_proj), down (c_proj,
+/// dense_4h_to_h, down_proj) and gate (gate_proj, llama-family models only).
+enum class MlpMatrix { Up, Down, Gate };
+/// "up", "down", "gate".
+const char* mlp_matrix_name(MlpMatrix m);
 
 /// The model_type values evaluation supports, in the order they are listed in errors.
 const std::vector<std::string>& supported_eval_model_types();
@@ -173,6 +179,17 @@ public:
 
     /// Checkpoint tensor names the layer reads (for overrides and error messages).
     std::vector<std::string> layer_tensor_names(int layer) const;
+    /// Checkpoint name of MLP matrix `which` of `layer`. Throws std::invalid_argument for a
+    /// layer out of range or a matrix the architecture does not have (gate outside llama).
+    std::string mlp_tensor_name(int layer, MlpMatrix which) const;
+
+    /// Converts every layer that fits the cache budget now. Returns true when all layers are
+    /// cached: then run_layers(), logits() and score() may run concurrently on distinct
+    /// RunStates (no call converts weights), until the next set/clear_layer_override().
+    bool preload();
+    /// Runs `f` inside this Transformer's thread arena, so that parallel work in `f` and in
+    /// the calls it makes shares the arena's threads.
+    void execute(const std::function<void()>& f);
     /// Bytes of converted layer weights currently cached.
     std::uint64_t cached_bytes() const;
 

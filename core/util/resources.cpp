@@ -36,6 +36,12 @@ std::string default_model_dir() {
     throw std::runtime_error("no bundled model in " + root.string());
 }
 
+std::string default_eval_text() {
+    const fs::path p = fs::path(resource_dir()) / "eval" / "kjv-validation-64k.txt";
+    if (!fs::is_regular_file(p)) throw std::runtime_error("no bundled evaluation text: " + p.string() + " is missing");
+    return p.string();
+}
+
 std::string format_bytes(std::uint64_t b) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double v = static_cast<double>(b);

@@ -13,6 +13,9 @@ std::string resource_dir();
 /// The bundled default model (resources/models/<default>).
 std::string default_model_dir();
 
+/// The bundled default evaluation text of the demo model (resources/eval/kjv-validation-64k.txt).
+std::string default_eval_text();
+
 /// Human-readable byte count ("1.1 MiB").
 std::string format_bytes(std::uint64_t bytes);
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/compression.h"
+#include "edits/edit.h"
 #include "results/hdf5_results.h"
 #include "results/results_tables.h"
 #include "io/staging_dir.h"
@@ -127,9 +128,10 @@ public:
     void copy(int layer, const std::string& name, std::span<std::byte> dst) {
         auto it = cache_.find(layer);
         if (it == cache_.end()) {
-            const tensor::Tensor4 w = tucker::reconstruct(layers_.at(layer)->tucker, ctl_);
+            // The same rebuilt tensors as an edit in memory (edits/edit.h).
             std::map<std::string, std::vector<std::byte>> t;
-            for (auto& r : tensor::detensorize(m_, layer, w)) t.emplace(r.name, std::move(r.bytes));
+            for (auto& r : edits::attention_tensors(m_, layer, layers_.at(layer)->tucker, ctl_))
+                t.emplace(r.name, std::move(r.bytes));
             it = cache_.emplace(layer, std::move(t)).first;
         }
         auto t = it->second.find(name);

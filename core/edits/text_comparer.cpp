@@ -1,0 +1,295 @@
+// TextComparer: the unedited pass with its prefix cache, and edited passes against it.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include "edits/sweep.h"
+#include "eval/kernels.h"
+
+namespace tllm::edits {
+namespace {
+
+double now() {
+    using clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+// Installs a Control on the transformer for one call; removes it on any exit.
+struct ControlScope {
+    eval::Transformer& t;
+    ControlScope(eval::Transformer& tr, const util::Control& c) : t(tr) { t.set_control(c); }
+    ~ControlScope() { t.set_control({}); }
+    ControlScope(const ControlScope&) = delete;
+    ControlScope& operator=(const ControlScope&) = delete;
+};
+
+// Per-thread buffers of a pass over windows.
+struct Scratch {
+    eval::RunState s;
+    std::vector<float> base_logits, edit_logits;
+    std::vector<std::int32_t> targets;
+    std::vector<double> lp;
+};
+
+// Log-sum-exp of a row as eval::Transformer::score computes it: the max (lowest index on
+// ties) subtracted, the sum of exponentials in double.
+struct RowStats {
+    int argmax = 0;
+    float max = 0;
+    double lse = 0;  // log sum exp(z - max)
+};
+RowStats row_stats(const float* z, int V) {
+    RowStats r;
+    for (int v = 1; v < V; ++v)
+        if (z[v] > z[r.argmax]) r.argmax = v;
+    r.max = z[r.argmax];
+    r.lse = std::log(eval::kernels::sum_exp(z, V, r.max));
+    return r;
+}
+
+}  // namespace
+
+TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, std::vector<std::int32_t> token_bytes,
+                           const eval::PerplexityOptions& opt, std::string source, std::vector<int> layers,
+                           std::uint64_t cache_bytes)
+    : t_(t), ids_(std::move(ids)), bytes_(std::move(token_bytes)), opt_(opt), source_(std::move(source)),
+      want_layers_(std::move(layers)), budget_(cache_bytes) {
+    if (!bytes_.empty() && bytes_.size() != ids_.size())
+        throw std::invalid_argument("TextComparer: token_bytes must have one entry per token");
+    eval::PerplexityResult r;
+    const auto w = eval::perplexity_windows(t_, std::int64_t(ids_.size()), opt_, source_, r);
+    ctx_ = r.ctx, stride_ = r.stride, n_ = r.n_tokens;
+    windows_.reserve(w.size());
+    offset_.reserve(w.size() + 1);
+    std::int64_t rows = 0;
+    for (const auto& x : w) {
+        windows_.push_back({x.begin, x.end, x.first_scored});
+        offset_.push_back(rows);
+        rows += x.end - x.begin;
+    }
+    offset_.push_back(rows);
+    const int L = t_.config().n_layers;
+    const std::uint64_t per_layer = std::uint64_t(rows) * std::uint64_t(t_.config().dim) * sizeof(float);
+    std::sort(want_layers_.begin(), want_layers_.end());
+    want_layers_.erase(std::unique(want_layers_.begin(), want_layers_.end()), want_layers_.end());
+    for (int l : want_layers_)
+        if (l < 0 || l >= L)
+            throw std::invalid_argument("TextComparer: layer " + std::to_string(l) + " is outside 0.." + std::to_string(L - 1));
+    // The final states are always kept (the unedited distribution for KL and top-1); the
+    // budget is for the states entering layers, deepest first: each saves the most per pass.
+    stats_.budget_bytes = budget_;
+    stats_.used_bytes = per_layer;
+    std::uint64_t prefix = 0;
+    for (auto it = want_layers_.rbegin(); it != want_layers_.rend(); ++it) {
+        if (*it == 0) continue;  // layer 0's input is the embedding, cheaper to recompute than to keep
+        if (prefix + per_layer > budget_) break;
+        kept_layers_.push_back(*it);
+        prefix += per_layer;
+    }
+    stats_.used_bytes += prefix;
+    std::sort(kept_layers_.begin(), kept_layers_.end());
+    stats_.layers = kept_layers_;
+}
+
+std::int64_t TextComparer::n_tokens() const { return n_; }
+
+template <class F>
+void TextComparer::for_windows(const util::Control& ctl, F&& f) {
+    const ControlScope scope(t_, ctl);
+    const bool concurrent = t_.preload();
+    const auto& c = t_.config();
+    const int V = c.vocab_size;
+    auto make = [&] {
+        Scratch sc;
+        sc.s = t_.make_state(ctx_, ctx_);
+        sc.base_logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
+        sc.edit_logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
+        sc.targets.resize(std::size_t(ctx_));
+        sc.lp.resize(std::size_t(ctx_));
+        return sc;
+    };
+    const std::size_t W = windows_.size();
+    std::atomic<std::size_t> done{0};
+    auto one = [&](Scratch& sc, std::size_t w) {
+        ctl.check();
+        f(sc, w);
+        ctl.report(float(done.fetch_add(1) + 1) / float(W));
+    };
+    if (concurrent) {
+        tbb::enumerable_thread_specific<Scratch> scratch(make);
+        t_.execute([&] {
+            tbb::parallel_for(tbb::blocked_range<std::size_t>(0, W, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+                Scratch& sc = scratch.local();
+                for (std::size_t w = r.begin(); w < r.end(); ++w) one(sc, w);
+            });
+        });
+    } else {
+        Scratch sc = make();
+        for (std::size_t w = 0; w < W; ++w) one(sc, w);
+    }
+}
+
+const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
+    if (base_) return *base_;
+    const auto& c = t_.config();
+    const int d = c.dim, L = c.n_layers;
+    const std::size_t rows = std::size_t(offset_.back());
+    kept_.assign(kept_layers_.size(), {});
+    for (auto& k : kept_) k.resize(rows * std::size_t(d));
+    final_.resize(rows * std::size_t(d));
+    const std::size_t W = windows_.size();
+    std::vector<double> sums(W);
+    const double t0 = now();
+    for_windows(ctl, [&](Scratch& sc, std::size_t w) {
+        const auto& win = windows_[w];
+        const int len = int(win.end - win.begin);
+        float* x = sc.s.x.data();
+        t_.embed(std::span(ids_).subspan(std::size_t(win.begin), std::size_t(len)), 0, x);
+        int at = 0;
+        for (std::size_t k = 0; k < kept_layers_.size(); ++k) {
+            t_.run_layers(sc.s, x, len, 0, at, kept_layers_[k]);
+            at = kept_layers_[k];
+            std::copy_n(x, std::size_t(len) * d, kept_[k].data() + std::size_t(offset_[w]) * d);
+        }
+        t_.run_layers(sc.s, x, len, 0, at, L);
+        std::copy_n(x, std::size_t(len) * d, final_.data() + std::size_t(offset_[w]) * d);
+        std::fill(sc.targets.begin(), sc.targets.end(), -1);
+        for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
+            sc.targets[std::size_t(tok - win.begin - 1)] = ids_[std::size_t(tok)];
+        t_.score(sc.s, x, len, std::span(sc.targets).first(std::size_t(len)), sc.lp.data());
+        double sum = 0;
+        for (std::int64_t tok = win.first_scored; tok < win.end; ++tok) sum -= sc.lp[std::size_t(tok - win.begin - 1)];
+        sums[w] = sum;
+    });
+    eval::PerplexityResult r;
+    r.ctx = ctx_, r.stride = stride_, r.n_tokens = n_;
+    for (std::size_t w = 0; w < W; ++w) {
+        const auto& win = windows_[w];
+        r.window_nll.push_back(sums[w]);
+        r.window_scored.push_back(win.end - win.first_scored);
+        r.sum_nll += sums[w];
+        r.n_scored += win.end - win.first_scored;
+        for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
+            r.n_bytes += bytes_.empty() ? 1 : bytes_[std::size_t(tok)];
+    }
+    eval::finish_perplexity(r);
+    stats_.seconds_baseline = now() - t0;
+    stats_.seconds_per_layer = stats_.seconds_baseline / double(L + 1);  // L layers and the scoring
+    base_ = std::move(r);
+    return *base_;
+}
+
+Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
+    const eval::PerplexityResult& base = baseline(ctl.sub(0, 0));
+    const auto& c = t_.config();
+    const int d = c.dim, L = c.n_layers, V = c.vocab_size;
+    const double t0 = now();
+    Comparison out;
+    int start = L;
+    for (const auto& [layer, tensors] : set)
+        if (!tensors.empty()) start = std::min(start, layer);
+    int from = 0;
+    const std::vector<float>* kept = nullptr;
+    for (std::size_t k = 0; k < kept_layers_.size(); ++k)
+        if (kept_layers_[k] <= start) from = kept_layers_[k], kept = &kept_[k];
+    if (start == L) from = L;
+    out.start_layer = from;
+    struct WindowOut {
+        double nll = 0, kl = 0;
+        std::int64_t agree = 0;
+        std::vector<float> kl_tokens;
+    };
+    const std::size_t W = windows_.size();
+    std::vector<WindowOut> res(W);
+    struct Clear {
+        eval::Transformer& t;
+        ~Clear() { t.clear_layer_override(); }
+    } clear{t_};
+    apply_edits(t_, set);
+    for_windows(ctl, [&](Scratch& sc, std::size_t w) {
+        const auto& win = windows_[w];
+        const int len = int(win.end - win.begin);
+        float* x = sc.s.x.data();
+        const std::size_t off = std::size_t(offset_[w]) * d;
+        if (from == L) {
+            std::copy_n(final_.data() + off, std::size_t(len) * d, x);
+        } else {
+            if (kept) std::copy_n(kept->data() + off, std::size_t(len) * d, x);
+            else t_.embed(std::span(ids_).subspan(std::size_t(win.begin), std::size_t(len)), 0, x);
+            t_.run_layers(sc.s, x, len, 0, from, L);
+        }
+        WindowOut& o = res[w];
+        o.kl_tokens.reserve(std::size_t(win.end - win.first_scored));
+        // Rows predicting scored tokens: row i predicts token begin + i + 1, scored when it
+        // lies in [first_scored, end), i.e. i in [row0, row1). Logits in the row blocks of
+        // Transformer::score, so that the log-probabilities are bitwise the same.
+        const int row0 = int(win.first_scored - win.begin - 1), row1 = len - 1;
+        for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
+            const int nr = std::min(eval::RunState::kLogitRows, len - r0);
+            if (r0 + nr <= row0) continue;
+            t_.logits(sc.s, x + std::size_t(r0) * d, nr, sc.edit_logits.data());
+            t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
+            for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
+                const int row = r0 + i;
+                const std::int32_t target = ids_[std::size_t(win.begin + row + 1)];
+                const float* ze = sc.edit_logits.data() + std::size_t(i) * V;
+                const float* zb = sc.base_logits.data() + std::size_t(i) * V;
+                const RowStats se = row_stats(ze, V), sb = row_stats(zb, V);
+                // Exactly Transformer::score's log-probability of the target.
+                o.nll -= double(ze[target] - se.max) - se.lse;
+                if (se.argmax == sb.argmax) ++o.agree;
+                // KL(p_b || p_e) = sum_v p_b(v) (log p_b(v) - log p_e(v)).
+                const double cb = double(sb.max) + sb.lse, ce = double(se.max) + se.lse;
+                double kl = 0;
+                for (int v = 0; v < V; ++v) {
+                    const double lb = double(zb[v]) - cb;
+                    kl += std::exp(lb) * (lb - (double(ze[v]) - ce));
+                }
+                kl = std::max(0.0, kl);
+                o.kl += kl;
+                o.kl_tokens.push_back(float(kl));
+            }
+        }
+    });
+    eval::PerplexityResult& e = out.edited;
+    e.ctx = ctx_, e.stride = stride_, e.n_tokens = n_, e.n_bytes = base.n_bytes;
+    std::vector<double> diff(W);
+    std::vector<float> kls;
+    kls.reserve(std::size_t(base.n_scored));
+    double kl_sum = 0;
+    std::int64_t agree = 0;
+    for (std::size_t w = 0; w < W; ++w) {
+        const auto& win = windows_[w];
+        e.window_nll.push_back(res[w].nll);
+        e.window_scored.push_back(win.end - win.first_scored);
+        e.sum_nll += res[w].nll;
+        e.n_scored += win.end - win.first_scored;
+        diff[w] = res[w].nll - base.window_nll[w];
+        kl_sum += res[w].kl;
+        agree += res[w].agree;
+        kls.insert(kls.end(), res[w].kl_tokens.begin(), res[w].kl_tokens.end());
+    }
+    eval::finish_perplexity(e);
+    out.delta_nll = e.mean_nll - base.mean_nll;
+    out.delta_nll_stderr = eval::cluster_stderr(diff, e.window_scored);
+    out.kl_mean = kl_sum / double(e.n_scored);
+    out.top1_agreement = double(agree) / double(e.n_scored);
+    if (!kls.empty()) {
+        // Nearest rank: the smallest value with at least 99% of the tokens at or below it.
+        const std::size_t k = std::size_t(std::ceil(0.99 * double(kls.size()))) - 1;
+        std::nth_element(kls.begin(), kls.begin() + std::ptrdiff_t(k), kls.end());
+        out.kl_p99 = kls[k];
+    }
+    out.seconds = now() - t0;
+    ++stats_.passes;
+    stats_.seconds_saved += double(from) * stats_.seconds_per_layer;
+    return out;
+}
+
+}  // namespace tllm::edits
