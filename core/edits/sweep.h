@@ -8,9 +8,11 @@
 // An edit whose first edited layer is L does not change what enters L, so its pass starts
 // from the kept states at L (or the deepest kept layer below L) instead of the embeddings;
 // the kept final states give the unedited distribution for the KL divergence and the top-1
-// agreement without a second pass. Windows run in parallel (one RunState per thread) when
-// every layer's weights fit the Transformer's cache, else one after another with parallel
-// kernels. Every sum is taken in window order: results do not depend on the thread count.
+// agreement without a second pass. Windows of equal length run in batches (the dense
+// products over all their rows at once); batches run in parallel (one RunState per thread)
+// when every layer's weights fit the Transformer's cache, else one after another with
+// parallel kernels. Every sum is taken in window order: results do not depend on the
+// thread count.
 //
 // run_sweep() evaluates a grid of edits, each applied alone: layers x attention rank
 // choices (fixed ranks, tolerances, compression ratios) for one decomposition method, LASER
@@ -84,6 +86,13 @@ private:
     struct Window {
         std::int64_t begin = 0, end = 0, first_scored = 0;
     };
+    /// Consecutive windows [first, first + count) of `len` tokens each, run as one batch.
+    struct Batch {
+        std::size_t first = 0, count = 0;
+        std::int64_t len = 0;
+    };
+    /// Rows per batch (windows of ctx tokens: kBatchRows / ctx of them, at least one).
+    static constexpr int kBatchRows = 1024;
     eval::Transformer& t_;
     std::vector<std::int32_t> ids_, bytes_;
     eval::PerplexityOptions opt_;
@@ -91,6 +100,7 @@ private:
     std::vector<int> want_layers_;
     std::uint64_t budget_ = 0;
     std::vector<Window> windows_;
+    std::vector<Batch> batches_;
     int ctx_ = 0, stride_ = 0;
     std::int64_t n_ = 0;
     std::optional<eval::PerplexityResult> base_;
@@ -103,7 +113,7 @@ private:
     PrefixStats stats_;
 
     template <class F>
-    void for_windows(const util::Control& ctl, F&& f);
+    void for_batches(const util::Control& ctl, F&& f);
 };
 
 /// Options of a sweep.

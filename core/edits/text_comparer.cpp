@@ -74,6 +74,15 @@ TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, 
         rows += x.end - x.begin;
     }
     offset_.push_back(rows);
+    // Batches of consecutive windows of equal length, about kBatchRows rows each (a function
+    // of ctx only, so the work split never depends on the thread count).
+    const std::size_t per = std::size_t(std::max(1, kBatchRows / ctx_));
+    for (std::size_t w = 0; w < windows_.size(); ++w) {
+        const std::int64_t len = windows_[w].end - windows_[w].begin;
+        if (batches_.empty() || batches_.back().count == per || batches_.back().len != len)
+            batches_.push_back({w, 0, len});
+        ++batches_.back().count;
+    }
     const int L = t_.config().n_layers;
     const std::uint64_t per_layer = std::uint64_t(rows) * std::uint64_t(t_.config().dim) * sizeof(float);
     std::sort(want_layers_.begin(), want_layers_.end());
@@ -100,38 +109,38 @@ TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, 
 std::int64_t TextComparer::n_tokens() const { return n_; }
 
 template <class F>
-void TextComparer::for_windows(const util::Control& ctl, F&& f) {
+void TextComparer::for_batches(const util::Control& ctl, F&& f) {
     const ControlScope scope(t_, ctl);
     const bool concurrent = t_.preload();
-    const auto& c = t_.config();
-    const int V = c.vocab_size;
+    const int V = t_.config().vocab_size;
+    const int per_batch = int(batches_.empty() ? 1 : batches_.front().count);
     auto make = [&] {
         Scratch sc;
-        sc.s = t_.make_state(ctx_, ctx_);
+        sc.s = t_.make_batch_state(ctx_, std::max(1, per_batch));
         sc.base_logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
         sc.edit_logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
         sc.targets.resize(std::size_t(ctx_));
         sc.lp.resize(std::size_t(ctx_));
         return sc;
     };
-    const std::size_t W = windows_.size();
+    const std::size_t B = batches_.size(), W = windows_.size();
     std::atomic<std::size_t> done{0};
-    auto one = [&](Scratch& sc, std::size_t w) {
+    auto one = [&](Scratch& sc, std::size_t b) {
         ctl.check();
-        f(sc, w);
-        ctl.report(float(done.fetch_add(1) + 1) / float(W));
+        f(sc, batches_[b]);
+        ctl.report(float(done.fetch_add(batches_[b].count) + batches_[b].count) / float(W));
     };
     if (concurrent) {
         tbb::enumerable_thread_specific<Scratch> scratch(make);
         t_.execute([&] {
-            tbb::parallel_for(tbb::blocked_range<std::size_t>(0, W, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+            tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 1), [&](const tbb::blocked_range<std::size_t>& r) {
                 Scratch& sc = scratch.local();
-                for (std::size_t w = r.begin(); w < r.end(); ++w) one(sc, w);
+                for (std::size_t b = r.begin(); b < r.end(); ++b) one(sc, b);
             });
         });
     } else {
         Scratch sc = make();
-        for (std::size_t w = 0; w < W; ++w) one(sc, w);
+        for (std::size_t b = 0; b < B; ++b) one(sc, b);
     }
 }
 
@@ -146,26 +155,32 @@ const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
     const std::size_t W = windows_.size();
     std::vector<double> sums(W);
     const double t0 = now();
-    for_windows(ctl, [&](Scratch& sc, std::size_t w) {
-        const auto& win = windows_[w];
-        const int len = int(win.end - win.begin);
+    for_batches(ctl, [&](Scratch& sc, const Batch& bt) {
+        const int len = int(bt.len), ns = int(bt.count);
         float* x = sc.s.x.data();
-        t_.embed(std::span(ids_).subspan(std::size_t(win.begin), std::size_t(len)), 0, x);
+        const std::size_t block = std::size_t(len) * ns * d, off = std::size_t(offset_[bt.first]) * d;
+        for (int j = 0; j < ns; ++j)
+            t_.embed(std::span(ids_).subspan(std::size_t(windows_[bt.first + std::size_t(j)].begin), std::size_t(len)), 0,
+                     x + std::size_t(j) * len * d);
         int at = 0;
         for (std::size_t k = 0; k < kept_layers_.size(); ++k) {
-            t_.run_layers(sc.s, x, len, 0, at, kept_layers_[k]);
+            t_.run_layers_batch(sc.s, x, ns, len, at, kept_layers_[k]);
             at = kept_layers_[k];
-            std::copy_n(x, std::size_t(len) * d, kept_[k].data() + std::size_t(offset_[w]) * d);
+            std::copy_n(x, block, kept_[k].data() + off);
         }
-        t_.run_layers(sc.s, x, len, 0, at, L);
-        std::copy_n(x, std::size_t(len) * d, final_.data() + std::size_t(offset_[w]) * d);
-        std::fill(sc.targets.begin(), sc.targets.end(), -1);
-        for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
-            sc.targets[std::size_t(tok - win.begin - 1)] = ids_[std::size_t(tok)];
-        t_.score(sc.s, x, len, std::span(sc.targets).first(std::size_t(len)), sc.lp.data());
-        double sum = 0;
-        for (std::int64_t tok = win.first_scored; tok < win.end; ++tok) sum -= sc.lp[std::size_t(tok - win.begin - 1)];
-        sums[w] = sum;
+        t_.run_layers_batch(sc.s, x, ns, len, at, L);
+        std::copy_n(x, block, final_.data() + off);
+        for (int j = 0; j < ns; ++j) {
+            const std::size_t w = bt.first + std::size_t(j);
+            const auto& win = windows_[w];
+            std::fill(sc.targets.begin(), sc.targets.end(), -1);
+            for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
+                sc.targets[std::size_t(tok - win.begin - 1)] = ids_[std::size_t(tok)];
+            t_.score(sc.s, x + std::size_t(j) * len * d, len, std::span(sc.targets).first(std::size_t(len)), sc.lp.data());
+            double sum = 0;
+            for (std::int64_t tok = win.first_scored; tok < win.end; ++tok) sum -= sc.lp[std::size_t(tok - win.begin - 1)];
+            sums[w] = sum;
+        }
     });
     eval::PerplexityResult r;
     r.ctx = ctx_, r.stride = stride_, r.n_tokens = n_;
@@ -212,18 +227,25 @@ Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
         ~Clear() { t.clear_layer_override(); }
     } clear{t_};
     apply_edits(t_, set);
-    for_windows(ctl, [&](Scratch& sc, std::size_t w) {
-        const auto& win = windows_[w];
-        const int len = int(win.end - win.begin);
-        float* x = sc.s.x.data();
-        const std::size_t off = std::size_t(offset_[w]) * d;
+    for_batches(ctl, [&](Scratch& sc, const Batch& bt) {
+        const int len = int(bt.len), ns = int(bt.count);
+        float* xs = sc.s.x.data();
+        const std::size_t block = std::size_t(len) * ns * d, boff = std::size_t(offset_[bt.first]) * d;
         if (from == L) {
-            std::copy_n(final_.data() + off, std::size_t(len) * d, x);
+            std::copy_n(final_.data() + boff, block, xs);
         } else {
-            if (kept) std::copy_n(kept->data() + off, std::size_t(len) * d, x);
-            else t_.embed(std::span(ids_).subspan(std::size_t(win.begin), std::size_t(len)), 0, x);
-            t_.run_layers(sc.s, x, len, 0, from, L);
+            if (kept) std::copy_n(kept->data() + boff, block, xs);
+            else
+                for (int j = 0; j < ns; ++j)
+                    t_.embed(std::span(ids_).subspan(std::size_t(windows_[bt.first + std::size_t(j)].begin), std::size_t(len)),
+                             0, xs + std::size_t(j) * len * d);
+            t_.run_layers_batch(sc.s, xs, ns, len, from, L);
         }
+        for (int j = 0; j < ns; ++j) {
+        const std::size_t w = bt.first + std::size_t(j);
+        const auto& win = windows_[w];
+        float* x = xs + std::size_t(j) * len * d;
+        const std::size_t off = std::size_t(offset_[w]) * d;
         WindowOut& o = res[w];
         o.kl_tokens.reserve(std::size_t(win.end - win.first_scored));
         // Rows predicting scored tokens: row i predicts token begin + i + 1, scored when it
@@ -255,6 +277,7 @@ Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
                 o.kl += kl;
                 o.kl_tokens.push_back(float(kl));
             }
+        }
         }
     });
     eval::PerplexityResult& e = out.edited;

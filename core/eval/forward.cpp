@@ -569,17 +569,50 @@ void Transformer::embed(std::span<const std::int32_t> tokens, int pos, float* x)
 }
 
 void Transformer::run_layers(RunState& s, float* x, int n, int pos, int first, int last) {
-    const Config& c = cfg_;
     if (n <= 0 || n > s.max_tokens || pos < 0 || pos + n > s.max_seq)
         throw std::invalid_argument("run_layers: " + std::to_string(n) + " tokens at position " + std::to_string(pos) +
                                     " do not fit the state (" + std::to_string(s.max_tokens) + " tokens, " +
                                     std::to_string(s.max_seq) + " positions)");
+    run_stack(s, x, 1, n, pos, first, last);
+}
+
+RunState Transformer::make_batch_state(int seq_len, int n_seq) const {
+    if (n_seq <= 0 || seq_len <= 0 || seq_len > cfg_.max_positions || std::int64_t(seq_len) * n_seq > (1 << 24))
+        throw std::invalid_argument("batch of " + std::to_string(n_seq) + " sequences of " + std::to_string(seq_len) +
+                                    " tokens is out of range (1.." + std::to_string(cfg_.max_positions) + " tokens each)");
+    RunState one = make_state(seq_len, seq_len);
+    const std::size_t rows = std::size_t(seq_len) * std::size_t(n_seq);
+    const Config& c = cfg_;
+    const std::size_t hd = std::size_t(c.n_heads) * c.head_dim, kvd = std::size_t(c.n_kv_heads) * c.head_dim;
+    one.max_seq = one.max_tokens = int(rows);
+    for (auto* v : {&one.x, &one.xb, &one.tmp}) v->resize(rows * c.dim);
+    for (auto* v : {&one.q, &one.att}) v->resize(rows * hd);
+    for (auto* v : {&one.hb, &one.hb2}) v->resize(rows * c.hidden_dim);
+    one.key_cache.resize(std::size_t(c.n_layers) * rows * kvd);
+    one.value_cache.resize(std::size_t(c.n_layers) * rows * kvd);
+    return one;
+}
+
+void Transformer::run_layers_batch(RunState& s, float* x, int n_seq, int n, int first, int last) {
+    if (n_seq <= 0 || n <= 0 || n > cfg_.max_positions || std::int64_t(n_seq) * n > s.max_tokens ||
+        std::int64_t(n_seq) * n > s.max_seq)
+        throw std::invalid_argument("run_layers_batch: " + std::to_string(n_seq) + " x " + std::to_string(n) +
+                                    " tokens do not fit the state (" + std::to_string(s.max_tokens) + " tokens)");
+    run_stack(s, x, n_seq, n, 0, first, last);
+}
+
+// Layers [first, last) on n_seq sequences of n tokens stacked in x (rows = n_seq * n), each
+// at positions pos.., its keys and values at cache rows j*n + pos... The dense products run
+// over all rows at once; RoPE and attention per sequence.
+void Transformer::run_stack(RunState& s, float* x, int n_seq, int n, int pos, int first, int last) {
+    const Config& c = cfg_;
     if (first < 0 || last > c.n_layers || first > last)
         throw std::invalid_argument("run_layers: layers [" + std::to_string(first) + ", " + std::to_string(last) +
                                     ") outside 0.." + std::to_string(c.n_layers));
     Impl& I = *impl_;
     const int d = c.dim, dv = c.head_dim, hd = c.n_heads * dv, kvd = c.n_kv_heads * dv, f = c.hidden_dim;
-    // cos/sin of every (token, frequency), shared by all layers.
+    const int rows = n_seq * n;
+    // cos/sin of every (token, frequency), shared by all layers and sequences.
     const int half = c.rotary_dim / 2;
     std::vector<float> cosv(std::size_t(n) * half), sinv(std::size_t(n) * half);
     for (int i = 0; i < n; ++i)
@@ -597,45 +630,52 @@ void Transformer::run_layers(RunState& s, float* x, int n, int pos, int first, i
             const bool layer_norm = c.family != Family::Llama;
 
             // attention(norm1(x))
-            if (layer_norm) kernels::layernorm(s.xb.data(), x, w.ln1_w.data(), w.ln1_b.data(), n, d, c.norm_eps);
-            else kernels::rmsnorm(s.xb.data(), x, w.ln1_w.data(), n, d, c.norm_eps);
-            kernels::matmul(s.q.data(), s.xb.data(), w.wq.data(), w.bq.empty() ? nullptr : w.bq.data(), n, d, hd);
-            kernels::matmul(kc + std::size_t(pos) * kvd, s.xb.data(), w.wk.data(), w.bk.empty() ? nullptr : w.bk.data(), n, d, kvd);
-            kernels::matmul(vc + std::size_t(pos) * kvd, s.xb.data(), w.wv.data(), w.bv.empty() ? nullptr : w.bv.data(), n, d, kvd);
-            if (half > 0) {
-                kernels::rope(s.q.data(), n, c.n_heads, dv, half, cosv.data(), sinv.data());
-                kernels::rope(kc + std::size_t(pos) * kvd, n, c.n_kv_heads, dv, half, cosv.data(), sinv.data());
-            }
+            if (layer_norm) kernels::layernorm(s.xb.data(), x, w.ln1_w.data(), w.ln1_b.data(), rows, d, c.norm_eps);
+            else kernels::rmsnorm(s.xb.data(), x, w.ln1_w.data(), rows, d, c.norm_eps);
+            kernels::matmul(s.q.data(), s.xb.data(), w.wq.data(), w.bq.empty() ? nullptr : w.bq.data(), rows, d, hd);
+            kernels::matmul(kc + std::size_t(pos) * kvd, s.xb.data(), w.wk.data(), w.bk.empty() ? nullptr : w.bk.data(), rows, d, kvd);
+            kernels::matmul(vc + std::size_t(pos) * kvd, s.xb.data(), w.wv.data(), w.bv.empty() ? nullptr : w.bv.data(), rows, d, kvd);
             float scale = 1.0f / std::sqrt(float(dv));
             if (c.scale_by_inverse_layer) scale /= float(l + 1);
             const int window = (c.sliding_window > 0 && l >= c.sliding_window_from) ? c.sliding_window : 0;
-            kernels::attention(s.att.data(), s.q.data(), kc, vc, n, pos, c.n_heads, c.n_kv_heads, dv, scale, window);
-            kernels::matmul(s.xb.data(), s.att.data(), w.wo.data(), w.bo.empty() ? nullptr : w.bo.data(), n, hd, d);
+            auto one_sequence = [&](int j) {
+                const std::size_t r = std::size_t(j) * n;
+                float* kj = kc + r * kvd;
+                if (half > 0) {
+                    kernels::rope(s.q.data() + r * hd, n, c.n_heads, dv, half, cosv.data(), sinv.data());
+                    kernels::rope(kj + std::size_t(pos) * kvd, n, c.n_kv_heads, dv, half, cosv.data(), sinv.data());
+                }
+                kernels::attention(s.att.data() + r * hd, s.q.data() + r * hd, kj, vc + r * kvd, n, pos, c.n_heads,
+                                   c.n_kv_heads, dv, scale, window);
+            };
+            if (n_seq == 1) one_sequence(0);
+            else tbb::parallel_for(0, n_seq, one_sequence);
+            kernels::matmul(s.xb.data(), s.att.data(), w.wo.data(), w.bo.empty() ? nullptr : w.bo.data(), rows, hd, d);
 
             // MLP(norm2(.)): of x + attention (sequential) or of x itself (parallel residual).
             float* mlp_in = s.tmp.data();
             if (c.parallel_residual) {
-                kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), n, d, c.norm_eps);
+                kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), rows, d, c.norm_eps);
             } else {
-                kernels::add(x, s.xb.data(), std::size_t(n) * d);
-                if (layer_norm) kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), n, d, c.norm_eps);
-                else kernels::rmsnorm(mlp_in, x, w.ln2_w.data(), n, d, c.norm_eps);
+                kernels::add(x, s.xb.data(), std::size_t(rows) * d);
+                if (layer_norm) kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), rows, d, c.norm_eps);
+                else kernels::rmsnorm(mlp_in, x, w.ln2_w.data(), rows, d, c.norm_eps);
             }
             if (!w.w_gate.empty()) {
-                kernels::matmul(s.hb.data(), mlp_in, w.w_gate.data(), nullptr, n, d, f);
-                kernels::matmul(s.hb2.data(), mlp_in, w.w_up.data(), nullptr, n, d, f);
-                kernels::activate_mul(s.hb.data(), s.hb2.data(), std::size_t(n) * f, c.act);
+                kernels::matmul(s.hb.data(), mlp_in, w.w_gate.data(), nullptr, rows, d, f);
+                kernels::matmul(s.hb2.data(), mlp_in, w.w_up.data(), nullptr, rows, d, f);
+                kernels::activate_mul(s.hb.data(), s.hb2.data(), std::size_t(rows) * f, c.act);
             } else {
-                kernels::matmul(s.hb.data(), mlp_in, w.w_up.data(), w.b_up.empty() ? nullptr : w.b_up.data(), n, d, f);
-                kernels::activate(s.hb.data(), std::size_t(n) * f, c.act);
+                kernels::matmul(s.hb.data(), mlp_in, w.w_up.data(), w.b_up.empty() ? nullptr : w.b_up.data(), rows, d, f);
+                kernels::activate(s.hb.data(), std::size_t(rows) * f, c.act);
             }
-            kernels::matmul(s.tmp.data(), s.hb.data(), w.w_down.data(), w.b_down.empty() ? nullptr : w.b_down.data(), n, f, d);
+            kernels::matmul(s.tmp.data(), s.hb.data(), w.w_down.data(), w.b_down.empty() ? nullptr : w.b_down.data(), rows, f, d);
             if (c.parallel_residual) {
                 // hidden = mlp_output + attn_output + hidden (GPTNeoXLayer)
-                const std::size_t m = std::size_t(n) * d;
+                const std::size_t m = std::size_t(rows) * d;
                 for (std::size_t i = 0; i < m; ++i) x[i] = (s.tmp[i] + s.xb[i]) + x[i];
             } else {
-                kernels::add(x, s.tmp.data(), std::size_t(n) * d);
+                kernels::add(x, s.tmp.data(), std::size_t(rows) * d);
             }
         }
     });

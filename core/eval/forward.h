@@ -152,6 +152,14 @@ public:
     /// values. Running layers [0, L) after embed() is the forward pass; the input of layer l
     /// captured once can be run again from layer l with different weights (prefix reuse).
     void run_layers(RunState& s, float* x, int n, int pos, int first, int last);
+    /// A RunState for run_layers_batch(): `n_seq` sequences of up to `seq_len` tokens.
+    RunState make_batch_state(int seq_len, int n_seq) const;
+    /// Runs layers [first, last) on `n_seq` independent sequences of `n` tokens each, at
+    /// positions 0..n-1, stacked in x (n_seq*n, d): for each sequence what run_layers(x_j, n,
+    /// 0, first, last) computes, with the dense products over all rows at once (larger
+    /// matrix products, better use of the cores for short windows). The state's cache then
+    /// holds sequence j's keys at rows j*n...
+    void run_layers_batch(RunState& s, float* x, int n_seq, int n, int first, int last);
     /// Final norm and lm_head on the hidden states x (n, d) (after the last layer; x is left
     /// unchanged): out[i] = log p(targets[i] | position i), in float64 from a float32 softmax
     /// with the max subtracted. targets[i] < 0 leaves out[i] untouched. When `argmax` is
@@ -194,6 +202,7 @@ public:
     std::uint64_t cached_bytes() const;
 
 private:
+    void run_stack(RunState& s, float* x, int n_seq, int n, int pos, int first, int last);
     struct Impl;
     std::shared_ptr<const model::Model> model_;
     Config cfg_;

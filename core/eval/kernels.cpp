@@ -44,7 +44,12 @@ inline float fast_exp(float x) {
 
 // Block sizes of matmul: functions of the shape only (never of the thread count).
 constexpr int kRowBlock = 256;
-int col_block(int out) { return out <= 512 ? 64 : out <= 4096 ? 128 : 256; }
+// Many rows and a narrow output: one block of columns, so that each row block's input is
+// packed once; otherwise narrower blocks, for parallelism within short inputs.
+int col_block(int n, int out) {
+    if (n >= 4 * kRowBlock && out <= 1024) return out;
+    return out <= 512 ? 64 : out <= 4096 ? 128 : 256;
+}
 // Query rows per attention task.
 constexpr int kQueryBlock = 64;
 
@@ -65,40 +70,103 @@ void map_blocks(std::size_t n, F&& body) {
                       [&](const tbb::blocked_range<std::size_t>& r) { body(r.begin(), r.end()); });
 }
 
-template <class Act>
-void apply(float* x, const float* up, std::size_t n, Act act) {
-    map_blocks(n, [&](std::size_t b, std::size_t e) {
-        if (up)
-            for (std::size_t i = b; i < e; ++i) x[i] = act(x[i]) * up[i];
-        else
-            for (std::size_t i = b; i < e; ++i) x[i] = act(x[i]);
-    });
-}
+// The elementwise loops below are compiled for the baseline ISA and for AVX2 / AVX-512,
+// picked at load time by the CPU (GCC function multi-versioning). The clones differ only in
+// vector width: no reassociation, no contraction (ISO mode has -ffp-contract=off), so every
+// clone gives the same bits.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define TLLM_VECTOR_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define TLLM_VECTOR_CLONES
+#endif
+
+#define TLLM_ACTIVATION_RANGE(NAME, F)                                                   \
+    TLLM_VECTOR_CLONES void NAME(float* x, const float* up, std::size_t b, std::size_t e) { \
+        if (up)                                                                          \
+            for (std::size_t i = b; i < e; ++i) x[i] = F(x[i]) * up[i];                   \
+        else                                                                             \
+            for (std::size_t i = b; i < e; ++i) x[i] = F(x[i]);                           \
+    }
+TLLM_ACTIVATION_RANGE(gelu_tanh_range, gelu_tanh)
+TLLM_ACTIVATION_RANGE(gelu_erf_range, gelu_erf)
+TLLM_ACTIVATION_RANGE(silu_range, silu)
+TLLM_ACTIVATION_RANGE(relu_range, relu)
+#undef TLLM_ACTIVATION_RANGE
 
 void apply_activation(float* x, const float* up, std::size_t n, Activation a) {
+    void (*range)(float*, const float*, std::size_t, std::size_t) = nullptr;
     switch (a) {
-        case Activation::GeluTanh: return apply(x, up, n, [](float v) { return gelu_tanh(v); });
-        case Activation::GeluErf: return apply(x, up, n, [](float v) { return gelu_erf(v); });
-        case Activation::Silu: return apply(x, up, n, [](float v) { return silu(v); });
-        case Activation::Relu: return apply(x, up, n, [](float v) { return relu(v); });
+        case Activation::GeluTanh: range = gelu_tanh_range; break;
+        case Activation::GeluErf: range = gelu_erf_range; break;
+        case Activation::Silu: range = silu_range; break;
+        case Activation::Relu: range = relu_range; break;
     }
+    map_blocks(n, [&](std::size_t b, std::size_t e) { range(x, up, b, e); });
+}
+
+// sum_j x_j (m = 0) or sum_j (x_j - m)^2 (otherwise) in double, in eight interleaved partial
+// sums (j mod 8, one vector register of doubles) added pairwise at the end: a fixed order.
+TLLM_VECTOR_CLONES double row_sum(const float* x, int d, double m) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int d8 = d - d % 8;
+    if (m == 0.0) {
+        for (int j = 0; j < d8; j += 8)
+            for (int k = 0; k < 8; ++k) p[k] += double(x[j + k]);
+        for (int j = d8; j < d; ++j) p[j - d8] += double(x[j]);
+    } else {
+        for (int j = 0; j < d8; j += 8)
+            for (int k = 0; k < 8; ++k) {
+                const double v = double(x[j + k]) - m;
+                p[k] += v * v;
+            }
+        for (int j = d8; j < d; ++j) {
+            const double v = double(x[j]) - m;
+            p[j - d8] += v * v;
+        }
+    }
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+// (x - m) * inv * w + b of one row.
+TLLM_VECTOR_CLONES void norm_row(float* y, const float* x, float m, float inv, const float* w, const float* b, int d) {
+    if (b)
+        for (int j = 0; j < d; ++j) y[j] = (x[j] - m) * inv * w[j] + b[j];
+    else
+        for (int j = 0; j < d; ++j) y[j] = (x[j] - m) * inv * w[j] + 0.0f;
+}
+
+// One attention row's scores s[0, nk): exp(s - max) on [a, e), normalised, zero elsewhere.
+TLLM_VECTOR_CLONES void softmax_row(float* s, int a, int e, int nk) {
+    float mx = s[a];
+    for (int j = a + 1; j < e; ++j) mx = s[j] > mx ? s[j] : mx;
+    for (int j = a; j < e; ++j) s[j] = fast_exp(s[j] - mx);
+    const float inv = float(1.0 / row_sum(s + a, e - a, 0.0));
+    for (int j = 0; j < a; ++j) s[j] = 0.0f;
+    for (int j = a; j < e; ++j) s[j] *= inv;
+    for (int j = e; j < nk; ++j) s[j] = 0.0f;
+}
+
+TLLM_VECTOR_CLONES void exp_shifted(float* e, const float* z, int m, float mx) {
+    for (int j = 0; j < m; ++j) e[j] = fast_exp(z[j] - mx);
+}
+
+TLLM_VECTOR_CLONES void add_range(float* x, const float* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
 }  // namespace
 
 void matmul(float* y, const float* x, const float* w, const float* b, int n, int in, int out) {
-    const int nb = col_block(out);
+    const int nb = col_block(n, out);
     const int row_blocks = (n + kRowBlock - 1) / kRowBlock, col_blocks = (out + nb - 1) / nb;
     tbb::parallel_for(0, row_blocks * col_blocks, [&](int task) {
         const int r0 = (task / col_blocks) * kRowBlock, c0 = (task % col_blocks) * nb;
         const int nr = std::min(kRowBlock, n - r0), nc = std::min(nb, out - c0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nc, in, 1.0f, x + std::size_t(r0) * in, in,
-                    w + std::size_t(c0) * in, in, 0.0f, y + std::size_t(r0) * out + c0, out);
+        // The bias is the initial C (beta = 1): no separate pass over y.
         if (b)
-            for (int r = r0; r < r0 + nr; ++r) {
-                float* yr = y + std::size_t(r) * out;
-                for (int c = c0; c < c0 + nc; ++c) yr[c] += b[c];
-            }
+            for (int r = r0; r < r0 + nr; ++r) std::copy_n(b + c0, nc, y + std::size_t(r) * out + c0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nc, in, 1.0f, x + std::size_t(r0) * in, in,
+                    w + std::size_t(c0) * in, in, b ? 1.0f : 0.0f, y + std::size_t(r0) * out + c0, out);
     });
 }
 
@@ -107,14 +175,10 @@ void layernorm(float* y, const float* x, const float* w, const float* b, int n, 
         for (int i = r.begin(); i < r.end(); ++i) {
             const float* xi = x + std::size_t(i) * d;
             float* yi = y + std::size_t(i) * d;
-            double mean = 0, var = 0;
-            for (int j = 0; j < d; ++j) mean += xi[j];
-            mean /= d;
-            for (int j = 0; j < d; ++j) var += (xi[j] - mean) * (xi[j] - mean);
-            var /= d;
+            const double mean = row_sum(xi, d, 0.0) / d;
+            const double var = row_sum(xi, d, mean) / d;
             const float inv = float(1.0 / std::sqrt(var + double(eps)));
-            const float m = float(mean);
-            for (int j = 0; j < d; ++j) yi[j] = (xi[j] - m) * inv * w[j] + (b ? b[j] : 0.0f);
+            norm_row(yi, xi, float(mean), inv, w, b, d);
         }
     });
 }
@@ -163,17 +227,7 @@ void attention(float* out, const float* q, const float* kc, const float* vc, int
         for (int i = 0; i < nr; ++i) {
             const int p = pos + r0 + i;  // this query's position: keys lo..p
             const int lo = window > 0 ? std::max(kbeg, p - window + 1) : 0;
-            float* s = S.data() + std::size_t(i) * nk;
-            const int a = lo - kbeg, e = p - kbeg + 1;
-            float mx = s[a];
-            for (int j = a + 1; j < e; ++j) mx = s[j] > mx ? s[j] : mx;
-            for (int j = a; j < e; ++j) s[j] = fast_exp(s[j] - mx);
-            double sum = 0;
-            for (int j = a; j < e; ++j) sum += s[j];
-            const float inv = float(1.0 / sum);
-            for (int j = 0; j < a; ++j) s[j] = 0.0f;
-            for (int j = a; j < e; ++j) s[j] *= inv;
-            for (int j = e; j < nk; ++j) s[j] = 0.0f;
+            softmax_row(S.data() + std::size_t(i) * nk, lo - kbeg, p - kbeg + 1, nk);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, dv, nk, 1.0f, S.data(), nk,
                     vc + std::size_t(kbeg) * kvd + g * dv, kvd, 0.0f, out + std::size_t(r0) * hd + head * dv, hd);
@@ -186,15 +240,13 @@ double sum_exp(const float* z, int n, float mx) {
     float e[kChunk];
     for (int j0 = 0; j0 < n; j0 += kChunk) {
         const int m = std::min(kChunk, n - j0);
-        for (int j = 0; j < m; ++j) e[j] = fast_exp(z[j0 + j] - mx);
+        exp_shifted(e, z + j0, m, mx);
         for (int j = 0; j < m; ++j) sum += e[j];
     }
     return sum;
 }
 
-void add(float* x, const float* y, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
-}
+void add(float* x, const float* y, std::size_t n) { add_range(x, y, n); }
 
 void activate(float* x, std::size_t n, Activation act) { apply_activation(x, nullptr, n, act); }
 
