@@ -14,6 +14,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "edits/sweep.h"
 #include "eval/evaluate.h"
 #include "eval/forward.h"
 #include "eval/tokenizer.h"
@@ -21,6 +22,8 @@
 #include "io/mapped_file.h"
 #include "job_cli.h"
 #include "model/model.h"
+#include "results/hdf5_results.h"
+#include "results/results_reader_process.h"
 
 namespace tllm::cli {
 namespace {
@@ -38,6 +41,11 @@ const char* kHelp =
     "                     (\"query\"/\"gold\" also accepted): acc (total log-likelihood) and acc_norm\n"
     "                     (log-likelihood per byte), with standard errors\n"
     "  --last-word FILE   LAMBADA-style accuracy: each line's last word predicted greedily\n"
+    "  --edit FILE.h5     apply the decompositions stored in an HDF5 results file (tensorllm\n"
+    "                     decompose --h5) in memory, as the denoised checkpoint would, and report\n"
+    "                     the edited model next to the unedited one: the change of the mean NLL\n"
+    "                     with its standard error (windows paired), KL divergence (mean, 99th\n"
+    "                     percentile) and top-1 agreement; for --mc and --last-word both accuracies\n"
     "options:\n"
     "  --json             print the result as one JSON object\n"
     "  --threads N        worker threads (default: all cores); results do not depend on it\n"
@@ -53,12 +61,13 @@ std::string slurp(const std::string& path) { return io::read_regular_file(path, 
 }  // namespace
 
 int cmd_evaluate(const std::vector<std::string>& argv) {
-    Args args(argv, {"help", "demo", "json", "quiet"}, {"text", "mc", "last-word", "ctx", "stride", "max-tokens", "threads"});
+    Args args(argv, {"help", "demo", "json", "quiet"}, {"text", "mc", "last-word", "ctx", "stride", "max-tokens", "threads", "edit"});
     if (args.flag("help")) {
         std::fputs(kHelp, stdout);
         return 0;
     }
     const std::string path = resolve_model_path(args.positional(), args.flag("demo"), "evaluate");
+    const auto edit_file = args.value("edit");
     const int kinds = int(args.value("text").has_value()) + int(args.value("mc").has_value()) +
                       int(args.value("last-word").has_value());
     if (kinds != 1) throw std::invalid_argument("give exactly one of --text FILE, --mc FILE.jsonl, --last-word FILE");
@@ -84,15 +93,72 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
         throw std::invalid_argument("--ctx " + std::to_string(popt.ctx) + " is above the model's " +
                                     std::to_string(t.config().max_positions) + " positions");
 
+    // The stored decompositions of this very checkpoint, rebuilt as the denoised checkpoint is.
+    edits::EditSet edit;
+    std::vector<int> edited_layers;
+    if (edit_file) {
+        exporting::Hdf5ReadOptions ro;
+        ro.factors = true;
+        const auto f = exporting::read_results_isolated(*edit_file, ro);
+        exporting::verify_source(f.meta, *model);
+        for (const auto& r : f.summary.layers) {
+            if (!r.complete()) continue;
+            edit[r.layer] = edits::attention_tensors(*model, r.layer, r.tucker);
+            edited_layers.push_back(r.layer);
+        }
+        if (edit.empty()) throw std::runtime_error(*edit_file + ": no complete decomposition to apply");
+    }
+
     InterruptGuard interrupt;
     const bool json = args.flag("json");
     nlohmann::ordered_json out;
     out["model"] = path;
+    if (edit_file) out["edit"] = {{"file", *edit_file}, {"layers", edited_layers}};
     out["model_type"] = t.config().model_type;
     out["tokenizer"] = tok->describe();
     const auto finish = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     try {
-        if (auto file = args.value("text")) {
+        if (auto file = args.value("text"); file && edit_file) {
+            const std::string text = slurp(*file);
+            const auto in = edits::make_sweep_input(*tok, text, *file);
+            edits::TextComparer cmp(t, in.ids, in.token_bytes, popt, *file, edited_layers, 2ull << 30);
+            const auto c = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& ctl) {
+                cmp.baseline(ctl.sub(0, 0.5f));
+                return cmp.compare(edit, ctl.sub(0.5f, 1));
+            });
+            const auto& b = cmp.baseline();
+            const auto& e = c.edited;
+            out["task"] = "perplexity";
+            out["file"] = *file;
+            out["ctx"] = b.ctx;
+            out["stride"] = b.stride;
+            out["tokens"] = b.n_tokens;
+            out["scored_tokens"] = b.n_scored;
+            out["windows"] = b.n_windows();
+            out["unedited"] = {{"mean_nll", b.mean_nll}, {"mean_nll_stderr", b.mean_nll_stderr},
+                               {"perplexity", b.perplexity}, {"bits_per_byte", b.bits_per_byte}};
+            out["edited"] = {{"mean_nll", e.mean_nll}, {"mean_nll_stderr", e.mean_nll_stderr},
+                             {"perplexity", e.perplexity}, {"bits_per_byte", e.bits_per_byte}};
+            out["delta_nll"] = c.delta_nll;
+            out["delta_nll_stderr"] = c.delta_nll_stderr;
+            out["kl_mean"] = c.kl_mean;
+            out["kl_p99"] = c.kl_p99;
+            out["top1_agreement"] = c.top1_agreement;
+            out["seconds"] = finish();
+            if (!json)
+                std::printf("%s: %lld tokens, ctx %d, stride %d, %d windows, %lld scored tokens\n"
+                            "                 unedited     edited (%s)\n"
+                            "mean NLL        %.6f     %.6f   nats/token\n"
+                            "perplexity      %-12.4f %.4f\n"
+                            "bits per byte   %-12.6f %.6f\n"
+                            "delta NLL       %+.6f (standard error %.6f, windows paired)\n"
+                            "KL(unedited || edited)  mean %.3e, 99th percentile %.3e nats\n"
+                            "top-1 agreement %.4f\n"
+                            "time            %.1f s\n",
+                            file->c_str(), (long long)b.n_tokens, b.ctx, b.stride, b.n_windows(), (long long)b.n_scored,
+                            edit_file->c_str(), b.mean_nll, e.mean_nll, b.perplexity, e.perplexity, b.bits_per_byte,
+                            e.bits_per_byte, c.delta_nll, c.delta_nll_stderr, c.kl_mean, c.kl_p99, c.top1_agreement, finish());
+        } else if (auto file = args.value("text")) {
             const std::string text = slurp(*file);
             const auto r = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
                 return eval::perplexity(t, *tok, text, popt, *file, c);
@@ -123,7 +189,7 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
         } else if (auto file = args.value("mc")) {
             const auto items = eval::read_mc_jsonl(*file);
             const auto r = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
-                return eval::multiple_choice(t, *tok, items, *file, c);
+                return eval::multiple_choice(t, *tok, items, *file, edit_file ? c.sub(0, 0.5f) : c);
             });
             out["task"] = "multiple_choice";
             out["file"] = *file;
@@ -141,6 +207,18 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
                 std::printf("%s: %zu items\nacc      %.4f (standard error %.4f)\nacc_norm %.4f (standard error %.4f)\n"
                             "time     %.1f s\n",
                             file->c_str(), r.items.size(), r.acc, r.acc_stderr, r.acc_norm, r.acc_norm_stderr, finish());
+            if (edit_file) {
+                edits::apply_edits(t, edit);
+                const auto e = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
+                    return eval::multiple_choice(t, *tok, items, *file, c.sub(0.5f, 1));
+                });
+                t.clear_layer_override();
+                out["edited"] = {{"acc", e.acc}, {"acc_stderr", e.acc_stderr}, {"acc_norm", e.acc_norm},
+                                 {"acc_norm_stderr", e.acc_norm_stderr}};
+                if (!json)
+                    std::printf("edited (%s): acc %.4f (standard error %.4f), acc_norm %.4f (standard error %.4f)\n",
+                                edit_file->c_str(), e.acc, e.acc_stderr, e.acc_norm, e.acc_norm_stderr);
+            }
         } else {
             const std::string f = *args.value("last-word");
             const std::string text = slurp(f);
@@ -159,6 +237,18 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
                 std::printf("%s: %d lines\nacc        %.4f (standard error %.4f)\nperplexity %.4f (of the last words)\n"
                             "time       %.1f s\n",
                             f.c_str(), r.n_items, r.acc, r.acc_stderr, r.perplexity, finish());
+            if (edit_file) {
+                edits::apply_edits(t, edit);
+                const auto e = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
+                    return eval::last_word(t, *tok, text, f, c);
+                });
+                t.clear_layer_override();
+                out["edited"] = {{"acc", e.acc}, {"acc_stderr", e.acc_stderr}, {"mean_loglik", e.mean_loglik},
+                                 {"perplexity", e.perplexity}};
+                if (!json)
+                    std::printf("edited (%s): acc %.4f (standard error %.4f), perplexity %.4f (of the last words)\n",
+                                edit_file->c_str(), e.acc, e.acc_stderr, e.perplexity);
+            }
         }
     } catch (const util::Cancelled&) {
         std::fprintf(stderr, "tensorllm evaluate: cancelled after %.1fs\n", finish());

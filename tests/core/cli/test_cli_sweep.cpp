@@ -1,0 +1,155 @@
+// tensorllm sweep and evaluate --edit: the set written, agreement with the denoised
+// checkpoint and with the stored decompositions, exit codes and error messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_util.h"
+#include "util/json_checksum.h"
+
+namespace tllm::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::pair<int, std::string> run(const std::string& args, bool with_stderr = true) {
+    std::string out;
+    FILE* p = ::popen((std::string(TLLM_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int st = ::pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// RFC 4180 fields of one line: commas inside double quotes, "" for a quote.
+std::vector<std::string> csv_fields(const std::string& line) {
+    std::vector<std::string> f(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') f.back() += '"', ++i;
+        else if (c == '"') quoted = !quoted;
+        else if (c == ',' && !quoted) f.emplace_back();
+        else f.back() += c;
+    }
+    return f;
+}
+
+std::string demo_dir() { return std::string(TLLM_TEST_DIR) + "/../resources/models/demo-gpt2"; }
+std::string kjv() { return std::string(TLLM_TEST_DIR) + "/data/kjv/validation.txt"; }
+
+// The sweep's point, `evaluate --edit` of the same decomposition stored in HDF5, and
+// `evaluate` of the written denoised checkpoint: one mean NLL.
+TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
+    TempDir dir;
+    const std::string common = " --text " + kjv() + " --ctx 128 --stride 64 --max-tokens 3000";
+    auto [code, out] = run("sweep --demo" + common +
+                           " --layers 0,3 --method hosvd --ranks-list \"32,16,4;8,8,2\" --tols 0.5 --laser down:16 --quiet"
+                           " --out " + dir.file("sw"));
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("unedited: mean NLL"), std::string::npos) << out;
+    const auto j = nlohmann::json::parse(read_all(dir.file("sw/results.json")));
+    util::verify_json_checksum(j, "results.json");
+    ASSERT_EQ(j["points"].size(), 8u);
+    EXPECT_EQ(j["grid_size"], 8);
+    EXPECT_FALSE(j["cancelled"].get<bool>());
+    // sweep.csv: a header and one row per point, the same numbers as results.json.
+    std::istringstream csv(read_all(dir.file("sw/sweep.csv")));
+    std::string line;
+    std::getline(csv, line);
+    EXPECT_EQ(line.rfind("layer,label,method,R1,R2,R3,laser,weight_error", 0), 0u) << line;
+    int rows = 0;
+    while (std::getline(csv, line)) {
+        const auto& p = j["points"][std::size_t(rows)];
+        const auto f = csv_fields(line);
+        ASSERT_EQ(f.size(), 28u) << line;
+        EXPECT_EQ(std::stoi(f[0]), p["layer"].get<int>());
+        EXPECT_EQ(f[1], p["label"].get<std::string>());
+        EXPECT_NEAR(std::stod(f[15]), p["mean_nll"].get<double>(), 1e-8);  // mean_nll column
+        ++rows;
+    }
+    EXPECT_EQ(rows, 8);
+    EXPECT_EQ(j["points"][4]["label"], "32,16,4");
+    EXPECT_EQ(j["points"][4]["layer"], 3);
+
+    // Layer 3 at (32, 16, 4) by HOSVD, stored in HDF5 and as a denoised checkpoint.
+    std::tie(code, out) = run("decompose --demo --layers 3 --method hosvd --ranks 32,16,4 --quiet --h5 " +
+                              dir.file("d.h5") + " --denoised " + dir.file("den"));
+    ASSERT_EQ(code, 0) << out;
+    std::tie(code, out) = run("evaluate --demo" + common + " --edit " + dir.file("d.h5") + " --json", false);
+    ASSERT_EQ(code, 0) << out;
+    const auto e = nlohmann::json::parse(out);
+    std::tie(code, out) = run("evaluate " + dir.file("den") + common + " --json", false);
+    ASSERT_EQ(code, 0) << out;
+    const auto w = nlohmann::json::parse(out);
+    const double sweep_nll = j["points"][4]["mean_nll"].get<double>();
+    EXPECT_EQ(e["edited"]["mean_nll"].get<double>(), w["mean_nll"].get<double>());
+    EXPECT_EQ(sweep_nll, w["mean_nll"].get<double>());
+    EXPECT_EQ(e["unedited"]["mean_nll"].get<double>(), j["baseline"]["mean_nll"].get<double>());
+    EXPECT_NEAR(e["delta_nll"].get<double>(), j["points"][4]["delta_nll"].get<double>(), 1e-12);
+    EXPECT_EQ(e["kl_mean"].get<double>(), j["points"][4]["kl_mean"].get<double>());
+    EXPECT_EQ(e["edit"]["layers"], nlohmann::json::array({3}));
+
+    // A second sweep replaces the set whole; the JSON on stdout is the same document.
+    std::tie(code, out) = run("sweep --demo" + common + " --layers 5 --laser up:4 --json --out " + dir.file("sw"), false);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_EQ(nlohmann::json::parse(out)["points"].size(), 1u);
+    EXPECT_EQ(nlohmann::json::parse(read_all(dir.file("sw/results.json")))["points"].size(), 1u);
+}
+
+TEST(CliSweep, BadInputIsAClearError) {
+    TempDir dir;
+    const std::string edits = " --ranks-list 8,8,2 --layers 0 --quiet";
+    auto [code, out] = run("sweep --demo --text " + dir.file("missing.txt") + edits);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find(dir.file("missing.txt")), std::string::npos) << out;
+    write_text(dir.file("empty.txt"), "");
+    std::tie(code, out) = run("sweep --demo --text " + dir.file("empty.txt") + edits);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("empty.txt: the text is empty"), std::string::npos) << out;
+    write_text(dir.file("t.txt"), "In the beginning God created the heaven and the earth.\n");
+    write_text(dir.file("bad.jsonl"), "{\"context\": \"a\", \"choices\": [\"b\", \"c\"], \"answer\": 0}\n{not json\n");
+    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + " --mc " + dir.file("bad.jsonl") + edits);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("bad.jsonl:2: not valid JSON"), std::string::npos) << out;
+    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + " --layers 0");
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("give at least one edit"), std::string::npos) << out;
+    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + " --laser side:3");
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("unknown matrix 'side'"), std::string::npos) << out;
+    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + edits + " --out " + demo_dir());
+    EXPECT_EQ(code, 2) << out;
+    // An architecture without a forward pass: evaluation says why, decomposition still works.
+    std::tie(code, out) = run("synth " + dir.file("opt") + " --type opt --layers 2");
+    ASSERT_EQ(code, 0) << out;
+    std::tie(code, out) = run("sweep " + dir.file("opt") + " --text " + dir.file("t.txt") + " --ranks-list 4,4,2");
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("evaluation is not available for model_type opt; decomposition is"), std::string::npos) << out;
+    std::tie(code, out) = run("decompose " + dir.file("opt") + " --ranks 4,4,2 --quiet --out " + dir.file("opt-out"));
+    EXPECT_EQ(code, 0) << out;
+    // --edit: results of another checkpoint are refused.
+    std::tie(code, out) = run("decompose " + dir.file("opt") + " --ranks 4,4,2 --quiet --h5 " + dir.file("opt.h5"));
+    ASSERT_EQ(code, 0) << out;
+    std::tie(code, out) = run("evaluate --demo --text " + dir.file("t.txt") + " --edit " + dir.file("opt.h5"));
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("differ from those of the checkpoint the results were computed from"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tllm::test
