@@ -6,15 +6,16 @@
 
 #include "analysis/benchmark.h"
 #include "args.h"
+#include "bench_eval.h"
 #include "commands.h"
 
 namespace tllm::cli {
 
 int cmd_bench(const std::vector<std::string>& argv) {
-    Args args(argv, {"help", "json", "quick"}, {"threads", "filter"});
+    Args args(argv, {"help", "json", "quick", "eval"}, {"threads", "filter"});
     if (args.flag("help")) {
         std::fputs(
-            "usage: tensorllm bench [--quick] [--json] [--threads N] [--filter TEXT]\n"
+            "usage: tensorllm bench [--quick | --eval] [--json] [--threads N] [--filter TEXT]\n"
             "\n"
             "Decomposes synthetic layers of GPT-2-small (768,64,4,12) and LLaMA-2-7B (4096,128,4,32)\n"
             "shapes (low rank + 10% noise) with HOSVD, ST-HOSVD and HOOI, and prints for each case\n"
@@ -23,6 +24,9 @@ int cmd_bench(const std::vector<std::string>& argv) {
             "and bandwidth are measured first, in the same run, with the same threads. Cases that\n"
             "take under a second run five times and report the median (\"first\": the first run).\n"
             "  --quick       GPT-2 shapes only (seconds)\n"
+            "  --eval        the evaluation benchmarks instead: a sweep of the demo model (every layer\n"
+            "                x 8 rank choices, HOOI, 64 KiB of text, ctx 128) with the prefix cache and\n"
+            "                with every edited pass from the embeddings\n"
             "  --json        machine-readable output\n"
             "  --threads N   worker threads (default: all cores)\n"
             "  --filter TEXT only cases whose name contains TEXT\n",
@@ -32,6 +36,12 @@ int cmd_bench(const std::vector<std::string>& argv) {
     const int threads = args.int_value("threads", 0);
     const std::string filter = args.value("filter").value_or("");
     const bool json = args.flag("json");
+    if (args.flag("eval")) {
+        if (args.flag("quick")) throw std::invalid_argument("--quick and --eval exclude each other");
+        const auto cases = run_eval_bench(threads, filter, json);
+        if (json) std::printf("%s\n", nlohmann::ordered_json({{"eval_cases", cases}}).dump(2).c_str());
+        return 0;
+    }
     const bench::MachineLimits m = bench::measure_machine(threads);
     if (!json)
         std::printf("machine: %d threads, SGEMM %.1f GFLOP/s, triad bandwidth %.1f GB/s, OPENBLAS_CORETYPE=%s\n\n", m.threads,

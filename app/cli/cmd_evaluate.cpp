@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "job_cli.h"
 #include "model/model.h"
 #include "results/hdf5_results.h"
+#include "util/resources.h"
 #include "results/results_reader_process.h"
 
 namespace tllm::cli {
@@ -36,7 +38,8 @@ const char* kHelp =
     "  --text FILE        perplexity of the text: mean negative log-likelihood (nats per token),\n"
     "                     perplexity, bits per byte, scored tokens, windows. Sliding windows of\n"
     "                     --ctx tokens (default: the model's positions, at most 1024) starting every\n"
-    "                     --stride tokens (default: ctx); --max-tokens N scores only the first N tokens\n"
+    "                     --stride tokens (default: ctx); --max-tokens N scores only the first N tokens.\n"
+    "                     With --demo and no task: the bundled 64 KiB of the demo's validation text\n"
     "  --mc FILE.jsonl    multiple choice, one {\"context\", \"choices\", \"answer\"} object per line\n"
     "                     (\"query\"/\"gold\" also accepted): acc (total log-likelihood) and acc_norm\n"
     "                     (log-likelihood per byte), with standard errors\n"
@@ -70,8 +73,11 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
     const auto edit_file = args.value("edit");
     const int kinds = int(args.value("text").has_value()) + int(args.value("mc").has_value()) +
                       int(args.value("last-word").has_value());
-    if (kinds != 1) throw std::invalid_argument("give exactly one of --text FILE, --mc FILE.jsonl, --last-word FILE");
-    if (!args.value("text") && (args.value("ctx") || args.value("stride") || args.value("max-tokens")))
+    // The demo model without a task: perplexity of its bundled evaluation text.
+    std::optional<std::string> text_file = args.value("text");
+    if (kinds == 0 && args.flag("demo")) text_file = util::default_eval_text();
+    else if (kinds != 1) throw std::invalid_argument("give exactly one of --text FILE, --mc FILE.jsonl, --last-word FILE");
+    if (!text_file && (args.value("ctx") || args.value("stride") || args.value("max-tokens")))
         throw std::invalid_argument("--ctx, --stride and --max-tokens apply to --text only");
     eval::PerplexityOptions popt;
     popt.ctx = args.int_value("ctx", 0);
@@ -118,7 +124,7 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
     out["tokenizer"] = tok->describe();
     const auto finish = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     try {
-        if (auto file = args.value("text"); file && edit_file) {
+        if (auto file = text_file; file && edit_file) {
             const std::string text = slurp(*file);
             const auto in = edits::make_sweep_input(*tok, text, *file);
             edits::TextComparer cmp(t, in.ids, in.token_bytes, popt, *file, edited_layers, 2ull << 30);
@@ -158,7 +164,7 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
                             file->c_str(), (long long)b.n_tokens, b.ctx, b.stride, b.n_windows(), (long long)b.n_scored,
                             edit_file->c_str(), b.mean_nll, e.mean_nll, b.perplexity, e.perplexity, b.bits_per_byte,
                             e.bits_per_byte, c.delta_nll, c.delta_nll_stderr, c.kl_mean, c.kl_p99, c.top1_agreement, finish());
-        } else if (auto file = args.value("text")) {
+        } else if (auto file = text_file) {
             const std::string text = slurp(*file);
             const auto r = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
                 return eval::perplexity(t, *tok, text, popt, *file, c);
