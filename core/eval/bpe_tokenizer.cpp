@@ -1,5 +1,5 @@
-// GPT-2 byte-level BPE: readers for vocab.json + merges.txt and tokenizer.json, the GPT-2
-// pre-tokeniser, and the merge loop (see bpe_tokenizer.h for the algorithm).
+// GPT-2 byte-level BPE: readers for vocab.json + merges.txt and tokenizer.json and the GPT-2
+// pre-tokeniser (bpe_encode.cpp has the merge loop; bpe_tokenizer.h the algorithm).
 #include "eval/bpe_tokenizer.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "eval/bpe_detail.h"
 #include "eval/tokenizer_detail.h"
 #include "eval/unicode_classes.h"
 #include "io/model_config.h"
@@ -18,22 +19,13 @@ namespace tllm::eval {
 using detail::quote;
 using detail::quote_json;
 using unicode::CharClass;
+using bpe_detail::pair_key;
 
 namespace {
 
 // The pattern of GPT-2's encoder.py, as tokenizer.json spells it in a Split pre-tokeniser.
 constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-// Words longer than this are encoded without being cached (a long run would fill the cache
-// with entries that never repeat).
-constexpr std::size_t kMaxCachedWordBytes = 256;
-// The cache is emptied when it reaches this many words.
-constexpr std::size_t kMaxCacheEntries = 1 << 16;
-
-std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
-}
 
 // Code point -> byte, the inverse of gpt2_byte_to_unicode (the table's code points are below 324).
 const std::array<std::int16_t, 324>& unicode_to_byte() {
@@ -62,26 +54,6 @@ std::string spelling_to_bytes(std::string_view spelling) {
         pos += d.len;
     }
     return out;
-}
-
-// The vocabulary spelling of raw bytes (each byte as its table character).
-std::string bytes_to_spelling(std::string_view bytes) {
-    const auto& fwd = gpt2_byte_to_unicode();
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const char c : bytes) unicode::append_utf8(out, fwd[static_cast<unsigned char>(c)]);
-    return out;
-}
-
-bool is_word_char(CharClass c, char32_t cp) {
-    return c == CharClass::Letter || c == CharClass::Number || cp == U'_';
-}
-
-// Start of the code point that ends just before `pos` (pos > 0).
-std::size_t previous_char_start(std::string_view text, std::size_t pos) {
-    std::size_t p = pos - 1;
-    for (int k = 0; k < 3 && p > 0 && (static_cast<unsigned char>(text[p]) & 0xC0) == 0x80; ++k) --p;
-    return unicode::decode_utf8(text, p).len == pos - p ? p : pos - 1;
 }
 
 const nlohmann::json* member(const nlohmann::json& obj, const char* key) {
@@ -557,161 +529,6 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const nlohmann::
     if (tok->bos_id_ >= tok->vocab_size())
         throw std::runtime_error(path + ": BOS id " + std::to_string(tok->bos_id_) + " is outside the vocabulary");
     return tok;
-}
-
-// ---- encoding and decoding -----------------------------------------------------------------
-
-std::int32_t BpeTokenizer::token_id(const std::string& token) const {
-    for (const auto& a : added_)
-        if (a.content == token) return a.id;
-    const auto it = vocab_.find(token);
-    return it == vocab_.end() ? -1 : it->second;
-}
-
-std::string BpeTokenizer::describe() const { return "GPT-2 BPE (" + std::to_string(vocab_size()) + ")"; }
-
-void BpeTokenizer::encode_word(std::string_view word, std::vector<std::int32_t>& out) const {
-    const bool cacheable = word.size() <= kMaxCachedWordBytes;
-    if (cacheable) {
-        const std::lock_guard lock(cache_mutex_);
-        const auto it = cache_.find(std::string(word));
-        if (it != cache_.end()) {
-            out.insert(out.end(), it->second.begin(), it->second.end());
-            return;
-        }
-    }
-    std::vector<std::int32_t> ids;
-    if (ignore_merges_) {
-        const auto it = vocab_.find(bytes_to_spelling(word));
-        if (it != vocab_.end()) ids.push_back(it->second);
-    }
-    if (ids.empty()) {
-        struct Sym {
-            std::int32_t id, prev, next;
-            bool alive;
-        };
-        std::vector<Sym> sym(word.size());
-        for (std::size_t i = 0; i < word.size(); ++i) {
-            const auto b = static_cast<unsigned char>(word[i]);
-            if (byte_id_[b] < 0)
-                throw std::runtime_error(path_ + ": byte 0x" + std::string(1, "0123456789abcdef"[b >> 4]) +
-                                         "0123456789abcdef"[b & 15] + " has no token in the vocabulary");
-            sym[i] = {byte_id_[b], static_cast<std::int32_t>(i) - 1,
-                      i + 1 < word.size() ? static_cast<std::int32_t>(i + 1) : -1, true};
-        }
-        // Candidates (rank, position of the left symbol); the lowest rank, then the leftmost,
-        // merges first. Entries made stale by an earlier merge are skipped when popped.
-        using Cand = std::pair<std::int32_t, std::int32_t>;
-        std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap;
-        const auto rule = [&](std::int32_t l, std::int32_t r) -> const MergeRule* {
-            const auto it = merges_.find(pair_key(sym[static_cast<std::size_t>(l)].id, sym[static_cast<std::size_t>(r)].id));
-            return it == merges_.end() ? nullptr : &it->second;
-        };
-        for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(word.size()); ++i)
-            if (const auto* m = rule(i, i + 1)) heap.emplace(m->rank, i);
-        while (!heap.empty()) {
-            const auto [rank, i] = heap.top();
-            heap.pop();
-            Sym& s = sym[static_cast<std::size_t>(i)];
-            if (!s.alive || s.next < 0) continue;
-            const MergeRule* m = rule(i, s.next);
-            if (!m || m->rank != rank) continue;
-            Sym& r = sym[static_cast<std::size_t>(s.next)];
-            s.id = m->result;
-            r.alive = false;
-            s.next = r.next;
-            if (s.next >= 0) sym[static_cast<std::size_t>(s.next)].prev = i;
-            if (s.prev >= 0)
-                if (const auto* p = rule(s.prev, i)) heap.emplace(p->rank, s.prev);
-            if (s.next >= 0)
-                if (const auto* q = rule(i, s.next)) heap.emplace(q->rank, i);
-        }
-        for (std::int32_t i = 0; i >= 0 && !sym.empty(); i = sym[static_cast<std::size_t>(i)].next)
-            ids.push_back(sym[static_cast<std::size_t>(i)].id);
-    }
-    out.insert(out.end(), ids.begin(), ids.end());
-    if (cacheable) {
-        const std::lock_guard lock(cache_mutex_);
-        if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-        cache_.emplace(std::string(word), std::move(ids));
-    }
-}
-
-void BpeTokenizer::encode_plain(std::string_view text, std::vector<std::int32_t>& out) const {
-    if (text.empty()) return;
-    std::string prefixed;
-    if (add_prefix_space_ && text.front() != ' ') {
-        prefixed = " " + std::string(text);
-        text = prefixed;
-    }
-    std::vector<std::string_view> words;
-    gpt2_pretokenize(text, words);
-    for (const auto w : words) encode_word(w, out);
-}
-
-std::vector<std::int32_t> BpeTokenizer::encode(std::string_view text) const {
-    std::vector<std::int32_t> out;
-    out.reserve(text.size() / 3 + 1);
-    const auto char_class = [&](std::size_t pos) {
-        const auto d = unicode::decode_utf8(text, pos);
-        return std::pair{unicode::classify(d.cp), d};
-    };
-    std::size_t seg = 0;  // start of the text not yet encoded
-    for (std::size_t pos = 0; pos < text.size();) {
-        const AddedToken* hit = nullptr;
-        std::size_t from = pos, to = pos;
-        for (const auto idx : added_by_byte_[static_cast<unsigned char>(text[pos])]) {
-            const AddedToken& a = added_[idx];
-            if (text.compare(pos, a.content.size(), a.content) != 0) continue;
-            std::size_t s = pos, e = pos + a.content.size();
-            if (a.single_word) {
-                const bool before_ok =
-                    s == 0 || [&] {
-                        const auto [c, d] = char_class(previous_char_start(text, s));
-                        return !is_word_char(c, d.cp);
-                    }();
-                const bool after_ok = e >= text.size() || [&] {
-                    const auto [c, d] = char_class(e);
-                    return !is_word_char(c, d.cp);
-                }();
-                if (!before_ok || !after_ok) continue;
-            }
-            if (a.lstrip)
-                while (s > seg) {
-                    const std::size_t p = previous_char_start(text, s);
-                    if (char_class(p).first != CharClass::Whitespace) break;
-                    s = p;
-                }
-            if (a.rstrip)
-                while (e < text.size()) {
-                    const auto [c, d] = char_class(e);
-                    if (c != CharClass::Whitespace) break;
-                    e += d.len;
-                }
-            hit = &a, from = s, to = e;
-            break;
-        }
-        if (!hit) {
-            ++pos;
-            continue;
-        }
-        encode_plain(text.substr(seg, from - seg), out);
-        out.push_back(hit->id);
-        seg = pos = to;
-    }
-    encode_plain(text.substr(seg), out);
-    return out;
-}
-
-std::string BpeTokenizer::decode(std::span<const std::int32_t> ids) const {
-    std::string out;
-    for (const std::int32_t id : ids) {
-        if (id < 0 || id >= vocab_size() || id_kind_[static_cast<std::size_t>(id)] == 0)
-            throw std::out_of_range("token id " + std::to_string(id) + " is not in the vocabulary of " +
-                                    std::to_string(vocab_size()) + " ids");
-        out += id_text_[static_cast<std::size_t>(id)];
-    }
-    return out;
 }
 
 }  // namespace tllm::eval

@@ -162,6 +162,35 @@ TEST(Forward, UnsupportedModelTypeIsAClearError) {
     }
 }
 
+// Configurations the forward pass does not implement name the file and the field.
+TEST(Forward, UnsupportedConfigFieldsAreClearErrors) {
+    const struct {
+        const char* model_type;
+        const char* json;
+        const char* message;
+    } cases[] = {
+        {"llama", R"({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 8, "mlp_bias": true})",
+         "x/config.json: field mlp_bias: true"},
+        {"gpt2", R"({"model_type": "gpt2", "n_embd": 64, "n_head": 4, "scale_attn_weights": false})",
+         "x/config.json: field scale_attn_weights: false"},
+        {"llama", R"({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 8,
+                      "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})",
+         "rope_scaling type 'yarn' is not supported by evaluation (linear, llama3); decomposition is"},
+    };
+    for (const auto& c : cases) {
+        io::ModelConfig mc;
+        mc.model_type = c.model_type;
+        mc.path = "x/config.json";
+        mc.raw = nlohmann::json::parse(c.json);
+        try {
+            eval::read_eval_config(mc);
+            ADD_FAILURE() << "no error for " << c.json;
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST(Forward, TokenOutsideVocabularyIsAnError) {
     auto t = load_transformer(demo_model_dir());
     auto s = t->make_state(8, 8);
