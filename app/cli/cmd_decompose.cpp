@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 
+#include "analysis/measures.h"
 #include "args.h"
 #include "commands.h"
 #include "writeback/denoised_checkpoint.h"
@@ -183,13 +184,22 @@ int cmd_decompose(const std::vector<std::string>& argv) {
         std::fprintf(stderr, "tensorllm decompose: cancelled after %.1fs; nothing written\n", summary->seconds);
         return 130;
     }
+    int warned = 0;
     for (const auto& r : summary->layers) {
-        if (r.complete())
-            std::printf("layer %-4d ranks %d,%d,%d  error %.4f  ratio %.2f  %s  %.2fs\n", r.layer, r.ranks[0],
-                        r.ranks[1], r.ranks[2], r.measures.rel_error, r.measures.ratio, tucker::status_name(r.status),
-                        r.seconds_total);
-        else
+        if (r.complete()) {
+            // The worst of the Q, K, V, O errors: the layer error is dominated by the slices
+            // with the largest norms and can hide a slice that is almost erased.
+            const int worst = analysis::worst_slice(r.measures);
+            const double we = r.measures.type_error[std::size_t(worst)];
+            std::printf("layer %-4d ranks %d,%d,%d  error %.4f  worst %c %.4f%s  ratio %.2f  %s  %.2fs\n", r.layer,
+                        r.ranks[0], r.ranks[1], r.ranks[2], r.measures.rel_error, "QKVO"[worst], we,
+                        we > analysis::kSliceErrorWarning ? "!" : " ", r.measures.ratio,
+                        r.warnings.empty() ? tucker::status_name(r.status) : "warning", r.seconds_total);
+            for (const auto& w : r.warnings) std::printf("           warning: %s\n", w.c_str());
+            warned += !r.warnings.empty();
+        } else {
             std::printf("layer %-4d %s: %s\n", r.layer, tucker::status_name(r.status), r.message.c_str());
+        }
     }
     if (summary->layers.empty()) {
         std::fprintf(stderr, "tensorllm decompose: no layer was decomposed (the selection is empty); nothing written\n");
@@ -199,6 +209,9 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     ::getrusage(RUSAGE_SELF, &ru);
     std::printf("decomposed %zu layer(s) in %.2fs, peak resident memory %.0f MiB\n", summary->layers.size(),
                 summary->seconds, double(ru.ru_maxrss) / 1024.0);
+    if (warned > 0)
+        std::fprintf(stderr, "tensorllm decompose: %d layer(s) with warnings (see above); a slice error marked ! is above %.2f\n",
+                     warned, analysis::kSliceErrorWarning);
     if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), interrupt.flag()))
         return 130;
     if (summary->failed > 0) {

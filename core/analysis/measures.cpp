@@ -9,6 +9,14 @@
 
 namespace tllm::analysis {
 
+int worst_slice(const LayerMeasures& m) {
+    int w = 0;
+    for (int t = 1; t < 4; ++t)
+        if (m.type_error[std::size_t(t)] > m.type_error[std::size_t(w)]) w = t;
+    return w;
+}
+
+
 LayerMeasures measure(const tensor::Tensor4& W, const tucker::TuckerResult& r, const model::AttentionShape& S,
                       const ModeSpectra* spectra, bool slice_spectra, const util::Control& ctl) {
     const std::int64_t d = W.dim[0], dv = W.dim[1], h = W.dim[3];

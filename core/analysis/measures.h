@@ -26,6 +26,11 @@ struct LayerMeasures {
     double head_original_params = 0, head_compressed_params = 0, head_ratio = 0;
 };
 
+/// Index (0..3: Q, K, V, O) of the slice type with the largest relative error.
+int worst_slice(const LayerMeasures& m);
+/// A slice error above this is highlighted (the slice has lost more than half its norm).
+inline constexpr double kSliceErrorWarning = 0.5;
+
 /// Computes every measure of `r` against the original `W`. The per-slice errors reconstruct
 /// one d x dv slice at a time (memory: one slice per thread), differences in double.
 /// `spectra` may be null (captured_energy is then left at 0). `slice_spectra` computes the

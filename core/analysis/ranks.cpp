@@ -1,6 +1,8 @@
 #include "analysis/ranks.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -58,10 +60,48 @@ int truncation_rank(const analysis::ModeSpectra& s, int mode, double threshold) 
     return n;
 }
 
-std::array<int, 3> choose_ranks(const RankSpec& spec, int layer, const model::AttentionShape& S,
-                                const analysis::ModeSpectra* spectra) {
+std::array<int, 3> usable_ranks(const std::array<int, 3>& r, int h) {
+    std::array<std::int64_t, 3> u{r[0], r[1], r[2]};
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int n = 0; n < 3; ++n) {
+            const std::int64_t limit = u[(n + 1) % 3] * u[(n + 2) % 3] * std::int64_t(h);
+            if (u[n] > limit) u[n] = limit, changed = true;
+        }
+    }
+    return {int(u[0]), int(u[1]), int(u[2])};
+}
+
+namespace {
+
+std::string triple(const std::array<int, 3>& r) {
+    return "(" + std::to_string(r[0]) + "," + std::to_string(r[1]) + "," + std::to_string(r[2]) + ")";
+}
+
+double bound_of(const analysis::ModeSpectra& sp, const std::array<int, 3>& r) {
+    if (!(sp.norm_sq > 0)) return 0.0;
+    return std::sqrt(std::max(0.0, sp.discarded(0, r[0]) + sp.discarded(1, r[1]) + sp.discarded(2, r[2])) / sp.norm_sq);
+}
+
+std::string ratio_text(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", v);
+    return b;
+}
+
+}  // namespace
+
+RankChoice choose_ranks_detailed(const RankSpec& spec, int layer, const model::AttentionShape& S,
+                                 const analysis::ModeSpectra* spectra) {
     spec.validate();
     const std::array<int, 3> limits{S.d, S.dv, 4};
+    RankChoice c;
+    auto finish = [&](const std::array<int, 3>& r) {
+        c.ranks = r;
+        c.ratio = analysis::compression_ratio(S, r);
+        if (spectra) c.bound = bound_of(*spectra, r);
+        return c;
+    };
     if (spec.kind == RankSpec::Kind::Fixed) {
         auto it = spec.per_layer.find(layer);
         const std::array<int, 3> r = it == spec.per_layer.end() ? spec.ranks : it->second;
@@ -70,17 +110,63 @@ std::array<int, 3> choose_ranks(const RankSpec& spec, int layer, const model::At
                 throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be <= " + kLimitNames[n] + " (" +
                                             std::to_string(limits[n]) + "), got " + std::to_string(r[n]) +
                                             " (layer " + std::to_string(layer) + ")");
-        return r;
+        const auto u = usable_ranks(r, S.h);
+        if (u != r)
+            c.warnings.push_back("ranks " + triple(r) + " reduced to " + triple(u) +
+                                 ": the core's unfoldings have R2*R3*h, R1*R3*h and R1*R2*h columns (h = " +
+                                 std::to_string(S.h) + "), and a rank beyond them adds parameters, not accuracy");
+        finish(u);
+        if (c.ratio <= 1)
+            c.warnings.push_back("ranks " + triple(u) + " do not compress this layer (ratio " + ratio_text(c.ratio) + ")");
+        return c;
     }
     if (!spectra) throw std::invalid_argument("choose_ranks: " + spec.describe() + " needs the mode spectra");
+    const auto& sp = *spectra;
+    auto usable = [&](int r1, int r2, int r3) {
+        return std::int64_t(r1) <= std::int64_t(r2) * r3 * S.h && std::int64_t(r2) <= std::int64_t(r1) * r3 * S.h &&
+               std::int64_t(r3) <= std::int64_t(r1) * r2 * S.h;
+    };
+    std::array<int, 3> best{0, 0, 0};
     if (spec.kind == RankSpec::Kind::Tolerance) {
-        const double thr = spec.tolerance * spec.tolerance * spectra->norm_sq / 3.0;
-        return {truncation_rank(*spectra, 0, thr), truncation_rank(*spectra, 1, thr), truncation_rank(*spectra, 2, thr)};
+        // For each (R2, R3) the smallest R1 meeting the bound (discarded_0 falls as R1 grows,
+        // the parameters grow with it), raised to what R2 and R3 need to be usable.
+        const double allowed = spec.tolerance * spec.tolerance * sp.norm_sq;
+        std::uint64_t best_params = std::numeric_limits<std::uint64_t>::max();
+        double best_loss = 0;
+        for (int r3 = 1; r3 <= 4; ++r3)
+            for (int r2 = 1; r2 <= S.dv; ++r2) {
+                const double rest = allowed - sp.discarded(1, r2) - sp.discarded(2, r3);
+                if (rest < 0) continue;
+                int lo = 1, hi = S.d;  // smallest r1 with discarded(0, r1) <= rest
+                if (sp.discarded(0, hi) > rest) continue;
+                while (lo < hi) {
+                    const int mid = lo + (hi - lo) / 2;
+                    if (sp.discarded(0, mid) <= rest) hi = mid;
+                    else lo = mid + 1;
+                }
+                const std::int64_t need = std::max<std::int64_t>({lo, (r2 + std::int64_t(r3) * S.h - 1) / (std::int64_t(r3) * S.h),
+                                                                  (r3 + std::int64_t(r2) * S.h - 1) / (std::int64_t(r2) * S.h)});
+                if (need > S.d) continue;
+                const int r1 = int(need);
+                if (!usable(r1, r2, r3)) continue;
+                const std::uint64_t p = analysis::compressed_params(S, {r1, r2, r3});
+                const double loss = sp.discarded(0, r1) + sp.discarded(1, r2) + sp.discarded(2, r3);
+                if (p < best_params || (p == best_params && loss < best_loss)) {
+                    best_params = p, best_loss = loss;
+                    best = {r1, r2, r3};
+                }
+            }
+        if (best[0] == 0) best = usable_ranks({S.d, S.dv, 4}, S.h);  // the exact tensor: bound 0
+        finish(best);
+        if (c.ratio <= 1)
+            c.warnings.push_back("no ranks within tolerance " + ratio_text(spec.tolerance) +
+                                 " compress this layer: the fewest parameters meeting it, ranks " + triple(best) +
+                                 ", give ratio " + ratio_text(c.ratio) + " (the layer would grow)");
+        return c;
     }
-    // Budget: the largest R1 for every (R2, R3) within it, keeping the least discarded energy.
+    // Budget: for every (R2, R3) the largest usable R1 within it; the least discarded energy.
     const double budget = spec.kind == RankSpec::Kind::Params ? double(spec.params)
                                                               : std::floor(double(S.original_params()) / spec.ratio);
-    std::array<int, 3> best{0, 0, 0};
     double best_loss = std::numeric_limits<double>::infinity();
     for (int r3 = 1; r3 <= 4; ++r3)
         for (int r2 = 1; r2 <= S.dv; ++r2) {
@@ -88,8 +174,9 @@ std::array<int, 3> choose_ranks(const RankSpec& spec, int layer, const model::At
             const double per_r1 = double(S.d) + double(S.h) * r2 * r3;
             const double r1f = std::floor((budget - fixed) / per_r1);
             if (r1f < 1) continue;
-            const int r1 = static_cast<int>(std::min<double>(r1f, S.d));
-            const double loss = spectra->discarded(0, r1) + spectra->discarded(1, r2) + spectra->discarded(2, r3);
+            const int r1 = static_cast<int>(std::min<double>({r1f, double(S.d), double(r2) * r3 * S.h}));
+            if (!usable(r1, r2, r3)) continue;
+            const double loss = sp.discarded(0, r1) + sp.discarded(1, r2) + sp.discarded(2, r3);
             if (loss < best_loss) {
                 best_loss = loss;
                 best = {r1, r2, r3};
@@ -99,7 +186,15 @@ std::array<int, 3> choose_ranks(const RankSpec& spec, int layer, const model::At
         throw std::invalid_argument(spec.describe() + ": even ranks (1,1,1) need " +
                                     std::to_string(analysis::compressed_params(S, {1, 1, 1})) +
                                     " parameters, more than the budget of " + std::to_string(std::uint64_t(budget)));
-    return best;
+    finish(best);
+    if (c.ratio <= 1)
+        c.warnings.push_back(spec.describe() + " does not compress this layer (ratio " + ratio_text(c.ratio) + ")");
+    return c;
+}
+
+std::array<int, 3> choose_ranks(const RankSpec& spec, int layer, const model::AttentionShape& S,
+                                const analysis::ModeSpectra* spectra) {
+    return choose_ranks_detailed(spec, layer, S, spectra).ranks;
 }
 
 std::array<int, 3> parse_ranks(const std::string& text, const std::string& what) {

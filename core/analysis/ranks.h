@@ -11,8 +11,10 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "analysis/spectra.h"
 #include "model/model.h"
@@ -37,10 +39,35 @@ struct RankSpec {
     std::string describe() const;
 };
 
-/// The ranks for `layer`. Fixed ranks are checked against the shape (std::invalid_argument
-/// naming the rank, the limit and the value). Tolerance and budget need `spectra`; the
-/// budget picks, among all (R1, R2, R3) within it, the ranks with the least discarded energy
-/// sum_n discarded_n(R_n); throws std::invalid_argument when even (1, 1, 1) exceeds it.
+/// Ranks the core can use: the mode-n unfolding of the core (R1, R2, R3, h) has as many
+/// columns as the product of the other ranks times h, so R1 <= R2*R3*h, R2 <= R1*R3*h and
+/// R3 <= R1*R2*h; a larger rank adds parameters and no accuracy. Reduces each rank to its
+/// limit until none changes (docs/method.md section 5).
+std::array<int, 3> usable_ranks(const std::array<int, 3>& r, int h);
+
+/// The ranks chosen for a layer, with what they guarantee.
+struct RankChoice {
+    std::array<int, 3> ranks{1, 1, 1};
+    /// The HOSVD error bound sqrt(sum_n discarded_n(R_n)) / ||W|| (NaN without spectra).
+    double bound = std::numeric_limits<double>::quiet_NaN();
+    double ratio = 0;  ///< compression ratio of `ranks`
+    /// Why the choice needs the user's attention: ranks reduced to usable ones, or no
+    /// compression (ratio <= 1) at the requested error. Empty otherwise.
+    std::vector<std::string> warnings;
+};
+
+/// The ranks for `layer`:
+/// - Fixed: the given ranks (checked against d, dv, 4: std::invalid_argument naming the rank,
+///   the limit and the value), reduced to usable_ranks() with a warning saying so.
+/// - Tolerance eps: among all usable (R1, R2, R3) whose bound is <= eps, the ranks with the
+///   fewest parameters (ties: the smaller bound). A warning when even those do not compress
+///   (ratio <= 1), with the ratio the tolerance needs.
+/// - Ratio / Params (a budget): among all usable ranks within the budget, the smallest bound;
+///   std::invalid_argument when even (1, 1, 1) exceeds it.
+/// Tolerance and budget need `spectra` (std::invalid_argument without).
+RankChoice choose_ranks_detailed(const RankSpec& spec, int layer, const model::AttentionShape& shape,
+                                 const analysis::ModeSpectra* spectra);
+/// choose_ranks_detailed(...).ranks.
 std::array<int, 3> choose_ranks(const RankSpec& spec, int layer, const model::AttentionShape& shape,
                                 const analysis::ModeSpectra* spectra);
 

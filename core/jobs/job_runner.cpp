@@ -100,7 +100,9 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
             r.spectra = analysis::mode_spectra(W, ctl.sub(0.05f, 0.25f));
             r.seconds_spectra = since(t);
         }
-        r.ranks = tucker::choose_ranks(opt.ranks, layer, m.shape(), r.spectra ? &*r.spectra : nullptr);
+        auto choice = tucker::choose_ranks_detailed(opt.ranks, layer, m.shape(), r.spectra ? &*r.spectra : nullptr);
+        r.ranks = choice.ranks;
+        r.warnings = std::move(choice.warnings);
         tucker::TuckerOptions to = opt.tucker;
         to.ranks = r.ranks;
         t = Clock::now();

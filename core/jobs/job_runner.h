@@ -55,6 +55,9 @@ struct LayerResult {
     int layer = 0;
     tucker::Status status = tucker::Status::Failed;
     std::string message;  ///< why it failed or was cancelled; empty when ok
+    /// What the user should know about an otherwise complete result: ranks reduced to what
+    /// the core can use, no compression at the requested error (tucker::RankChoice).
+    std::vector<std::string> warnings;
     std::array<int, 3> ranks{0, 0, 0};
     tucker::TuckerResult tucker;
     analysis::LayerMeasures measures;

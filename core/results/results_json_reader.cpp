@@ -35,6 +35,7 @@ std::vector<jobs::LayerResult> layers_from_results_json(const nlohmann::json& do
         r.layer = get<int>(l, "layer", source, where);
         r.status = status == "ok" ? tucker::Status::Ok : tucker::Status::NotConverged;
         r.ranks = get<std::array<int, 3>>(l, "ranks", source, where);
+        if (l.contains("warnings")) r.warnings = get<std::vector<std::string>>(l, "warnings", source, where);
         const int lim[3] = {S.d, S.dv, 4};
         for (int n = 0; n < 3; ++n)
             if (r.ranks[n] < 1 || r.ranks[n] > lim[n])

@@ -53,8 +53,11 @@ nlohmann::ordered_json layer_result_json(const jobs::LayerResult& r) {
     if (!r.message.empty()) l["message"] = r.message;
     if (!r.complete()) return l;
     const auto& M = r.measures;
+    if (!r.warnings.empty()) l["warnings"] = r.warnings;
     l["ranks"] = r.ranks;
     l["rel_error"] = M.rel_error;
+    l["worst_slice"] = {{"type", std::string(1, "QKVO"[analysis::worst_slice(M)])},
+                        {"rel_error", M.type_error[std::size_t(analysis::worst_slice(M))]}};
     l["type_error"] = {{"Q", M.type_error[0]}, {"K", M.type_error[1]}, {"V", M.type_error[2]}, {"O", M.type_error[3]}};
     l["head_error"] = M.head_error;
     l["head_type_error"] = M.head_type_error;

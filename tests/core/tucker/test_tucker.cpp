@@ -252,12 +252,13 @@ TEST(Ranks, BudgetNeverExceedsItsTarget) {
         spec.ratio = ratio;
         const auto r = tucker::choose_ranks(spec, 0, S, &sp);
         EXPECT_GE(analysis::compression_ratio(S, r), ratio) << r[0] << "," << r[1] << "," << r[2];
-        // And it is tight-ish: no feasible ranks keep more energy (brute force).
+        // And it is tight: no feasible usable ranks keep more energy (brute force).
         double best = 1e300;
         for (int a = 1; a <= S.d; ++a)
             for (int b = 1; b <= S.dv; ++b)
                 for (int c = 1; c <= 4; ++c)
-                    if (analysis::compressed_params(S, {a, b, c}) <= std::floor(S.original_params() / ratio))
+                    if (analysis::compressed_params(S, {a, b, c}) <= std::floor(S.original_params() / ratio) &&
+                        a <= b * c * S.h && b <= a * c * S.h && c <= a * b * S.h)
                         best = std::min(best, sp.discarded(0, a) + sp.discarded(1, b) + sp.discarded(2, c));
         EXPECT_NEAR(sp.discarded(0, r[0]) + sp.discarded(1, r[1]) + sp.discarded(2, r[2]), best, 1e-9 * sp.norm_sq);
     }
@@ -267,6 +268,62 @@ TEST(Ranks, BudgetNeverExceedsItsTarget) {
     EXPECT_LE(analysis::compressed_params(S, tucker::choose_ranks(p, 0, S, &sp)), 1000u);
     p.params = 10;  // below (1,1,1)
     EXPECT_THROW(tucker::choose_ranks(p, 0, S, &sp), std::invalid_argument);
+}
+
+// Tolerance: the fewest parameters over the whole usable rank grid whose bound meets eps,
+// against an exhaustive search (the demo model's layers and a random layer).
+TEST(Ranks, ToleranceIsOptimalOverTheRankGrid) {
+    std::vector<std::pair<Tensor4, model::AttentionShape>> layers;
+    layers.emplace_back(random_tensor({40, 8, 4, 3}, 7, 0.1f), model::AttentionShape{40, 8, 3, 3});
+    model::Model demo(std::string(TLLM_TEST_DIR) + "/../resources/models/demo-gpt2");
+    for (int l : {0, 3}) layers.emplace_back(tensor::tensorize(demo, l), demo.shape());
+    for (const auto& [W, S] : layers) {
+        const auto sp = analysis::mode_spectra(W);
+        for (double eps : {0.05, 0.2, 0.4, 0.7}) {
+            tucker::RankSpec spec;
+            spec.kind = tucker::RankSpec::Kind::Tolerance;
+            spec.tolerance = eps;
+            const auto c = tucker::choose_ranks_detailed(spec, 0, S, &sp);
+            std::uint64_t fewest = ~0ull;
+            for (int a = 1; a <= S.d; ++a)
+                for (int b = 1; b <= S.dv; ++b)
+                    for (int k = 1; k <= 4; ++k) {
+                        if (a > b * k * S.h || b > a * k * S.h || k > a * b * S.h) continue;
+                        const double loss = sp.discarded(0, a) + sp.discarded(1, b) + sp.discarded(2, k);
+                        if (std::sqrt(loss / sp.norm_sq) <= eps)
+                            fewest = std::min<std::uint64_t>(fewest, analysis::compressed_params(S, {a, b, k}));
+                    }
+            SCOPED_TRACE("eps " + std::to_string(eps));
+            EXPECT_EQ(analysis::compressed_params(S, c.ranks), fewest);
+            EXPECT_LE(c.bound, eps * (1 + 1e-12));
+            EXPECT_EQ(c.ratio > 1, c.warnings.empty()) << (c.warnings.empty() ? "" : c.warnings[0]);
+        }
+    }
+}
+
+// Ranks beyond what the core can use are reduced, with a warning; the reduced ranks give the
+// same HOOI error (the extra directions carried nothing).
+TEST(Ranks, UnusableRanksAreReduced) {
+    EXPECT_EQ(tucker::usable_ranks({40, 2, 1}, 8), (std::array<int, 3>{16, 2, 1}));
+    EXPECT_EQ(tucker::usable_ranks({64, 32, 4}, 12), (std::array<int, 3>{64, 32, 4}));
+    EXPECT_EQ(tucker::usable_ranks({1, 8, 4}, 1), (std::array<int, 3>{1, 4, 4}));  // R2 <= R1*R3*h = 4, then R3 <= 4
+    EXPECT_EQ(tucker::usable_ranks({1, 1, 4}, 2), (std::array<int, 3>{1, 1, 2}));
+    const model::AttentionShape S{48, 12, 6, 6};
+    tucker::RankSpec spec;
+    spec.ranks = {40, 2, 1};
+    const auto c = tucker::choose_ranks_detailed(spec, 0, S, nullptr);
+    EXPECT_EQ(c.ranks, (std::array<int, 3>{12, 2, 1}));
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find("reduced to (12,2,1)"), std::string::npos) << c.warnings[0];
+    const Tensor4 W = random_tensor({48, 12, 4, 6}, 9, 0.1f);
+    tucker::TuckerOptions o;
+    o.method = tucker::Method::HOOI;
+    o.tolerance = 1e-10;  // to convergence: the optimum, not where a loose stopping rule lands
+    o.max_iterations = 2000;
+    o.ranks = {40, 2, 1};
+    const double big = tucker::decompose(W, o).rel_error;
+    o.ranks = {12, 2, 1};
+    EXPECT_NEAR(tucker::decompose(W, o).rel_error, big, 1e-6);
 }
 
 TEST(Determinism, OneAndTwoThreadsGiveBitIdenticalResults) {
