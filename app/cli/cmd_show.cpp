@@ -1,4 +1,7 @@
-// tensorllm show: prints the results stored in an HDF5 results file, without recomputing.
+// tensorllm show: prints the results stored in an HDF5 results file or sweep file, without
+// recomputing.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -9,6 +12,8 @@
 #include "results/hdf5_results.h"
 #include "results/results_reader_process.h"
 #include "results/results_tables.h"
+#include "results/sweep_hdf5.h"
+#include "results/sweep_tables.h"
 #include "util/layer_list.h"
 #include "util/resources.h"
 
@@ -23,12 +28,20 @@ const char* kHelp =
     "per layer the status, ranks, errors (layer and per Q/K/V/O), compression ratio, HOOI\n"
     "iterations and time. Nothing is recomputed; the file is validated as it is read.\n"
     "\n"
+    "A sweep file (written by 'tensorllm sweep --h5 FILE') is recognised by its format and\n"
+    "printed as its table: the inputs and options, the unedited baseline, then one row per\n"
+    "point (layer, edit, status, ranks, errors, compression, mean NLL and its change with\n"
+    "standard error, KL mean and 99th percentile, top-1 agreement, accuracy change, time);\n"
+    "'-' marks a value the point does not have (NaN in the file). --json prints it as the\n"
+    "sweep's results.json does; --layers keeps the points of those layers.\n"
+    "\n"
     "options:\n"
     "  --json           everything as one JSON document on stdout: the above plus per-head\n"
     "                   errors, HOOI traces, captured energy, timings, mode spectra and\n"
     "                   per-head singular values (factors and cores are left out)\n"
     "  --layers LIST    only these layers, e.g. 0-3,7 (default: all in the file)\n"
-    "  --heads          also print the error of every head and type (text output)\n"
+    "  --heads          also print the error of every head and type (text output; results\n"
+    "                   files only)\n"
     "\n"
     "Exit status: 0 shown, 1 unreadable or invalid file, 2 usage error.\n";
 
@@ -134,6 +147,92 @@ void print_text(const exporting::ResultsFile& f, bool heads) {
     }
 }
 
+// A number in `width` columns, or "-" there for NaN (a value the point lacks).
+std::string num(double v, int width, int prec) {
+    char b[64];
+    if (std::isnan(v)) std::snprintf(b, sizeof b, "%*s", width, "-");
+    else std::snprintf(b, sizeof b, "%*.*f", width, prec, v);
+    return b;
+}
+
+void print_sweep(const std::string& path, const edits::SweepResult& r, const std::vector<edits::SweepPoint>& pts) {
+    const auto& o = r.options;
+    const auto& b = r.baseline.ppl;
+    std::printf("file        %s (%s)\n", path.c_str(), exporting::kSweepHdf5Format);
+    std::printf("model       %s (%s, %llu parameters)\n", r.model_path.c_str(), r.model_type.c_str(),
+                static_cast<unsigned long long>(r.model_params));
+    std::printf("text        %s: %lld tokens, windows of %d every %d, %lld scored\n", r.text_source.c_str(),
+                static_cast<long long>(b.n_tokens), b.ctx, b.stride, static_cast<long long>(b.n_scored));
+    if (!r.mc_source.empty()) std::printf("mc          %s\n", r.mc_source.c_str());
+    std::string choices, laser;
+    for (const auto& c : o.choices) choices += (choices.empty() ? "" : " | ") + c.describe();
+    for (const auto& l : o.laser) laser += (laser.empty() ? "" : ", ") + l.describe();
+    std::printf("options     method %s", tucker::method_name(o.tucker.method));
+    if (o.tucker.method == tucker::Method::HOOI)
+        std::printf(" (init %s, at most %d sweeps, tolerance %g)", tucker::method_name(o.tucker.init),
+                    o.tucker.max_iterations, o.tucker.tolerance);
+    std::printf("\n            choices %s; LASER %s%s\n", choices.empty() ? "none" : choices.c_str(),
+                laser.empty() ? "none" : laser.c_str(), o.combine ? "; pairs combined" : "");
+    std::size_t failed = 0;
+    for (const auto& p : r.points) failed += !p.ran();
+    std::printf("run         %zu of %zu points, %zu failed%s, %.2fs; prefix cache %s of %s, %zu layer%s kept, "
+                "%.2fs saved\n",
+                r.points.size(), r.grid_size, failed, r.cancelled ? ", cancelled" : "", r.seconds,
+                util::format_bytes(r.prefix.used_bytes).c_str(), util::format_bytes(r.prefix.budget_bytes).c_str(),
+                r.prefix.layers.size(), r.prefix.layers.size() == 1 ? "" : "s", r.prefix.seconds_saved);
+    std::printf("baseline    mean NLL %.5f +- %.5f nats/token, perplexity %.4g, %.4f bits/byte",
+                b.mean_nll, b.mean_nll_stderr, b.perplexity, b.bits_per_byte);
+    if (r.baseline.mc)
+        std::printf("; accuracy %.4f +- %.4f (normalised %.4f +- %.4f) on %zu items", r.baseline.mc->acc,
+                    r.baseline.mc->acc_stderr, r.baseline.mc->acc_norm, r.baseline.mc->acc_norm_stderr,
+                    r.baseline.mc->items.size());
+    std::printf("\n\n");
+    std::size_t lw = 5;
+    for (const auto& p : pts) lw = std::max(lw, p.label.size());
+    const bool mc = r.baseline.mc.has_value() ||
+                    std::any_of(pts.begin(), pts.end(), [](const auto& p) { return p.mc.has_value(); });
+    std::printf("layer  %-*s  status          R1    R2  R3  w_error  laser_err  layer_x  model_x  mean_nll  delta_nll  "
+                "stderr    kl_mean    kl_p99    top1",
+                int(lw), "edit");
+    if (mc) std::printf("   d_acc   d_acc_norm");
+    std::printf("  seconds\n");
+    for (const auto& p : pts) {
+        std::printf("%-6d %-*s  %-13s", p.spec.layer, int(lw), p.label.c_str(), tucker::status_name(p.status));
+        if (!p.ran()) {
+            std::printf("  %s\n", p.message.c_str());
+            continue;
+        }
+        if (p.spec.choice >= 0) std::printf(" %4d %5d %3d", p.ranks[0], p.ranks[1], p.ranks[2]);
+        else std::printf(" %4s %5s %3s", "-", "-", "-");
+        std::printf(" %s %s %s %s %s %s %s %s %s %s", num(p.weight_error, 8, 5).c_str(), num(p.laser_error, 10, 5).c_str(),
+                    num(p.layer_ratio, 8, 2).c_str(), num(p.model_ratio, 8, 4).c_str(), num(p.mean_nll, 9, 5).c_str(),
+                    num(p.delta_nll, 10, 5).c_str(), num(p.delta_nll_stderr, 7, 5).c_str(), num(p.kl_mean, 10, 6).c_str(),
+                    num(p.kl_p99, 9, 5).c_str(), num(p.top1_agreement, 7, 4).c_str());
+        if (mc)
+            std::printf(" %s %s", num(p.mc ? p.mc->delta_acc : NAN, 7, 4).c_str(),
+                        num(p.mc ? p.mc->delta_acc_norm : NAN, 12, 4).c_str());
+        std::printf(" %8.2f\n", p.seconds_decompose + p.seconds_eval);
+    }
+}
+
+int show_sweep(const std::string& path, edits::SweepResult r, const Args& args) {
+    if (args.flag("heads")) throw std::invalid_argument("--heads applies to results files, not to sweep files");
+    const auto want = util::parse_layer_list(args.value("layers").value_or(""));
+    for (int l : want)
+        if (std::none_of(r.points.begin(), r.points.end(), [&](const auto& p) { return p.spec.layer == l; }))
+            throw std::runtime_error(path + ": layer " + std::to_string(l) + " has no point in the sweep");
+    if (!want.empty())
+        std::erase_if(r.points, [&](const auto& p) { return std::find(want.begin(), want.end(), p.spec.layer) == want.end(); });
+    if (args.flag("json")) {
+        auto j = exporting::sweep_json(r);
+        j["file"] = path;
+        std::printf("%s\n", j.dump(1).c_str());
+    } else {
+        print_sweep(path, r, r.points);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int cmd_show(const std::vector<std::string>& argv) {
@@ -146,7 +245,9 @@ int cmd_show(const std::vector<std::string>& argv) {
     exporting::Hdf5ReadOptions ro;
     ro.factors = false;
     ro.layers = util::parse_layer_list(args.value("layers").value_or(""));
-    const auto f = exporting::read_results_isolated(args.positional()[0], ro);
+    auto contents = exporting::read_hdf5_isolated(args.positional()[0], ro);
+    if (contents.sweep) return show_sweep(args.positional()[0], std::move(*contents.sweep), args);
+    const auto& f = *contents.results;
     if (args.flag("json")) std::printf("%s\n", to_json(f).dump(1).c_str());
     else print_text(f, args.flag("heads"));
     return 0;

@@ -1,5 +1,5 @@
-// tensorllm-read-results: reads one HDF5 results file and writes it to stdout as the byte
-// stream of results/results_wire.h. The GUI and the CLI run it as a helper process
+// tensorllm-read-results: reads one HDF5 results or sweep file and writes it to stdout as a
+// byte stream of results/results_wire.h. The GUI and the CLI run it as a helper process
 // (results/results_reader_process.h), so that libhdf5, which has memory-safety bugs of its own
 // on damaged files, never runs on an untrusted file inside them. Not meant to be run by hand.
 #include <sys/resource.h>
@@ -15,6 +15,7 @@
 
 #include "results/hdf5_results.h"
 #include "results/results_wire.h"
+#include "results/sweep_hdf5.h"
 #include "util/layer_list.h"
 
 namespace {
@@ -22,12 +23,16 @@ namespace {
 const char* kName = "tensorllm-read-results";
 
 const char* kHelp =
-    "usage: tensorllm-read-results [--no-factors] [--layers LIST] [--] FILE.h5\n"
+    "usage: tensorllm-read-results [--sweep | --any] [--no-factors] [--layers LIST] [--] FILE.h5\n"
     "\n"
     "Reads an HDF5 results file (tensorllm decompose --h5) and writes it to stdout as a binary\n"
     "stream for tensorllm and tensorllm-studio, which run this program instead of reading the\n"
     "file with libhdf5 in their own process. Limits itself to 600 s of CPU time, no core\n"
     "dump, and (outside sanitizer builds) an address space of 8 GiB plus 4 times the file size.\n"
+    "\n"
+    "  --sweep   the file is a sweep file (tensorllm sweep --h5); writes a sweep stream\n"
+    "  --any     a results or a sweep file, whichever its root attribute 'format' says\n"
+    "  --no-factors, --layers   results files only\n"
     "\n"
     "Exit status: 0 written; 1 unreadable or invalid file (one line on stderr, prefixed with\n"
     "'tensorllm-read-results: '); 2 usage error.\n";
@@ -71,12 +76,17 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     tllm::exporting::Hdf5ReadOptions ropt;
     std::string file;
+    enum class Kind { Results, Sweep, Any } kind = Kind::Results;
     try {
         for (std::size_t k = 0; k < args.size(); ++k) {
             const std::string& a = args[k];
             if (a == "--help" || a == "-h") {
                 std::fputs(kHelp, stdout);
                 return 0;
+            } else if (a == "--sweep" && kind == Kind::Results) {
+                kind = Kind::Sweep;
+            } else if (a == "--any" && kind == Kind::Results) {
+                kind = Kind::Any;
             } else if (a == "--no-factors") {
                 ropt.factors = false;
             } else if (a == "--layers" && k + 1 < args.size()) {
@@ -103,8 +113,11 @@ int main(int argc, char** argv) {
         limit(RLIMIT_AS, (rlim_t(8) << 30) + 4 * size);
     }
     try {
-        const auto results = tllm::exporting::read_results_hdf5(file, ropt);
-        if (!write_all(tllm::exporting::encode_results(results))) {
+        namespace ex = tllm::exporting;
+        if (kind == Kind::Any) kind = ex::hdf5_format_in_process(file) == ex::kSweepHdf5Format ? Kind::Sweep : Kind::Results;
+        const std::string stream = kind == Kind::Sweep ? ex::encode_sweep(ex::read_sweep_hdf5_in_process(file))
+                                                       : ex::encode_results(ex::read_results_hdf5(file, ropt));
+        if (!write_all(stream)) {
             std::fprintf(stderr, "%s: %s: writing the results stream: %s\n", kName, file.c_str(), std::strerror(errno));
             return 1;
         }

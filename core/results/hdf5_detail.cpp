@@ -1,11 +1,17 @@
 #include "results/hdf5_detail.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <fstream>
+#include <span>
 #include <limits>
 #include <stdexcept>
 
 #include "results/hdf5_results.h"
+#include "io/mapped_file.h"
+#include "util/resources.h"
+#include "util/sha256.h"
 
 namespace tllm::exporting::h5 {
 namespace {
@@ -450,4 +456,146 @@ std::vector<std::string> Reader::strings(hid_t loc, const std::string& obj, cons
     return out;
 }
 
+// ---------------------------------------------------------------------------------------
+// Whole files
+
+namespace {
+
+// Checks the fields of the HDF5 superblock that libhdf5 trusts before it has established the
+// file's extent, on the bytes themselves, before libhdf5 opens the file. Found by
+// fuzz_hdf5_results: a 54-byte file whose version-0 superblock points a driver info block at
+// address 9 made libhdf5 1.10.8 allocate the 2.2 GB that block's (fuzzed) size field claims
+// and zero-fill it while reading past the end of the file: seconds and gigabytes of memory
+// for `tensorllm show`. Results files are written with the default file driver and no
+// superblock extension, so both addresses are "undefined" (all bits set) in every file this
+// reader accepts; only the signature at offset 0 (no user block) is looked for.
+void check_superblock(const std::string& path, std::uint64_t size) {
+    std::ifstream in(path, std::ios::binary);
+    unsigned char b[64] = {};
+    in.read(reinterpret_cast<char*>(b), sizeof b);
+    const std::size_t got = std::size_t(in.gcount());
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    auto bad = [&](const std::string& what) {
+        throw std::runtime_error(path + ": HDF5 superblock: " + what + " (refused before libhdf5 reads the file)");
+    };
+    if (got < 9 || std::memcmp(b, sig, 8) != 0) bad("no HDF5 signature at offset 0 (results files have no user block)");
+    const int version = b[8];
+    auto need = [&](std::size_t end) {
+        if (end > got) bad("truncated (" + std::to_string(size) + " bytes)");
+    };
+    auto undefined_at = [&](std::size_t off) {
+        need(off + 8);
+        for (std::size_t k = 0; k < 8; ++k)
+            if (b[off + k] != 0xff) return false;
+        return true;
+    };
+    auto address_at = [&](std::size_t off) {
+        std::uint64_t v = 0;
+        for (int k = 7; k >= 0; --k) v = (v << 8) | b[off + std::size_t(k)];
+        return std::to_string(v);
+    };
+    std::size_t off_sizes = 0, off_addr = 0;
+    const char* what = nullptr;
+    switch (version) {
+    case 0: off_sizes = 13; off_addr = 48; what = "driver info block"; break;
+    case 1: off_sizes = 13; off_addr = 52; what = "driver info block"; break;
+    case 2:
+    case 3: off_sizes = 9; off_addr = 20; what = "superblock extension"; break;
+    default: bad("version " + std::to_string(version) + " (results files use versions 0-3)");
+    }
+    need(off_sizes + 2);
+    if (b[off_sizes] != 8 || b[off_sizes + 1] != 8)
+        bad("sizes of offsets and lengths are " + std::to_string(b[off_sizes]) + " and " +
+            std::to_string(b[off_sizes + 1]) + " bytes (results files use 8 and 8)");
+    if (!undefined_at(off_addr))
+        bad(std::string(what) + " at address " + address_at(off_addr) + " (results files have none)");
+}
+
+}  // namespace
+
+// The whole-file checksum (kContentHashAttribute): the SHA-256 of the file with the stored
+// digest replaced by the placeholder it was computed with.
+void verify_content_hash(const std::string& path, const std::string& stored) {
+    const std::string_view ph(kContentHashPlaceholder);
+    if (stored.size() != ph.size())
+        throw std::runtime_error(path + ": / attribute '" + std::string(kContentHashAttribute) + "' is not 64 characters");
+    const io::MappedFile f(path);
+    const std::string_view img(reinterpret_cast<const char*>(f.bytes().data()), f.bytes().size());
+    const std::size_t at = img.find(stored);
+    if (at == std::string_view::npos || img.find(stored, at + 1) != std::string_view::npos)
+        throw std::runtime_error(path + ": content checksum: the stored digest is not found once in the file; the file "
+                                        "is damaged");
+    util::Sha256 h;
+    h.update(img.substr(0, at));
+    h.update(ph);
+    h.update(img.substr(at + ph.size()));
+    const std::string got = h.hex_digest();
+    if (got != stored)
+        throw std::runtime_error(path + ": content checksum mismatch (stored sha256 " + stored.substr(0, 12) +
+                                 "..., content " + got.substr(0, 12) +
+                                 "...): the file was changed or damaged after it was written");
+}
+
+
+Handle open_read_only(const std::string& path, std::uint64_t size) {
+    if (H5Fis_hdf5(path.c_str()) <= 0) {
+        last_error();
+        throw std::runtime_error(path + ": not an HDF5 file (or unreadable)");
+    }
+    check_superblock(path, size);
+    Handle fapl = file_access_plist(path);
+    Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+    if (!file.valid()) fail(path, "/", "cannot open");
+    return file;
+}
+
+void write_file_image(io::AtomicFile& out, const std::string& path, std::uint64_t increment, std::uint64_t margin,
+                      const std::function<void(const Writer&, hid_t root)>& content, const util::Control& ctl) {
+    std::vector<std::byte> image;
+    {
+        static std::atomic<unsigned> serial{0};
+        Session session;
+        const Writer W{path};
+        Handle fapl = file_access_plist(path, increment);
+        // A unique in-memory name (nothing is created on disk under it).
+        const std::string label = path + ".mem-" + std::to_string(serial.fetch_add(1));
+        Handle file(H5Fcreate(label.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+        if (!file.valid()) fail(path, "/", "cannot create the file in memory");
+        content(W, file.get());
+        if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) fail(path, "/", "cannot finish the file in memory");
+        const ssize_t n = H5Fget_file_image(file.get(), nullptr, 0);
+        if (n <= 0) fail(path, "/", "cannot get the file image");
+        image.resize(std::size_t(n));
+        if (H5Fget_file_image(file.get(), image.data(), image.size()) != n) fail(path, "/", "cannot copy the file image");
+        if (file.close() < 0) fail(path, "/", "cannot close the file in memory");
+    }
+    // The whole-file checksum, over the image with the placeholder in place, then written
+    // over the placeholder (util::Sha256; see kContentHashAttribute).
+    {
+        const std::string_view ph(kContentHashPlaceholder);
+        const std::string_view img(reinterpret_cast<const char*>(image.data()), image.size());
+        const std::size_t at = img.find(ph);
+        if (at == std::string_view::npos || img.find(ph, at + 1) != std::string_view::npos)
+            fail(path, "/", "cannot place the content checksum");
+        const std::string hex = util::sha256_hex(img);
+        std::memcpy(image.data() + at, hex.data(), hex.size());
+    }
+    // The image is the file: its size is exact, so the space check needs no estimate.
+    const std::uint64_t need = image.size() + margin;
+    std::uint64_t have = 0;
+    try {
+        have = io::free_space_for(path);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(path + ": cannot write here: " + e.what());
+    }
+    if (have < need)
+        throw std::runtime_error(path + ": not enough free space: " + util::format_bytes(image.size()) +
+                                 " to write (and a margin of " + util::format_bytes(margin) + "), " +
+                                 util::format_bytes(have) + " available");
+    constexpr std::size_t kChunk = 64u << 20;
+    for (std::size_t off = 0; off < image.size(); off += kChunk) {
+        ctl.check();
+        out.write(std::span<const std::byte>(image).subspan(off, std::min(kChunk, image.size() - off)));
+    }
+}
 }  // namespace tllm::exporting::h5

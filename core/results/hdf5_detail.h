@@ -10,11 +10,15 @@
 // Every failure throws std::runtime_error "<file>: <object path>: <what> (<HDF5 reason>)".
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include <hdf5.h>
+
+#include "io/atomic_file.h"
+#include "util/control.h"
 
 namespace tllm::exporting::h5 {
 
@@ -161,5 +165,26 @@ struct Reader {
 
     [[noreturn]] void bad(const std::string& obj, const std::string& what) const;
 };
+
+/// Writes a whole file the way every HDF5 output of this project is written (docs/hdf5-schema.md,
+/// "Writing safely"): `content` fills the root group of a file assembled in memory (HDF5's
+/// core driver, growing by `increment` bytes); it must write the root attribute
+/// kContentHashAttribute with kContentHashPlaceholder as its value. The SHA-256 of the image
+/// is then written over the placeholder, the image's exact size (plus `margin`) is checked
+/// against the free space, and the image goes to `out` (temporary file, fsync, rename on
+/// commit) in 64 MiB blocks with `ctl` checked between them. `path` names the destination in
+/// messages. On any failure `out` is not committed (its destructor removes the temporary).
+void write_file_image(io::AtomicFile& out, const std::string& path, std::uint64_t increment, std::uint64_t margin,
+                      const std::function<void(const Writer&, hid_t root)>& content, const util::Control& ctl);
+
+/// Opens `path` (of `size` bytes, from results_file_size) read-only after the checks made
+/// before libhdf5 parses anything: "<path>: not an HDF5 file (or unreadable)" and the
+/// superblock fields libhdf5 trusts (check_superblock). The caller holds a Session.
+Handle open_read_only(const std::string& path, std::uint64_t size);
+
+/// Throws std::runtime_error unless the SHA-256 of the file at `path`, with `stored` replaced
+/// by kContentHashPlaceholder, equals `stored` ("content checksum mismatch ...: the file was
+/// changed or damaged after it was written").
+void verify_content_hash(const std::string& path, const std::string& stored);
 
 }  // namespace tllm::exporting::h5

@@ -10,8 +10,6 @@
 #include <Eigen/Dense>
 
 #include "results/hdf5_detail.h"
-#include "util/sha256.h"
-#include "io/mapped_file.h"
 #include "results/hdf5_results.h"
 #include "io/dtype.h"
 #include "tucker/tucker.h"
@@ -209,79 +207,6 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
     T.core.data.assign(f.begin(), f.end());
 }
 
-// Checks the fields of the HDF5 superblock that libhdf5 trusts before it has established the
-// file's extent, on the bytes themselves, before libhdf5 opens the file. Found by
-// fuzz_hdf5_results: a 54-byte file whose version-0 superblock points a driver info block at
-// address 9 made libhdf5 1.10.8 allocate the 2.2 GB that block's (fuzzed) size field claims
-// and zero-fill it while reading past the end of the file: seconds and gigabytes of memory
-// for `tensorllm show`. Results files are written with the default file driver and no
-// superblock extension, so both addresses are "undefined" (all bits set) in every file this
-// reader accepts; only the signature at offset 0 (no user block) is looked for.
-// The whole-file checksum (kContentHashAttribute): the SHA-256 of the file with the stored
-// digest replaced by the placeholder it was computed with.
-void verify_content_hash(const std::string& path, const std::string& stored) {
-    const std::string_view ph(kContentHashPlaceholder);
-    if (stored.size() != ph.size())
-        throw std::runtime_error(path + ": / attribute '" + std::string(kContentHashAttribute) + "' is not 64 characters");
-    const io::MappedFile f(path);
-    const std::string_view img(reinterpret_cast<const char*>(f.bytes().data()), f.bytes().size());
-    const std::size_t at = img.find(stored);
-    if (at == std::string_view::npos || img.find(stored, at + 1) != std::string_view::npos)
-        throw std::runtime_error(path + ": content checksum: the stored digest is not found once in the file; the file "
-                                        "is damaged");
-    util::Sha256 h;
-    h.update(img.substr(0, at));
-    h.update(ph);
-    h.update(img.substr(at + ph.size()));
-    const std::string got = h.hex_digest();
-    if (got != stored)
-        throw std::runtime_error(path + ": content checksum mismatch (stored sha256 " + stored.substr(0, 12) +
-                                 "..., content " + got.substr(0, 12) +
-                                 "...): the file was changed or damaged after it was written");
-}
-
-void check_superblock(const std::string& path, std::uint64_t size) {
-    std::ifstream in(path, std::ios::binary);
-    unsigned char b[64] = {};
-    in.read(reinterpret_cast<char*>(b), sizeof b);
-    const std::size_t got = std::size_t(in.gcount());
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    auto bad = [&](const std::string& what) {
-        throw std::runtime_error(path + ": HDF5 superblock: " + what + " (refused before libhdf5 reads the file)");
-    };
-    if (got < 9 || std::memcmp(b, sig, 8) != 0) bad("no HDF5 signature at offset 0 (results files have no user block)");
-    const int version = b[8];
-    auto need = [&](std::size_t end) {
-        if (end > got) bad("truncated (" + std::to_string(size) + " bytes)");
-    };
-    auto undefined_at = [&](std::size_t off) {
-        need(off + 8);
-        for (std::size_t k = 0; k < 8; ++k)
-            if (b[off + k] != 0xff) return false;
-        return true;
-    };
-    auto address_at = [&](std::size_t off) {
-        std::uint64_t v = 0;
-        for (int k = 7; k >= 0; --k) v = (v << 8) | b[off + std::size_t(k)];
-        return std::to_string(v);
-    };
-    std::size_t off_sizes = 0, off_addr = 0;
-    const char* what = nullptr;
-    switch (version) {
-    case 0: off_sizes = 13; off_addr = 48; what = "driver info block"; break;
-    case 1: off_sizes = 13; off_addr = 52; what = "driver info block"; break;
-    case 2:
-    case 3: off_sizes = 9; off_addr = 20; what = "superblock extension"; break;
-    default: bad("version " + std::to_string(version) + " (results files use versions 0-3)");
-    }
-    need(off_sizes + 2);
-    if (b[off_sizes] != 8 || b[off_sizes + 1] != 8)
-        bad("sizes of offsets and lengths are " + std::to_string(b[off_sizes]) + " and " +
-            std::to_string(b[off_sizes + 1]) + " bytes (results files use 8 and 8)");
-    if (!undefined_at(off_addr))
-        bad(std::string(what) + " at address " + address_at(off_addr) + " (results files have none)");
-}
-
 }  // namespace
 
 std::uint64_t results_file_size(const std::string& path) {
@@ -298,14 +223,7 @@ ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ro
     const std::uint64_t size = results_file_size(path);
 
     h5::Session session;
-    if (H5Fis_hdf5(path.c_str()) <= 0) {
-        h5::last_error();
-        throw std::runtime_error(path + ": not an HDF5 file (or unreadable)");
-    }
-    check_superblock(path, size);
-    Handle fapl = h5::file_access_plist(path);
-    Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-    if (!file.valid()) h5::fail(path, "/", "cannot open");
+    Handle file = h5::open_read_only(path, size);
     const h5::Reader R{path, size};
     const hid_t root = file.get();
 
@@ -320,7 +238,7 @@ ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ro
         R.bad("/ attribute 'format_version'", "is " + std::to_string(meta.format_version) +
                                                   ": written by a newer version; this build reads version " +
                                                   std::to_string(kHdf5FormatVersion));
-    if (R.has_attr(root, kContentHashAttribute)) verify_content_hash(path, R.attr_str(root, "/", kContentHashAttribute, 64));
+    if (R.has_attr(root, kContentHashAttribute)) h5::verify_content_hash(path, R.attr_str(root, "/", kContentHashAttribute, 64));
     meta.tool_version = R.attr_str(root, "/", "tool_version", 256);
     meta.created_utc = R.attr_str(root, "/", "created_utc", 256);
     const bool has_factors = R.attr_int(root, "/", "has_factors", 0, 1) != 0;

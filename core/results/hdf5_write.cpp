@@ -310,55 +310,10 @@ void write_results_hdf5(const std::string& path, const ResultsMetadata& meta, co
     // Cost: about twice the file's size in memory while writing (the image and its copy).
     // The temporary file is created first, so an unwritable directory fails at once.
     io::AtomicFile out(path);
-    std::vector<std::byte> image;
-    {
-        static std::atomic<unsigned> serial{0};
-        h5::Session session;
-        const h5::Writer W{path};
-        const std::uint64_t increment =
-            std::clamp<std::uint64_t>(estimate_bytes(meta, s, wopt.factors), 1ull << 20, 256ull << 20);
-        Handle fapl = h5::file_access_plist(path, increment);
-        // A unique in-memory name (nothing is created on disk under it).
-        const std::string label = path + ".mem-" + std::to_string(serial.fetch_add(1));
-        Handle file(H5Fcreate(label.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
-        if (!file.valid()) h5::fail(path, "/", "cannot create the file in memory");
-        write_content(W, file.get(), meta, s, wopt, ctl);
-        if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) h5::fail(path, "/", "cannot finish the file in memory");
-        const ssize_t n = H5Fget_file_image(file.get(), nullptr, 0);
-        if (n <= 0) h5::fail(path, "/", "cannot get the file image");
-        image.resize(std::size_t(n));
-        if (H5Fget_file_image(file.get(), image.data(), image.size()) != n)
-            h5::fail(path, "/", "cannot copy the file image");
-        if (file.close() < 0) h5::fail(path, "/", "cannot close the file in memory");
-    }
-    // The whole-file checksum, over the image with the placeholder in place, then written
-    // over the placeholder (util::Sha256; see kContentHashAttribute).
-    {
-        const std::string_view ph(kContentHashPlaceholder);
-        const std::string_view img(reinterpret_cast<const char*>(image.data()), image.size());
-        const std::size_t at = img.find(ph);
-        if (at == std::string_view::npos || img.find(ph, at + 1) != std::string_view::npos)
-            h5::fail(path, "/", "cannot place the content checksum");
-        const std::string hex = util::sha256_hex(img);
-        std::memcpy(image.data() + at, hex.data(), hex.size());
-    }
-    // The image is the file: its size is exact, so the space check needs no estimate.
-    const std::uint64_t need = image.size() + wopt.free_space_margin;
-    std::uint64_t have = 0;
-    try {
-        have = io::free_space_for(path);
-    } catch (const std::runtime_error& e) {
-        throw std::runtime_error(path + ": cannot write here: " + e.what());
-    }
-    if (have < need)
-        throw std::runtime_error(path + ": not enough free space: " + util::format_bytes(image.size()) +
-                                 " to write (and a margin of " + util::format_bytes(wopt.free_space_margin) + "), " +
-                                 util::format_bytes(have) + " available");
-    constexpr std::size_t kChunk = 64u << 20;
-    for (std::size_t off = 0; off < image.size(); off += kChunk) {
-        ctl.check();
-        out.write(std::span<const std::byte>(image).subspan(off, std::min(kChunk, image.size() - off)));
-    }
+    const std::uint64_t increment =
+        std::clamp<std::uint64_t>(estimate_bytes(meta, s, wopt.factors), 1ull << 20, 256ull << 20);
+    h5::write_file_image(out, path, increment, wopt.free_space_margin,
+                         [&](const h5::Writer& W, hid_t root) { write_content(W, root, meta, s, wopt, ctl); }, ctl);
     out.commit();
     ctl.report(1.0f);
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "results/results_wire.h"
+#include "results/sweep_hdf5.h"
 #include "util/layer_list.h"
 
 extern char** environ;
@@ -112,28 +113,21 @@ std::string default_results_reader() {
     return {};
 }
 
-ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions& ropt, const util::Control& ctl,
-                                  const std::string& reader_arg) {
-    ropt.validate();
-    // The checks read_results_hdf5 makes first, here too, so that these errors do not depend on
-    // whether the helper can be found.
+namespace {
+
+// Runs the helper `reader_arg` (empty: the default) with `flags` then "-- path" and returns its
+// stdout, a results or sweep stream; the errors read_results_isolated documents.
+std::string run_reader(const std::string& path, const std::vector<std::string>& flags, const util::Control& ctl,
+                       const std::string& reader_arg) {
+    // The checks the in-process readers make first, here too, so that these errors do not
+    // depend on whether the helper can be found.
     const std::uint64_t size = results_file_size(path);
     const std::string reader = reader_arg.empty() ? default_results_reader() : reader_arg;
     if (reader.empty())
         throw std::runtime_error(path + ": cannot read results files: the helper " + std::string(kResultsReaderName) +
                                  " is not installed beside this program (or set TENSORLLM_RESULTS_READER)");
-
-    // Layer indices the helper's argument parser (util::parse_layer_list) accepts; no results
-    // file holds others, so these are answered here as the in-process reader would.
-    for (int l : ropt.layers)
-        if (l < 0 || l > util::kMaxLayerIndex)
-            throw std::runtime_error(path + ": layer " + std::to_string(l) + " is not in the file");
     std::vector<std::string> args{reader};
-    if (!ropt.factors) args.push_back("--no-factors");
-    if (!ropt.layers.empty()) {
-        args.push_back("--layers");
-        args.push_back(util::format_layer_list(ropt.layers));
-    }
+    args.insert(args.end(), flags.begin(), flags.end());
     args.push_back("--");
     args.push_back(path);
     std::vector<char*> argv;
@@ -210,7 +204,7 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     }
     child.wait();
     const int st = child.status;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return decode_results(out, path);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return out;
     if (WIFEXITED(st) && (WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 2))
         if (std::string msg = helper_message(err); !msg.empty()) {
             if (WEXITSTATUS(st) == 2)  // a usage error: this program and the helper disagree
@@ -228,6 +222,49 @@ ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions
     const std::string first = first_line(err);
     throw std::runtime_error(path + ": the HDF5 library failed while reading this file (reader process " + how +
                              (first.empty() ? "" : ": " + first) + "); the file is damaged");
+}
+
+/// The flags of the helper for `ropt`. Layer indices the helper's argument parser
+/// (util::parse_layer_list) refuses are answered here as the in-process reader would: no
+/// results file holds them.
+std::vector<std::string> results_flags(const std::string& path, const Hdf5ReadOptions& ropt) {
+    ropt.validate();
+    for (int l : ropt.layers)
+        if (l < 0 || l > util::kMaxLayerIndex)
+            throw std::runtime_error(path + ": layer " + std::to_string(l) + " is not in the file");
+    std::vector<std::string> flags;
+    if (!ropt.factors) flags.push_back("--no-factors");
+    if (!ropt.layers.empty()) {
+        flags.push_back("--layers");
+        flags.push_back(util::format_layer_list(ropt.layers));
+    }
+    return flags;
+}
+
+}  // namespace
+
+ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions& ropt, const util::Control& ctl,
+                                  const std::string& reader) {
+    // The size check first, as read_results_hdf5 makes it (before the layer list).
+    results_file_size(path);
+    const auto flags = results_flags(path, ropt);
+    return decode_results(run_reader(path, flags, ctl, reader), path);
+}
+
+edits::SweepResult read_sweep_hdf5(const std::string& path, const util::Control& ctl, const std::string& reader) {
+    return decode_sweep(run_reader(path, {"--sweep"}, ctl, reader), path);
+}
+
+Hdf5Contents read_hdf5_isolated(const std::string& path, const Hdf5ReadOptions& ropt, const util::Control& ctl,
+                                const std::string& reader) {
+    results_file_size(path);
+    auto flags = results_flags(path, ropt);
+    flags.insert(flags.begin(), "--any");
+    const std::string out = run_reader(path, flags, ctl, reader);
+    Hdf5Contents c;
+    if (std::string_view(out).substr(0, kSweepWireMagic.size()) == kSweepWireMagic) c.sweep = decode_sweep(out, path);
+    else c.results = decode_results(out, path);
+    return c;
 }
 
 }  // namespace tllm::exporting

@@ -9,8 +9,10 @@
 // validates that stream. A fault in libhdf5 ends the helper; the caller gets a
 // std::runtime_error naming the file, and whatever else it holds is untouched.
 
+#include <optional>
 #include <string>
 
+#include "edits/sweep.h"
 #include "results/hdf5_results.h"
 #include "util/control.h"
 
@@ -43,5 +45,19 @@ std::string default_results_reader();
 /// stream and the decoded results (about twice the results' size) at the end.
 ResultsFile read_results_isolated(const std::string& path, const Hdf5ReadOptions& ropt = {},
                                   const util::Control& ctl = {}, const std::string& reader = {});
+
+/// What an HDF5 file of this project holds: a decomposition results file or a sweep file
+/// (exactly one of the two is set).
+struct Hdf5Contents {
+    std::optional<ResultsFile> results;
+    std::optional<edits::SweepResult> sweep;
+};
+
+/// Reads a results file (as read_results_isolated with `ropt`) or a sweep file (as
+/// read_sweep_hdf5; `ropt` does not apply), whichever the root attribute `format` says, in
+/// one run of the helper (tensorllm-read-results --any). A file of neither format:
+/// std::runtime_error naming both. Other errors as read_results_isolated.
+Hdf5Contents read_hdf5_isolated(const std::string& path, const Hdf5ReadOptions& ropt = {},
+                                const util::Control& ctl = {}, const std::string& reader = {});
 
 }  // namespace tllm::exporting

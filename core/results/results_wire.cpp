@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "io/dtype.h"
+#include "results/sweep_hdf5.h"
 
 namespace tllm::exporting {
 namespace {
@@ -28,6 +29,7 @@ public:
         out.append(reinterpret_cast<const char*>(&v), sizeof v);
     }
     void i32(const char*, const int& v, std::int64_t, std::int64_t) { raw(std::int64_t(v)); }
+    void i64(const char*, const std::int64_t& v, std::int64_t, std::int64_t) { raw(v); }
     void u64(const char*, const std::uint64_t& v) { raw(v); }
     void f64(const char*, const double& v) { raw(v); }
     void flag(const char*, const bool& v) { raw(std::uint8_t(v ? 1 : 0)); }
@@ -77,6 +79,11 @@ public:
         if (x < lo || x > hi)
             bad(field, std::to_string(x) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
         v = int(x);
+    }
+    void i64(const char* field, std::int64_t& v, std::int64_t lo, std::int64_t hi) {
+        v = raw<std::int64_t>(field);
+        if (v < lo || v > hi)
+            bad(field, std::to_string(v) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     }
     void u64(const char* field, std::uint64_t& v) { v = raw<std::uint64_t>(field); }
     void f64(const char* field, double& v) { v = raw<double>(field); }
@@ -335,6 +342,165 @@ void fields(IO& io, F& f) {
     for (auto& r : S.layers) layer(io, r);
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Sweeps (edits::SweepResult). Bounds as read_sweep_hdf5_in_process enforces them; then
+// check_sweep.
+
+constexpr std::uint32_t kSweepWireVersion = 1;
+constexpr std::int64_t kBig = std::int64_t(1) << 62;
+
+template <class IO, class V>
+void int_list(IO& io, const char* field, V& v, std::size_t max, std::int64_t lo, std::int64_t hi) {
+    const std::size_t n = count_of(io, field, v.size(), max, 8);
+    io.resize(v, n);
+    for (auto& x : v) io.i32(field, x, lo, hi);
+}
+
+template <class IO, class R>
+void sweep_fields(IO& io, R& r) {
+    io.str("model_path", r.model_path, 1 << 16);
+    io.str("model_type", r.model_type, 256);
+    io.str("text_source", r.text_source, 1 << 16);
+    io.str("mc_source", r.mc_source, 1 << 16);
+    auto& o = r.options;
+    int_list(io, "options.layers", o.layers, kMaxLayer, 0, kMaxLayer - 1);
+    const std::size_t nc = count_of(io, "options.choices", o.choices.size(), 1 << 16, 56);
+    io.resize(o.choices, nc);
+    for (auto& c : o.choices) {
+        io.enumeration("options.choices.kind", c.kind, 4);
+        for (auto& x : c.ranks) io.i32("options.choices.ranks", x, 1, kMaxHidden);
+        const std::size_t np = count_of(io, "options.choices.per_layer", c.per_layer.size(), kMaxLayer, 32);
+        if constexpr (IO::decoding) {
+            for (std::size_t k = 0; k < np; ++k) {
+                int layer = 0;
+                std::array<int, 3> rr{};
+                io.i32("options.choices.per_layer", layer, 0, kMaxLayer - 1);
+                for (auto& x : rr) io.i32("options.choices.per_layer", x, 1, kMaxHidden);
+                if (!c.per_layer.empty() && layer <= c.per_layer.rbegin()->first)
+                    io.bad("options.choices.per_layer", "layer " + std::to_string(layer) + " not increasing");
+                c.per_layer.emplace(layer, rr);
+            }
+        } else {
+            for (const auto& [layer, rr] : c.per_layer) {
+                io.i32("options.choices.per_layer", layer, 0, 0);
+                for (const auto& x : rr) io.i32("options.choices.per_layer", x, 0, 0);
+            }
+        }
+        io.f64("options.choices.tolerance", c.tolerance);
+        io.f64("options.choices.ratio", c.ratio);
+        io.u64("options.choices.params", c.params);
+    }
+    auto& T = o.tucker;
+    io.enumeration("options.tucker.method", T.method, 3);
+    for (auto& x : T.ranks) io.i32("options.tucker.ranks", x, 1, kMaxHidden);
+    io.enumeration("options.tucker.init", T.init, 3);
+    int_list(io, "options.tucker.mode_order", T.mode_order, 3, 0, 2);
+    io.i32("options.tucker.max_iterations", T.max_iterations, 0, 1 << 30);
+    io.f64("options.tucker.tolerance", T.tolerance);
+    io.enumeration("options.tucker.solver", T.solver, 2);
+    const std::size_t nl = count_of(io, "options.laser", o.laser.size(), 1 << 16, 16);
+    io.resize(o.laser, nl);
+    for (auto& l : o.laser) {
+        io.enumeration("options.laser.matrix", l.matrix, 3);
+        io.i32("options.laser.rank", l.rank, 1, 1000000);
+    }
+    io.flag("options.combine", o.combine);
+    io.i32("options.ppl.ctx", o.ppl.ctx, 0, 1 << 30);
+    io.i32("options.ppl.stride", o.ppl.stride, 0, 1 << 30);
+    io.i64("options.ppl.max_tokens", o.ppl.max_tokens, 0, kBig);
+    io.u64("options.prefix_cache_bytes", o.prefix_cache_bytes);
+    io.i32("options.threads", o.threads, 0, 1 << 20);
+    int_list(io, "layers", r.layers, kMaxLayer, 0, kMaxLayer - 1);
+
+    auto& b = r.baseline.ppl;
+    io.i32("baseline.ctx", b.ctx, 0, 1 << 30);
+    io.i32("baseline.stride", b.stride, 0, 1 << 30);
+    io.i64("baseline.n_tokens", b.n_tokens, 0, kBig);
+    io.i64("baseline.n_scored", b.n_scored, 0, kBig);
+    io.i64("baseline.n_bytes", b.n_bytes, 0, kBig);
+    io.f64("baseline.sum_nll", b.sum_nll);
+    io.f64("baseline.mean_nll", b.mean_nll);
+    io.f64("baseline.perplexity", b.perplexity);
+    io.f64("baseline.bits_per_byte", b.bits_per_byte);
+    io.f64("baseline.mean_nll_stderr", b.mean_nll_stderr);
+    numbers(io, "baseline.window_nll", b.window_nll, std::size_t(1) << 30);
+    numbers(io, "baseline.window_scored", b.window_scored, std::size_t(1) << 30);
+    bool has_mc = r.baseline.mc.has_value();
+    io.flag("baseline.has_mc", has_mc);
+    if constexpr (IO::decoding)
+        if (has_mc) r.baseline.mc.emplace();
+    if (has_mc) {
+        auto& m = *r.baseline.mc;
+        io.f64("baseline.mc.acc", m.acc);
+        io.f64("baseline.mc.acc_stderr", m.acc_stderr);
+        io.f64("baseline.mc.acc_norm", m.acc_norm);
+        io.f64("baseline.mc.acc_norm_stderr", m.acc_norm_stderr);
+        const std::size_t ni = count_of(io, "baseline.mc.items", m.items.size(), std::size_t(1) << 30, 48);
+        io.resize(m.items, ni);
+        for (auto& it : m.items) {
+            numbers(io, "baseline.mc.items.loglik", it.loglik, 1 << 16);
+            numbers(io, "baseline.mc.items.bytes", it.bytes, 1 << 16);
+            int_list(io, "baseline.mc.items.n_tokens", it.n_tokens, 1 << 16, 0, 1 << 30);
+            io.i32("baseline.mc.items.pick", it.pick, 0, 1 << 16);
+            io.i32("baseline.mc.items.pick_norm", it.pick_norm, 0, 1 << 16);
+            io.i32("baseline.mc.items.answer", it.answer, 0, 1 << 16);
+        }
+    }
+
+    const std::size_t np = count_of(io, "points", r.points.size(), std::size_t(1) << 30, 200);
+    io.resize(r.points, np);
+    for (auto& p : r.points) {
+        io.i32("points.layer", p.spec.layer, 0, kMaxLayer - 1);
+        io.i32("points.choice", p.spec.choice, -1, 1 << 16);
+        io.i32("points.laser", p.spec.laser, -1, 1 << 16);
+        io.str("points.label", p.label, 1 << 20);
+        io.enumeration("points.status", p.status, 4);
+        io.str("points.message", p.message, 1 << 20);
+        for (auto& x : p.ranks) io.i32("points.ranks", x, 0, kMaxHidden);
+        io.f64("points.weight_error", p.weight_error);
+        for (auto& x : p.type_error) io.f64("points.type_error", x);
+        io.i32("points.iterations", p.iterations, 0, 1 << 30);
+        io.f64("points.laser_error", p.laser_error);
+        io.f64("points.layer_ratio", p.layer_ratio);
+        io.f64("points.model_ratio", p.model_ratio);
+        io.f64("points.mean_nll", p.mean_nll);
+        io.f64("points.delta_nll", p.delta_nll);
+        io.f64("points.delta_nll_stderr", p.delta_nll_stderr);
+        io.f64("points.kl_mean", p.kl_mean);
+        io.f64("points.kl_p99", p.kl_p99);
+        io.f64("points.top1_agreement", p.top1_agreement);
+        bool pm = p.mc.has_value();
+        io.flag("points.has_mc", pm);
+        if constexpr (IO::decoding)
+            if (pm) p.mc.emplace();
+        if (pm) {
+            io.f64("points.mc.acc", p.mc->acc);
+            io.f64("points.mc.acc_stderr", p.mc->acc_stderr);
+            io.f64("points.mc.acc_norm", p.mc->acc_norm);
+            io.f64("points.mc.acc_norm_stderr", p.mc->acc_norm_stderr);
+            io.f64("points.mc.delta_acc", p.mc->delta_acc);
+            io.f64("points.mc.delta_acc_norm", p.mc->delta_acc_norm);
+        }
+        io.f64("points.seconds_decompose", p.seconds_decompose);
+        io.f64("points.seconds_eval", p.seconds_eval);
+    }
+    std::uint64_t grid = r.grid_size;
+    io.u64("grid_size", grid);
+    if constexpr (IO::decoding) r.grid_size = std::size_t(grid);
+    io.u64("model_params", r.model_params);
+    auto& P = r.prefix;
+    io.u64("prefix.budget_bytes", P.budget_bytes);
+    io.u64("prefix.used_bytes", P.used_bytes);
+    int_list(io, "prefix.layers", P.layers, kMaxLayer, 0, kMaxLayer - 1);
+    io.f64("prefix.seconds_baseline", P.seconds_baseline);
+    io.f64("prefix.seconds_per_layer", P.seconds_per_layer);
+    io.f64("prefix.seconds_saved", P.seconds_saved);
+    io.i32("prefix.passes", P.passes, 0, 1 << 30);
+    io.flag("cancelled", r.cancelled);
+    io.f64("seconds", r.seconds);
+}
+
 }  // namespace
 
 std::string encode_results(const ResultsFile& f) {
@@ -359,6 +525,28 @@ ResultsFile decode_results(std::string_view bytes, const std::string& path) {
     body.finish();
     check_results(f);
     return f;
+}
+std::string encode_sweep(const edits::SweepResult& r) {
+    Encoder e;
+    e.out.append(kSweepWireMagic);
+    e.raw(kSweepWireVersion);
+    sweep_fields(e, r);
+    return std::move(e.out);
+}
+
+edits::SweepResult decode_sweep(std::string_view bytes, const std::string& path) {
+    Decoder d(bytes, path);
+    if (bytes.substr(0, kSweepWireMagic.size()) != kSweepWireMagic)
+        d.bad("magic", "not a sweep stream (expected '" + std::string(kSweepWireMagic) + "')");
+    Decoder body(bytes.substr(kSweepWireMagic.size()), path);
+    if (const auto v = body.raw<std::uint32_t>("version"); v != kSweepWireVersion)
+        body.bad("version", std::to_string(v) + ", this build reads " + std::to_string(kSweepWireVersion) +
+                                " (the reader process is from another build)");
+    edits::SweepResult r;
+    sweep_fields(body, r);
+    body.finish();
+    check_sweep(r, path);
+    return r;
 }
 
 void check_results(const ResultsFile& f) {

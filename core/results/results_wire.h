@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "edits/sweep.h"
 #include "results/hdf5_results.h"
 
 namespace tllm::exporting {
@@ -34,6 +35,18 @@ std::string encode_results(const ResultsFile& f);
 /// or an out-of-range size, or fails check_results. Never allocates more than a small
 /// multiple of bytes.size().
 ResultsFile decode_results(std::string_view bytes, const std::string& path);
+
+/// The sweep stream's first 8 bytes (tensorllm-read-results --sweep / --any on a sweep file).
+inline constexpr std::string_view kSweepWireMagic = "TLLMSW01";
+
+/// A sweep (results/sweep_hdf5.h) as a byte stream: every field, the baseline's per-window
+/// sums and multiple-choice items included.
+std::string encode_sweep(const edits::SweepResult& r);
+
+/// The sweep encoded in `bytes`. Throws std::runtime_error "<path>: results from the reader
+/// process: <field>: <what>" as decode_results does, then check_sweep's errors
+/// ("<path>: <field>: <what>"). Never allocates more than a small multiple of bytes.size().
+edits::SweepResult decode_sweep(std::string_view bytes, const std::string& path);
 
 /// Checks the invariants every consumer of a ResultsFile relies on, as read_results_hdf5
 /// establishes them: model geometry positive and bounded with heads divisible by kv heads,
