@@ -475,10 +475,8 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
                    const FigureStyle& s) {
     p.save();
     p.fillRect(rect, Qt::white);
-    QFont f;
-    f.setPointSizeF(s.font_pt);
-    QFont tf = f;
-    tf.setPointSizeF(s.font_pt + 2);
+    const QFont f = painter_font(p, s.font_pt);
+    QFont tf = painter_font(p, s.font_pt + 2);
     tf.setBold(true);
     const QString title = metric == HeatMetric::Error ? QStringLiteral("Per-head relative error (layers × heads)")
                                                        : QStringLiteral("Per-head compression ratio (layers × heads)");

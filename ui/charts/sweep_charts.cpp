@@ -125,10 +125,8 @@ void paint_sweep_heatmap(QPainter& p, const QRectF& rect, const edits::SweepResu
                          const FigureStyle& s) {
     p.save();
     p.fillRect(rect, Qt::white);
-    QFont f;
-    f.setPointSizeF(s.font_pt);
-    QFont tf = f;
-    tf.setPointSizeF(s.font_pt + 2);
+    const QFont f = painter_font(p, s.font_pt);
+    QFont tf = painter_font(p, s.font_pt + 2);
     tf.setBold(true);
     p.setFont(tf);
     p.setPen(Qt::black);
@@ -149,7 +147,7 @@ void paint_sweep_heatmap(QPainter& p, const QRectF& rect, const edits::SweepResu
         if (q.ran() && std::isfinite(q.delta_nll)) vmax = std::max(vmax, std::abs(q.delta_nll));
     if (vmax <= 0) vmax = 1e-6;
     const double cw = L.grid.width() / double(T.columns.size()), ch = L.grid.height() / double(T.layers.size());
-    const QFontMetricsF fm(f);
+    const QFontMetricsF fm(f, p.device());
     const bool values = cw >= fm.horizontalAdvance(QStringLiteral("+0.000")) + 6 && ch >= fm.height() + 2;
     for (std::size_t row = 0; row < T.layers.size(); ++row)
         for (std::size_t col = 0; col < T.columns.size(); ++col) {
@@ -295,10 +293,11 @@ QChart* build_sweep_pareto_chart(const edits::SweepResult& r, SweepRatio ratio, 
         }
     if (xmax <= 0) return empty_chart(title, QStringLiteral("no sweep points yet"), s);
     QChart* c = new_chart(title, s);
-    const double lo = xmin / 1.15, hi = std::max(xmax * 1.15, lo * 1.5);
+    const double lo = xmin / 1.3, hi = std::max(xmax * 1.3, lo * 1.5);
     auto* x = log_axis(ratio == SweepRatio::Layer ? QStringLiteral("compression ratio of the edited layer (×)")
                                                   : QStringLiteral("compression ratio of the model (×)"),
                        s, lo, hi, true);
+    if (hi / lo < 100) x->setBase(2);  // ticks at 2, 4, 8, 16, ... where decades would leave one or none
     const double pad = std::max(1e-4, (ymax - ymin) * 0.08);
     auto* y = value_axis(QStringLiteral("Δ loss (nats/token)"), s, ymin - pad, ymax + pad);
     c->addAxis(x, Qt::AlignBottom);
