@@ -161,6 +161,8 @@ bool MainWindow::startEvaluation(bool baseline_only) {
     setSweep(std::move(live));
     eval_panel_->setRunning(true);
     eval_panel_->setBaselineText({});
+    // The panel shows the progress and the cancel button: bring it to the front.
+    if (auto* dock = findChild<QDockWidget*>(QStringLiteral("eval_dock"))) dock->raise();
     if (baseline_only) {
         eval_panel_->showMessage(tr("Evaluating the unedited model…"));
         logLine(tr("evaluating the unedited model on %1").arg(QString::fromStdString(sweep_.text_source)));
