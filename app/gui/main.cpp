@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
                                                 "results file (default: the bundled demo model)"));
     QCommandLineOption run(QStringLiteral("run"), QStringLiteral("start the decomposition as soon as the model is open"));
     parser.addOption(run);
+    QCommandLineOption sweep(QStringLiteral("sweep"),
+                             QStringLiteral("start the evaluation panel's sweep as soon as the model is open"));
+    parser.addOption(sweep);
     parser.process(app);
 
     tllm::ui::MainWindow w;
@@ -33,6 +36,8 @@ int main(int argc, char** argv) {
     }
     if (parser.isSet(run))
         QObject::connect(&w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startRun(); }, Qt::SingleShotConnection);
+    if (parser.isSet(sweep))
+        QObject::connect(&w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startEvaluation(false); }, Qt::SingleShotConnection);
     if (path.endsWith(QLatin1String(".tllm.json"))) w.openProject(path);
     else if (path.endsWith(QLatin1String(".h5"))) w.openResults(path);
     else if (!path.isEmpty()) w.openModel(path);

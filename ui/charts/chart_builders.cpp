@@ -16,6 +16,7 @@
 #include <QValueAxis>
 
 #include "analysis/sweep.h"
+#include "charts/chart_parts.h"
 
 namespace tllm::ui {
 namespace {
@@ -29,7 +30,9 @@ QFont axis_font(const FigureStyle& s) {
     return f;
 }
 
-QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, double hi, bool integer = false) {
+}  // namespace
+
+QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, double hi, bool integer) {
     auto* a = new QValueAxis;
     a->setTitleText(title);
     a->setLabelsFont(axis_font(s));
@@ -50,7 +53,7 @@ QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, do
     return a;
 }
 
-QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, double hi, bool exact = false) {
+QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, double hi, bool exact) {
     auto* a = new QLogValueAxis;
     a->setTitleText(title);
     a->setLabelsFont(axis_font(s));
@@ -87,6 +90,8 @@ QChart* empty_chart(const QString& title, const QString& message, const FigureSt
     c->legend()->hide();
     return c;
 }
+
+namespace {
 
 // Indices to plot for a spectrum of n values: all when short, else log-spaced (keeps the head
 // and the tail visible with a bounded point count).
@@ -470,10 +475,8 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
                    const FigureStyle& s) {
     p.save();
     p.fillRect(rect, Qt::white);
-    QFont f;
-    f.setPointSizeF(s.font_pt);
-    QFont tf = f;
-    tf.setPointSizeF(s.font_pt + 2);
+    const QFont f = painter_font(p, s.font_pt);
+    QFont tf = painter_font(p, s.font_pt + 2);
     tf.setBold(true);
     const QString title = metric == HeatMetric::Error ? QStringLiteral("Per-head relative error (layers × heads)")
                                                        : QStringLiteral("Per-head compression ratio (layers × heads)");

@@ -91,6 +91,13 @@ void save_figure(const FigurePainter& paint, const QString& path, const FigureSt
     commit(out, path);
 }
 
+QFont painter_font(const QPainter& p, double pt) {
+    QFont f;
+    const int dpi = p.device() ? p.device()->logicalDpiY() : 96;
+    f.setPointSizeF(pt * 96.0 / (dpi > 0 ? dpi : 96));
+    return f;
+}
+
 void style_chart(QChart* chart, const FigureStyle& style) {
     chart->setAnimationOptions(QChart::NoAnimation);
     chart->setTheme(QChart::ChartThemeLight);

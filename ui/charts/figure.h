@@ -11,6 +11,7 @@
 #include <QString>
 
 class QChart;
+class QFont;
 class QPainter;
 
 namespace tllm::ui {
@@ -42,6 +43,11 @@ void save_figure(const FigurePainter& paint, const QString& path, const FigureSt
 /// A painter that lays out a freshly built chart offscreen (QGraphicsScene, no animation)
 /// at the rectangle's size and renders it: what works without a display.
 FigurePainter chart_painter(const ChartBuilder& build, const FigureStyle& style);
+
+/// A font of `pt` points on paper for a painter working in logical units (1/96 inch), as the
+/// figures' painters do: the size is corrected for the device's resolution, so text keeps
+/// its size on screen and in a PNG at any DPI, an SVG and a PDF.
+QFont painter_font(const QPainter& p, double pt);
 
 /// Applies the publication style to a chart: white background, no drop shadow, margins,
 /// fonts in points, legend at the bottom, no animation.

@@ -32,8 +32,10 @@
 #include "main/project_file.h"
 #include "main/selection.h"
 #include "model/model.h"
+#include "panels/eval_panel.h"
 #include "panels/model_panel.h"
 #include "panels/run_panel.h"
+#include "util/resources.h"
 
 namespace tllm::ui {
 
@@ -107,6 +109,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(overview, tr("Overview"));
     tabs_->addTab(details, tr("Heads, compression, convergence"));
     setCentralWidget(tabs_);
+    buildEvaluation();
     connect(tabs_, &QTabWidget::currentChanged, this, [this] {
         for (auto* f : stale_)
             if (f->isVisible()) f->refresh();
@@ -237,11 +240,17 @@ void MainWindow::buildMenus() {
 
     auto* run = menuBar()->addMenu(tr("&Run"));
     run->addAction(tr("&Decompose selected layers"), QKeySequence(tr("Ctrl+R")), this, &MainWindow::startRun);
-    run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), this, &MainWindow::cancelRun);
+    run->addAction(tr("Evaluate &baseline"), QKeySequence(tr("Ctrl+Alt+B")), this, [this] { startEvaluation(true); });
+    run->addAction(tr("Run evaluation &sweep"), QKeySequence(tr("Ctrl+Alt+R")), this, [this] { startEvaluation(false); });
+    run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), this, [this] {
+        cancelRun();
+        cancelEvaluation();
+    });
 
     auto* view = menuBar()->addMenu(tr("&View"));
     view->addAction(tr("&Overview"), QKeySequence(tr("Ctrl+1")), this, [this] { tabs_->setCurrentIndex(0); });
     view->addAction(tr("&Heads, compression, convergence"), QKeySequence(tr("Ctrl+2")), this, [this] { tabs_->setCurrentIndex(1); });
+    view->addAction(tr("&Evaluation"), QKeySequence(tr("Ctrl+3")), this, [this] { tabs_->setCurrentIndex(2); });
     view->addAction(tr("Next layer"), QKeySequence(tr("Ctrl+Down")), this, [this] {
         auto it = results_.layers.upper_bound(selection_->layer());
         if (it != results_.layers.end()) selection_->select(it->first);
@@ -273,8 +282,8 @@ void MainWindow::logLine(const QString& text, bool error) {
 }
 
 void MainWindow::openModel(const QString& path) {
-    if (running()) {
-        QMessageBox::information(this, tr("Busy"), tr("Cancel the running decomposition before opening another model."));
+    if (running() || evaluating()) {
+        QMessageBox::information(this, tr("Busy"), tr("Cancel the running decomposition or evaluation before opening another model."));
         return;
     }
     opening_ = true;
@@ -304,6 +313,18 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
     spectra_->reset(model_);
     model_panel_->setModel(model_.get());
     run_panel_->setModel(model_);
+    {
+        // The bundled text belongs to the bundled model: preselected when that one is open.
+        bool demo = false;
+        try {
+            demo = QFileInfo(QString::fromStdString(util::default_model_dir())).canonicalFilePath() ==
+                   QFileInfo(QString::fromStdString(model_->checkpoint().directory())).canonicalFilePath();
+        } catch (const std::exception&) {
+        }
+        eval_panel_->setModel(model_, demo, run_panel_->ranks());
+    }
+    sweep_backup_.reset();
+    setSweep(edits::SweepResult{});
     project_path_.clear();
     selection_->select(model_->layers().empty() ? -1 : model_->layers().front().index, 0);
     setWindowTitle(tr("TensorLLM Studio — %1").arg(QFileInfo(path).fileName()));
@@ -331,6 +352,11 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
             }
             project_path_ = project;
             setWindowTitle(tr("TensorLLM Studio — %1").arg(QFileInfo(project).fileName()));
+            if (d.sweep) {
+                eval_panel_->setFromSweep(*d.sweep);
+                setSweep(*d.sweep);
+                logLine(tr("project %1: evaluation restored (%2 sweep points)").arg(project).arg(sweep_.points.size()));
+            }
             logLine(tr("project %1: %2 layer results restored").arg(project).arg(results_.layers.size()));
         } catch (const std::exception& e) {
             logLine(QString::fromStdString(e.what()), true);
@@ -371,7 +397,8 @@ bool MainWindow::saveProject(const QString& path) {
         o.ranks.ranks = run_panel_->ranks();
     }
     try {
-        save_project(path, *model_, o, results_);
+        const bool has_sweep = !sweep_.points.empty() || sweep_.baseline.ppl.n_tokens > 0;
+        save_project(path, *model_, o, results_, has_sweep ? &sweep_ : nullptr);
     } catch (const std::exception& e) {
         logLine(QString::fromStdString(e.what()), true);
         QMessageBox::warning(this, tr("Cannot save project"), QString::fromStdString(e.what()));
@@ -387,7 +414,7 @@ bool MainWindow::saveProject(const QString& path) {
 bool MainWindow::running() const { return jobs_->running(); }
 
 bool MainWindow::startRun() {
-    if (!model_ || running() || opening_) return false;
+    if (!model_ || running() || evaluating() || opening_) return false;
     jobs::JobOptions o;
     try {
         o = run_panel_->options();
@@ -548,6 +575,7 @@ void MainWindow::rebuildRecentMenu() {
 
 void MainWindow::closeEvent(QCloseEvent* e) {
     if (running()) jobs_->cancel();
+    cancelEvaluation();
     QSettings s;
     s.setValue(QStringLiteral("window/geometry"), saveGeometry());
     s.setValue(QStringLiteral("window/state"), saveState());

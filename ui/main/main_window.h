@@ -1,7 +1,8 @@
 #pragma once
-// The TensorLLM Studio main window: model panel and run panel on the left, the charts in the
-// centre, a log at the bottom, progress in the status bar. It owns the displayed results and
-// the linked selection; all computation runs on core's job runner or a pool thread.
+// The TensorLLM Studio main window: model, decomposition and evaluation panels on the left,
+// the charts in the centre, a log at the bottom, progress in the status bar. It owns the
+// displayed results, the displayed evaluation sweep and the linked selection; all
+// computation runs on core's job runner, the sweep controller's thread or a pool thread.
 
 #include <QMainWindow>
 #include <QPointer>
@@ -13,6 +14,8 @@
 #include <optional>
 
 #include "charts/chart_builders.h"
+#include "charts/sweep_charts.h"
+#include "edits/sweep.h"
 #include "main/result_set.h"
 
 class QLabel;
@@ -20,6 +23,7 @@ class QMenu;
 class QPlainTextEdit;
 class QProgressBar;
 class QTabWidget;
+class QTableWidget;
 
 namespace tllm::exporting {
 struct ResultsFile;
@@ -28,6 +32,7 @@ struct ResultsFile;
 namespace tllm::ui {
 
 class ChartPanel;
+class EvalPanel;
 class FigurePanel;
 class HeatmapPanel;
 class JobController;
@@ -35,6 +40,8 @@ class ModelPanel;
 class RunPanel;
 class Selection;
 class SpectraService;
+class SweepController;
+class SweepHeatmapPanel;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -59,11 +66,26 @@ public:
     /// Starts a run with the run panel's options; returns false when they are invalid.
     bool startRun();
     void cancelRun();
+    /// Starts the evaluation panel's baseline or sweep; returns false (with a message in the
+    /// panel) when its options are invalid or something runs.
+    bool startEvaluation(bool baseline_only);
+    void cancelEvaluation();
+    /// Selects a cell of the sweep: its layer everywhere, its edit in the sweep charts and,
+    /// for fixed ranks, those ranks in the decomposition panel.
+    void selectSweepCell(int layer, int column);
 
     const model::Model* model() const { return model_.get(); }
     const ResultSet& results() const { return results_; }
     bool running() const;
+    bool evaluating() const;
     RunPanel* runPanel() const { return run_panel_; }
+    EvalPanel* evalPanel() const { return eval_panel_; }
+    /// The displayed evaluation: baseline and sweep points (empty before any).
+    const edits::SweepResult& sweep() const { return sweep_; }
+    /// The sweep edit (column of sweep_table) the per-layer chart shows.
+    int sweepColumn() const;
+    SweepHeatmapPanel* sweepHeatmap() const { return sweep_heatmap_; }
+    QTableWidget* sweepTable() const { return sweep_table_; }
     Selection* selection() const { return selection_; }
     /// Every figure panel by name ("errors_per_layer", "heads_heatmap", ...).
     const std::map<QString, FigurePanel*>& figures() const { return figures_; }
@@ -76,6 +98,8 @@ Q_SIGNALS:
     void modelOpenFailed(const QString& message);
     void runFinished(bool cancelled);
     void exportFinished(bool ok, const QString& message);
+    /// An evaluation ended: `error` is empty when it ran (cancelled or not).
+    void evaluationFinished(bool cancelled, const QString& error);
 
 protected:
     void closeEvent(QCloseEvent* e) override;
@@ -101,6 +125,14 @@ private:
     void rebuildRecentMenu();
     void logLine(const QString& text, bool error = false);
     FigurePanel* currentFigure() const;
+    void buildEvaluation();
+    void setSweep(edits::SweepResult r);
+    void addSweepRow(const edits::SweepPoint& p);
+    void rebuildSweepTable();
+    void showBaseline();
+    void onSweepPoint(std::shared_ptr<const edits::SweepPoint> p);
+    void onSweepFinished(std::shared_ptr<const edits::SweepResult> r, const QString& error, bool cancelled);
+    void onSweepProgress();
 
     std::shared_ptr<const model::Model> model_;
     ResultSet results_, backup_;
@@ -117,6 +149,13 @@ private:
     HeatmapPanel* heatmap_ = nullptr;
     FigurePanel* last_figure_ = nullptr;
     std::set<FigurePanel*> stale_;  ///< charts on a hidden tab awaiting a rebuild
+    EvalPanel* eval_panel_ = nullptr;
+    SweepController* sweeps_ = nullptr;
+    SweepHeatmapPanel* sweep_heatmap_ = nullptr;
+    QTableWidget* sweep_table_ = nullptr;
+    edits::SweepResult sweep_;
+    std::optional<edits::SweepResult> sweep_backup_;  ///< shown again when a new evaluation fails
+    int sweep_column_ = -1;                           ///< clicked edit; -1: follow the ranks
     QPlainTextEdit* log_;
     QProgressBar* progress_;
     QLabel* progress_label_;

@@ -2,13 +2,15 @@
 
 #include "results/results_json_reader.h"
 #include "results/results_tables.h"
+#include "results/sweep_tables.h"
 #include "io/model_config.h"
 #include "io/output_guard.h"
 #include "util/json_checksum.h"
 
 namespace tllm::ui {
 
-void save_project(const QString& path, const model::Model& m, const jobs::JobOptions& options, const ResultSet& results) {
+void save_project(const QString& path, const model::Model& m, const jobs::JobOptions& options, const ResultSet& results,
+                  const edits::SweepResult* sweep) {
     jobs::JobSummary s;
     for (const auto& [l, r] : results.layers) s.layers.push_back(*r);
     nlohmann::ordered_json j;
@@ -16,6 +18,7 @@ void save_project(const QString& path, const model::Model& m, const jobs::JobOpt
     j["model_path"] = m.checkpoint().path();
     j["options"] = exporting::options_to_json(options);
     j["results"] = exporting::results_json(m, options, s);
+    if (sweep) j["sweep"] = exporting::sweep_json(*sweep);
     util::add_json_checksum(j);
     io::check_output_file(m.checkpoint().sources(), "project file", path.toStdString());
     exporting::write_text_file(path.toStdString(), j.dump(1) + "\n");
@@ -33,6 +36,7 @@ ProjectData load_project(const QString& path) {
     d.model_path = QString::fromStdString(j["model_path"].get<std::string>());
     if (j.contains("options")) d.options = exporting::options_from_json(j["options"], p);
     if (j.contains("results")) d.results_doc = j["results"];
+    if (j.contains("sweep")) d.sweep = exporting::sweep_from_json(j["sweep"], p + ": sweep");
     return d;
 }
 

@@ -6,6 +6,7 @@
 
 #include "analysis/sweep.h"
 #include "charts/chart_builders.h"
+#include "report/sweep_figures.h"
 
 namespace tllm::ui {
 namespace {
@@ -75,6 +76,9 @@ QStringList write_report(const QString& dir, const ReportInput& in, const Figure
                   [ep](const FigureStyle& s) { return build_pareto_chart(*ep, s); }, pareto_csv(*ep));
         }
     }
+
+    if (in.sweep && !in.sweep->points.empty())
+        for (auto& f : sweep_figures(*in.sweep, style)) figs.push_back({f.name, f.caption, std::move(f.painter), std::move(f.csv)});
 
     QStringList files;
     const QDir d(dir);

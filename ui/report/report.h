@@ -6,9 +6,11 @@
 
 #include <QString>
 #include <QStringList>
+#include <optional>
 #include <vector>
 
 #include "charts/figure.h"
+#include "edits/sweep.h"
 #include "main/result_set.h"
 
 namespace tllm::ui {
@@ -19,9 +21,11 @@ struct ReportInput {
     QString model_summary;               ///< e.g. "llama, 5 layers, d=64, 8 heads (4 kv), head_dim 8"
     std::vector<std::pair<QString, QString>> settings;  ///< shown as a table
     ResultSet results;
+    std::optional<edits::SweepResult> sweep;  ///< an evaluation sweep: its figures follow the others
 };
 
-/// Writes the report into `dir` (created if needed): figures as <name>.png/.svg/.pdf,
+/// Writes the report into `dir` (created if needed): figures (with the sweep's, when there
+/// is one) as <name>.png/.svg/.pdf,
 /// <name>.csv, and index.html linking every file. Returns the files written (relative
 /// names). Throws std::runtime_error naming the file on failure.
 QStringList write_report(const QString& dir, const ReportInput& in, const FigureStyle& style);
