@@ -22,6 +22,7 @@
 #include "io/output_guard.h"
 #include "io/staging_dir.h"
 #include "job_cli.h"
+#include "results/sweep_hdf5.h"
 #include "results/sweep_tables.h"
 #include "sweep_cli.h"
 #include "util/layer_list.h"
@@ -66,6 +67,8 @@ const char* kHelp =
     "  --cache-mib N         hidden states kept to start edited passes at the edited layer\n"
     "                        (default 2048; 0 runs every pass from the embeddings)\n"
     "  --out DIR             results.json, sweep.csv and the figures (PNG, SVG, PDF, CSV)\n"
+    "  --h5 FILE             the sweep as an HDF5 file (docs/hdf5-schema.md, \"Sweep files\";\n"
+    "                        tensorllm show FILE prints it)\n"
     "  --json                print the sweep as JSON on stdout\n"
     "  --threads N           worker threads (default: all cores); results do not depend on it\n"
     "  --quiet               no progress bar\n"
@@ -151,7 +154,7 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     std::set<std::string> names = job_option_names();
     for (const char* o : {"ranks", "layer-ranks", "tol", "ratio", "params"}) names.erase(o);
     for (const char* o : {"text", "mc", "ctx", "stride", "max-tokens", "ranks-list", "tols", "ratios", "laser", "out",
-                          "cache-mib"})
+                          "cache-mib", "h5"})
         names.insert(o);
     Args args(argv, {"help", "demo", "json", "quiet", "combine"}, names);
     if (args.flag("help")) {
@@ -188,13 +191,21 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     opt.tucker = jo.tucker;
     opt.threads = jo.threads;
 
-    // Outputs are checked (and locked) before anything runs.
+    // Outputs are checked (and locked) before anything runs: never a file the sweep reads.
     const auto out = args.value("out");
-    std::unique_ptr<io::OutputLock> lock;
-    if (out) {
-        io::check_output_dir(model->checkpoint().sources(), "--out", *out, exporting::kSweepKind, true);
-        lock = std::make_unique<io::OutputLock>(io::normalise_destination(*out));
-        for (const auto& note : lock->notes()) std::fprintf(stderr, "tensorllm sweep: note: %s\n", note.c_str());
+    const auto h5 = args.value("h5");
+    io::SourceSet sources = model->checkpoint().sources();
+    sources.add_file(text_file);
+    if (auto mc = args.value("mc")) sources.add_file(*mc);
+    std::vector<std::unique_ptr<io::OutputLock>> locks;
+    if (out) io::check_output_dir(sources, "--out", *out, exporting::kSweepKind, true);
+    if (h5) io::check_output_file(sources, "--h5", *h5);
+    if (out && h5 && io::normalise_destination(*out) == io::normalise_destination(*h5))
+        throw io::UnsafeOutput("--out and --h5 name the same path: " + *out);
+    for (const auto& o : {out, h5}) {
+        if (!o) continue;
+        locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*o)));
+        for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "tensorllm sweep: note: %s\n", note.c_str());
     }
 
     eval::ForwardOptions fopt;
@@ -240,7 +251,7 @@ int cmd_sweep(const std::vector<std::string>& argv) {
                     r.points.size(), r.seconds, r.prefix.layers.size(), util::format_bytes(r.prefix.used_bytes).c_str(),
                     r.prefix.seconds_saved);
     if (out) {
-        exporting::write_sweep_set(*out, model->checkpoint().sources(), "--out", r,
+        exporting::write_sweep_set(*out, sources, "--out", r,
 #ifdef TENSORLLM_HAVE_SWEEP_FIGURES
                                    [&](const std::string& dir) { ui::write_sweep_figures(dir, r, ui::FigureStyle{}); },
 #else
@@ -248,6 +259,10 @@ int cmd_sweep(const std::vector<std::string>& argv) {
 #endif
                                    util::Control{interrupt.flag()});
         if (!json) std::printf("wrote %s\n", out->c_str());
+    }
+    if (h5) {
+        exporting::write_sweep_hdf5(*h5, r, sources, util::Control{interrupt.flag()});
+        if (!json) std::printf("wrote %s (HDF5 sweep)\n", h5->c_str());
     }
     if (json) std::printf("%s\n", exporting::sweep_json(r).dump(2).c_str());
     int failed = 0;

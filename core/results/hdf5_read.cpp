@@ -117,6 +117,15 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
                                               " differs from the group name " + name);
     r.status = parse_status(R, obj, "status", R.attr_str(id, obj, "status", 64));
     r.message = R.attr_str(id, obj, "message");
+    if (R.has_attr(id, "warnings")) {
+        const std::string w = R.attr_str(id, obj, "warnings", 1u << 16);
+        for (std::size_t a = 0; a <= w.size();) {
+            std::size_t b = w.find('\n', a);
+            if (b == std::string::npos) b = w.size();
+            if (b > a) r.warnings.push_back(w.substr(a, b - a));
+            a = b + 1;
+        }
+    }
     const auto ranks = R.attr_ints(id, obj, "ranks", 3);
     const std::array<std::int64_t, 3> lim{S.d, S.dv, 4};
     for (int n = 0; n < 3; ++n) {

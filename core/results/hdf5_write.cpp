@@ -159,6 +159,11 @@ void write_layer(const h5::Writer& W, hid_t layers, const ResultsMetadata& meta,
     W.attr(id, obj, "layer", r.layer);
     W.attr(id, obj, "status", tucker::status_name(r.status));
     W.attr(id, obj, "message", r.message);
+    if (!r.warnings.empty()) {
+        std::string w;
+        for (const auto& x : r.warnings) w += (w.empty() ? "" : "\n") + x;
+        W.attr(id, obj, "warnings", w);
+    }
     W.attr(id, obj, "ranks", std::vector<std::int64_t>(r.ranks.begin(), r.ranks.end()));
     static const char* part_attr[4] = {"tensor_Q", "tensor_K", "tensor_V", "tensor_O"};
     for (int t = 0; t < 4; ++t) W.attr(id, obj, part_attr[t], lay.part_tensors[std::size_t(t)]);

@@ -247,6 +247,7 @@ void layer(IO& io, L& r) {
     io.i32("layer", r.layer, 0, kMaxLayer - 1);
     io.enumeration("layer.status", r.status, 4);
     io.str("layer.message", r.message, 1 << 20);
+    strings(io, "layer.warnings", r.warnings, 64, 1 << 16);
     for (auto& x : r.ranks) io.i32("layer.ranks", x, 0, kMaxHidden);
     io.f64("layer.seconds_load", r.seconds_load);
     io.f64("layer.seconds_spectra", r.seconds_spectra);

@@ -23,7 +23,7 @@
 namespace tllm::exporting {
 
 /// The stream's first 8 bytes.
-inline constexpr std::string_view kResultsWireMagic = "TLLMRW01";
+inline constexpr std::string_view kResultsWireMagic = "TLLMRW02";
 
 /// `f` as a byte stream (every field, factors and cores included when loaded).
 /// Cost: one copy of the factors and cores.

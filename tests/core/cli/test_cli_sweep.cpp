@@ -60,8 +60,12 @@ TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
     const std::string common = " --text " + kjv() + " --ctx 128 --stride 64 --max-tokens 3000";
     auto [code, out] = run("sweep --demo" + common +
                            " --layers 0,3 --method hosvd --ranks-list \"32,16,4;8,8,2\" --tols 0.5 --laser down:16 --quiet"
-                           " --out " + dir.file("sw"));
+                           " --out " + dir.file("sw") + " --h5 " + dir.file("sw.h5"));
     ASSERT_EQ(code, 0) << out;
+    // The HDF5 copy prints the same points.
+    auto [scode, sout] = run("show " + dir.file("sw.h5") + " --json", false);
+    ASSERT_EQ(scode, 0) << sout;
+    EXPECT_EQ(nlohmann::json::parse(sout)["points"].size(), 8u);
     EXPECT_NE(out.find("unedited: mean NLL"), std::string::npos) << out;
     const auto j = nlohmann::json::parse(read_all(dir.file("sw/results.json")));
     util::verify_json_checksum(j, "results.json");
@@ -135,6 +139,9 @@ TEST(CliSweep, BadInputIsAClearError) {
     EXPECT_NE(out.find("unknown matrix 'side'"), std::string::npos) << out;
     std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + edits + " --out " + demo_dir());
     EXPECT_EQ(code, 2) << out;
+    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + edits + " --h5 " + dir.file("t.txt"));
+    EXPECT_EQ(code, 2) << out;  // the evaluation text is a source too
+    EXPECT_NE(read_all(dir.file("t.txt")).find("In the beginning"), std::string::npos);
     // An architecture without a forward pass: evaluation says why, decomposition still works.
     std::tie(code, out) = run("synth " + dir.file("opt") + " --type opt --layers 2");
     ASSERT_EQ(code, 0) << out;

@@ -123,6 +123,7 @@ inline void expect_same(const jobs::LayerResult& a, const jobs::LayerResult& b) 
     EXPECT_EQ(a.layer, b.layer);
     EXPECT_EQ(a.status, b.status);
     EXPECT_EQ(a.message, b.message);
+    EXPECT_EQ(a.warnings, b.warnings);
     EXPECT_EQ(a.ranks, b.ranks);
     EXPECT_EQ(a.seconds_load, b.seconds_load);
     EXPECT_EQ(a.seconds_total, b.seconds_total);

@@ -125,6 +125,7 @@ TEST(Hdf5Results, OtherRankSpecsFailedLayersAndPartialReads) {
     f.opt.tucker.mode_order = {2, 0, 1};
     f.opt.slice_spectra = false;
     f.summary = test::decompose_layers(*f.model, f.opt, {1, 0});
+    f.summary.layers[0].warnings = {"no ranks within tolerance 0.30 compress this layer", "a second line"};
     jobs::LayerResult failed;
     failed.layer = 2;
     failed.status = tucker::Status::Failed;
