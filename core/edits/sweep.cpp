@@ -52,6 +52,7 @@ jobs::JobOptions job_options(const SweepOptions& opt, int layer, const tucker::R
     j.threads = opt.threads;
     j.spectra = choice.needs_spectra();
     j.slice_spectra = false;
+    j.balance_slices = opt.balance_slices;
     return j;
 }
 
@@ -110,6 +111,7 @@ std::vector<PointSpec> sweep_grid(const SweepOptions& opt, const std::vector<int
 
 std::string point_label(const SweepOptions& opt, const PointSpec& p) {
     std::string a = p.choice >= 0 ? choice_label(opt.choices[std::size_t(p.choice)]) : std::string();
+    if (!a.empty() && opt.balance_slices) a += " bal";
     if (p.laser < 0) return a;
     const std::string l = opt.laser[std::size_t(p.laser)].describe();
     return a.empty() ? "laser " + l : a + " + " + l;

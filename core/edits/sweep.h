@@ -123,6 +123,7 @@ struct SweepOptions {
     tucker::TuckerOptions tucker;             ///< method and iteration options (ranks ignored)
     std::vector<LaserSpec> laser;             ///< LASER choices, each applied alone
     bool combine = false;                     ///< also every (attention choice, LASER choice) pair together
+    bool balance_slices = false;              ///< attention decompositions with balanced slices (jobs::JobOptions)
     eval::PerplexityOptions ppl;              ///< windows of the evaluation text
     std::uint64_t prefix_cache_bytes = 2ull << 30;  ///< hidden states kept (docs: the budget)
     int threads = 0;                          ///< 0: all cores
@@ -141,7 +142,8 @@ struct PointSpec {
 /// The grid in evaluation order: layer by layer; per layer the attention choices, the LASER
 /// choices, then the pairs (when combine).
 std::vector<PointSpec> sweep_grid(const SweepOptions& opt, const std::vector<int>& layers);
-/// "32,16,4", "tol 0.2", "ratio 4", "params 1000", "laser down:8", "32,16,4 + down:8".
+/// "32,16,4", "tol 0.2", "ratio 4", "params 1000", "laser down:8", "32,16,4 + down:8"; an
+/// attention choice with balanced slices ends in " bal" ("32,16,4 bal").
 std::string point_label(const SweepOptions& opt, const PointSpec& p);
 
 /// Multiple-choice accuracy of an edited model and its change.
