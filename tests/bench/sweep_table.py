@@ -53,8 +53,8 @@ def main():
     header = "| layer | edit | ratio |"
     rule = "|---|---|---|"
     for label, _ in sets:
-        header += f" {label}: Δ NLL ± s.e. | w. error | worst slice | top-1 |"
-        rule += "---|---|---|---|"
+        header += f" {label}: Δ NLL ± s.e. | w. error (worst slice) | top-1 |"
+        rule += "---|---|---|"
     print(header)
     print(rule)
     keyed = [{(p["layer"], p["label"].replace(" bal", "")): p for p in s["points"]} for _, s in sets]
@@ -64,12 +64,12 @@ def main():
         for k in keyed:
             p = k.get(key)
             if p is None or p["status"] not in ("ok", "not_converged"):
-                row += " – | – | – | – |"
+                row += " – | – | – |"
                 continue
             te = p["type_error"]
             w = max(range(4), key=lambda t: te[t])
-            row += (f" {p['delta_nll']:+.4f} ± {p['delta_nll_stderr']:.4f} | {p['weight_error']:.3f} |"
-                    f" {'QKVO'[w]} {te[w]:.2f} | {p['top1_agreement']:.3f} |")
+            row += (f" {p['delta_nll']:+.4f} ± {p['delta_nll_stderr']:.4f} | {p['weight_error']:.3f}"
+                    f" ({'QKVO'[w]} {te[w]:.2f}) | {p['top1_agreement']:.3f} |")
         print(row)
     print()
     for label, s in sets:
