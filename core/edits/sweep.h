@@ -128,7 +128,7 @@ struct SweepOptions {
     std::uint64_t prefix_cache_bytes = 2ull << 30;  ///< hidden states kept (docs: the budget)
     int threads = 0;                          ///< 0: all cores
 
-    /// Throws std::invalid_argument naming the option: no layer, a layer the model or the
+    /// Throws std::invalid_argument naming the field: no layer, a layer the model or the
     /// forward pass does not have, no choice at all, invalid rank specs, LASER ranks < 1.
     void validate(const model::Model& m, const eval::Transformer& t) const;
 };
