@@ -158,9 +158,7 @@ int cmd_report(const std::vector<std::string>& argv) {
     QApplication app(qargc, qargv);
     // All or nothing: the report is drawn into a staging directory that replaces --out (an
     // earlier report, or nothing) only when complete.
-    const std::string parent = std::filesystem::path(io::normalise_destination(*out)).parent_path().string();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
-    io::check_writable_beside(io::normalise_destination(*out));
+    io::prepare_destination(*out);
     io::StagingDir stage(*out);
     const QStringList files = ui::write_report(QString::fromStdString(stage.path()), in, style);
     io::write_output_marker(stage.path(), kReportKind);

@@ -105,4 +105,14 @@ void StagingDir::commit(bool replace_existing) {
                                  "removed completely from " + old + ": " + ec.message());
 }
 
+void prepare_destination(const std::string& dest) {
+    const std::filesystem::path parent = std::filesystem::path(normalise_destination(dest)).parent_path();
+    if (!parent.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(parent, ec);
+        if (ec) throw std::runtime_error(dest + ": cannot create directory " + parent.string() + ": " + ec.message());
+    }
+    check_writable_beside(normalise_destination(dest));
+}
+
 }  // namespace tllm::io

@@ -38,6 +38,11 @@ private:
     bool committed_ = false;
 };
 
+/// Creates the parent directories of `dest` and checks that entries can be created beside
+/// it (check_writable_beside: a read-only filesystem, no permission). Throws
+/// std::runtime_error naming `dest` and the directory. Called before a StagingDir is made.
+void prepare_destination(const std::string& dest);
+
 /// `dest` without trailing slashes ("out/" -> "out"); "." and "/" unchanged.
 std::string normalise_destination(const std::string& dest);
 

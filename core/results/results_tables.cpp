@@ -187,13 +187,7 @@ void write_results(const std::string& dir, const model::Model& m, const jobs::Jo
     // The whole set or nothing: the files are written into a staging directory that replaces
     // the destination (an earlier results set, or nothing) only once all are complete.
     io::check_output_dir(m.checkpoint().sources(), "results directory", dir, kResultsKind, true);
-    const std::filesystem::path parent = std::filesystem::path(io::normalise_destination(dir)).parent_path();
-    if (!parent.empty()) {
-        std::error_code ec;
-        std::filesystem::create_directories(parent, ec);
-        if (ec) throw std::runtime_error(dir + ": cannot create directory " + parent.string() + ": " + ec.message());
-    }
-    io::check_writable_beside(io::normalise_destination(dir));
+    io::prepare_destination(dir);
     io::StagingDir stage(dir);
     const std::filesystem::path d(stage.path());
     auto doc = results_json(m, opt, s);

@@ -297,13 +297,7 @@ void write_sweep_set(const std::string& dir, const io::SourceSet& sources, const
                      const edits::SweepResult& r, const std::function<void(const std::string&)>& extra,
                      const util::Control& ctl) {
     io::check_output_dir(sources, option, dir, kSweepKind, true);
-    const std::filesystem::path parent = std::filesystem::path(io::normalise_destination(dir)).parent_path();
-    if (!parent.empty()) {
-        std::error_code ec;
-        std::filesystem::create_directories(parent, ec);
-        if (ec) throw std::runtime_error(dir + ": cannot create directory " + parent.string() + ": " + ec.message());
-    }
-    io::check_writable_beside(io::normalise_destination(dir));
+    io::prepare_destination(dir);
     io::StagingDir stage(dir);
     const std::filesystem::path d(stage.path());
     auto doc = sweep_json(r);
