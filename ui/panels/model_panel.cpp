@@ -22,6 +22,8 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     tree_->header()->setSectionResizeMode(0, QHeaderView::Interactive);
     tree_->setColumnWidth(0, 230);
     tree_->setUniformRowHeights(true);
+    // Room for several rows: the load report (tensors not mapped, warnings) stays in view.
+    tree_->setMinimumHeight(tree_->fontMetrics().height() * 9);
     lay->addWidget(summary_);
     lay->addWidget(tree_, 1);
 }
