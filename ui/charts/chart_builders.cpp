@@ -66,10 +66,16 @@ QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, do
     a->setRange(lo, hi);
     if (integer) {
         a->setLabelFormat(QStringLiteral("%d"));
+        // Every integer up to 12, else the smallest step of 1, 2 or 5 times a power of ten
+        // giving at most about 10 ticks, on its multiples: 0, 5, 10, ... rather than 1, 5, 9, ...
         const double span = hi - lo;
-        const double step = span <= 12 ? 1 : std::ceil(span / 10.0);
+        double step = 1;
+        if (span > 12) {
+            const double raw = span / 10.0, p = std::pow(10.0, std::floor(std::log10(raw)));
+            step = raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
+        }
         a->setTickType(QValueAxis::TicksDynamic);
-        a->setTickAnchor(std::ceil(lo));
+        a->setTickAnchor(std::ceil(lo / step) * step);
         a->setTickInterval(step);
     } else {
         a->applyNiceNumbers();
@@ -423,12 +429,15 @@ QChart* build_convergence_chart(const ResultSet& r, int selected, const FigureSt
         pen.setWidthF(emph ? 3.0 : 1.4);
         pen.setStyle(series_line_style(k));
         line->setPen(pen);
+        // Hollow markers: where traces coincide, each outline stays visible through the other.
         auto* marks = new QScatterSeries;
         marks->setName(name);
         marks->setMarkerShape(QScatterSeries::MarkerShape(series_marker_shape(k)));
-        marks->setMarkerSize(emph ? 10 : 7);
-        marks->setColor(col);
-        marks->setBorderColor(emph ? Qt::black : col.darker(140));
+        marks->setMarkerSize(emph ? 11 : 9);
+        marks->setBrush(Qt::NoBrush);
+        QPen mp(col);
+        mp.setWidthF(emph ? 2.2 : 1.5);
+        marks->setPen(mp);
         for (std::size_t i = 0; i < res->tucker.trace.size(); ++i) {
             line->append(double(i), res->tucker.trace[i]);
             marks->append(double(i), res->tucker.trace[i]);
