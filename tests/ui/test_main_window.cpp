@@ -382,8 +382,13 @@ TEST(MainWindow, ModelPanelShowsTheLoadReport) {
     QCoreApplication::processEvents();
     auto* panel = w.findChild<ModelPanel*>();
     ASSERT_NE(panel, nullptr);
-    // Several rows of the tree in view, not two.
-    EXPECT_GE(panel->tree()->viewport()->height(), 6 * panel->tree()->fontMetrics().height());
+    // Several rows of the tree in view, not two, and the load report among them.
+    QTreeWidget* tree = panel->tree();
+    EXPECT_GE(tree->viewport()->height(), 4 * tree->fontMetrics().height());
+    const auto found = tree->findItems(QStringLiteral("Not mapped (load report)"), Qt::MatchExactly);
+    ASSERT_EQ(found.size(), 1);
+    EXPECT_TRUE(tree->viewport()->rect().contains(tree->visualItemRect(found.front())))
+        << "load report row at y = " << tree->visualItemRect(found.front()).y() << " of " << tree->viewport()->height();
 }
 
 TEST(MainWindow, BadModelShowsErrorAndKeepsState) {

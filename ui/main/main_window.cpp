@@ -186,8 +186,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     if (!restoreState(settings.value(QStringLiteral("window/state")).toByteArray())) {
         // First start: the Model panel tall enough for the summary and the load report. Sizes
         // given before the window is laid out are lost, hence once the event loop runs.
-        QTimer::singleShot(0, this, [this, model_dock, run_dock] {
-            resizeDocks({model_dock, run_dock}, {300, 640}, Qt::Vertical);
+        QTimer::singleShot(0, this, [this, model_dock, run_dock, log_dock] {
+            resizeDocks({log_dock}, {90}, Qt::Vertical);
+            resizeDocks({model_dock, run_dock}, {210, 500}, Qt::Vertical);
             resizeDocks({model_dock}, {440}, Qt::Horizontal);
         });
     }
