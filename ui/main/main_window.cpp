@@ -24,6 +24,7 @@
 
 #include "analysis/compression.h"
 #include "analysis/measures.h"
+#include "analysis/ranks.h"
 #include "analysis/sweep.h"
 #include "charts/figure_panel.h"
 #include "charts/heatmap_panel.h"
@@ -555,9 +556,10 @@ void MainWindow::updateExplorer() {
         if (sp) {
             const auto& S = model_->shape();
             explorer_.grid = analysis::sweep_estimate(*sp, S, analysis::default_grid(S, 10));
-            // Ranks the controls refuse (above a mode's size) have no estimate to show.
+            // Ranks the controls refuse (above a mode's size) have no estimate to show; ranks
+            // beyond what the core can use are shown as the smaller ones the run will use.
             if (run_panel_->ranksValid()) {
-                const auto cur = analysis::sweep_estimate(*sp, S, {run_panel_->ranks()});
+                const auto cur = analysis::sweep_estimate(*sp, S, {tucker::usable_ranks(run_panel_->ranks(), S.h)});
                 explorer_.current = cur.front();
                 explorer_.has_current = true;
             }

@@ -320,8 +320,8 @@ void RunPanel::checkRanks() {
         auto check = [&](const std::array<int, 3>& r, const QString& who) {
             const auto u = tucker::usable_ranks(r, S.h);
             if (u != r)
-                warnings << tr("%1%2 is beyond what the core can use (each rank at most the product of the other two × "
-                               "%3 heads): it acts as the smaller %4, which the run will use.")
+                warnings << tr("%1%2 is beyond what the core can use (each rank ≤ the product of the other two × %3 "
+                               "heads): the run uses the equivalent %4.")
                                 .arg(who, triple(r))
                                 .arg(S.h)
                                 .arg(triple(u));
