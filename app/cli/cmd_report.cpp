@@ -6,10 +6,16 @@
 #include <filesystem>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/compression.h"
 #include "commands.h"
 #include "results/hdf5_results.h"
 #include "results/results_reader_process.h"
+#include "io/mapped_file.h"
+#include "util/json_checksum.h"
+#include "results/sweep_tables.h"
+#include "results/sweep_hdf5.h"
 #include "io/staging_dir.h"
 #include "io/output_guard.h"
 #include "job_cli.h"
@@ -24,13 +30,14 @@ constexpr const char* kReportKind = "report";
 
 int cmd_report(const std::vector<std::string>& argv) {
     auto opts = job_option_names();
-    for (const char* o : {"out", "arch", "width-mm", "height-mm", "dpi", "font-pt", "from"}) opts.insert(o);
+    for (const char* o : {"out", "arch", "width-mm", "height-mm", "dpi", "font-pt", "from", "sweep"}) opts.insert(o);
     Args args(argv, {"help", "demo", "quiet"}, opts);
     if (args.flag("help")) {
         std::printf(
             "usage: tensorllm report MODEL|--demo [rank choice and options] --out DIR\n"
             "       tensorllm report --from RESULTS.h5 --out DIR\n"
             "                        [--width-mm 160] [--height-mm 100] [--dpi 300] [--font-pt 9]\n"
+            "                        [--sweep DIR/results.json | --sweep SWEEP.h5]\n"
             "\n"
             "Decomposes the selected layers and renders, offscreen (no display needed), the same\n"
             "figures as the GUI through the same chart code: errors per layer, per-head error and\n"
@@ -38,7 +45,10 @@ int cmd_report(const std::vector<std::string>& argv) {
             "spectra, the slice spectra of its worst head and the rank explorer. Each as PNG, SVG and\n"
             "PDF with the CSV behind it, and an index.html showing them with the run's settings.\n"
             "Without a rank option the ranks are (d/4, head_dim/2, 4). --from draws the report of an\n"
-            "HDF5 results file (tensorllm decompose --h5) without recomputing or opening the model.\n\n%s",
+            "HDF5 results file (tensorllm decompose --h5) without recomputing or opening the model.\n"
+            "--sweep adds the figures of an evaluation sweep (tensorllm sweep --out DIR writes\n"
+            "DIR/results.json, --h5 FILE an HDF5 sweep): the delta-loss heatmap, quality against\n"
+            "compression and delta loss beside the weight error per layer.\n\n%s",
             job_options_help());
         return 0;
     }
@@ -61,7 +71,8 @@ int cmd_report(const std::vector<std::string>& argv) {
     int mapped_layers = 0;
     std::unique_ptr<io::OutputLock> lock;
     // The output may not be or hold what the report reads; it is locked for the whole run.
-    auto guard = [&](const io::SourceSet& src) {
+    auto guard = [&](io::SourceSet src) {
+        if (auto sw = args.value("sweep")) src.add_file(*sw);
         io::check_output_dir(src, "--out", *out, kReportKind, true);
         lock = std::make_unique<io::OutputLock>(io::normalise_destination(*out));
         for (const auto& note : lock->notes()) std::fprintf(stderr, "tensorllm report: note: %s\n", note.c_str());
@@ -101,6 +112,17 @@ int cmd_report(const std::vector<std::string>& argv) {
         arch = model->architecture().name;
         mapped_layers = int(model->layers().size());
         in.model_path = QString::fromStdString(path);
+    }
+    if (auto sw = args.value("sweep")) {
+        // A sweep set's results.json (checksum verified) or an HDF5 sweep (read in the helper).
+        if (sw->size() > 3 && sw->compare(sw->size() - 3, 3, ".h5") == 0) {
+            in.sweep = exporting::read_sweep_hdf5(*sw);
+        } else {
+            const auto doc = nlohmann::json::parse(io::read_regular_file(*sw, 1ull << 30), nullptr, false);
+            if (doc.is_discarded()) throw std::runtime_error(*sw + ": not valid JSON");
+            util::verify_json_checksum(doc, *sw);
+            in.sweep = exporting::sweep_from_json(doc, *sw);
+        }
     }
     in.model_summary = QStringLiteral("%1 (architecture %2), %3 attention layers, d = %4, %5 heads (%6 kv), head_dim %7")
                            .arg(QString::fromStdString(model_type), QString::fromStdString(arch))

@@ -63,7 +63,7 @@ const char* kHelp =
     "options:\n"
     "  --layers LIST         e.g. 0-3,7 (default: every layer)\n"
     "  --method M            hosvd | sthosvd | hooi (default hooi); --init, --iters, --hooi-tol,\n"
-    "                        --solver, --mode-order as for decompose\n"
+    "                        --solver, --mode-order, --balance on|off as for decompose\n"
     "  --cache-mib N         hidden states kept to start edited passes at the edited layer\n"
     "                        (default 2048; 0 runs every pass from the embeddings)\n"
     "  --out DIR             results.json, sweep.csv and the figures (PNG, SVG, PDF, CSV)\n"
@@ -189,6 +189,7 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     const jobs::JobOptions jo = parse_job_options(args, *model, true);
     opt.layers = jo.layers;
     opt.tucker = jo.tucker;
+    opt.balance_slices = jo.balance_slices;
     opt.threads = jo.threads;
 
     // Outputs are checked (and locked) before anything runs: never a file the sweep reads.

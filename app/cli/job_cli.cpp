@@ -31,7 +31,7 @@ void draw_bar(float p, int done, int total, double secs) {
 }  // namespace
 
 std::set<std::string> job_option_names() {
-    return {"ranks", "layer-ranks", "tol", "ratio", "params", "layers", "method", "init", "iters", "hooi-tol", "threads", "solver", "mode-order"};
+    return {"ranks", "layer-ranks", "tol", "ratio", "params", "layers", "method", "init", "iters", "hooi-tol", "threads", "solver", "mode-order", "balance"};
 }
 
 const char* job_options_help() {
@@ -51,6 +51,9 @@ const char* job_options_help() {
            "                       largest first: d,dv,qkvo; dv,qkvo,d does less work on large layers)\n"
            "  --solver S           leading vectors: auto (subspace iteration for the d mode of large\n"
            "                       layers, exact fallback) | exact (Gram + LAPACK always); default auto\n"
+           "  --balance on|off     balance the slices: decompose with Q, K, V and O each scaled to\n"
+           "                       unit norm (the error is shared instead of falling on the small\n"
+           "                       ones; docs/method.md section 5.1); default off\n"
            "  --threads N          worker threads (default: all cores); results do not depend on it\n";
 }
 
@@ -107,6 +110,11 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
     opt.tucker.max_iterations = args.int_value("iters", 100);
     opt.tucker.tolerance = args.double_value("hooi-tol", 1e-4);
     opt.tucker.solver = tucker::parse_solver(args.value("solver").value_or("auto"));
+    if (auto b = args.value("balance")) {
+        if (*b == "on") opt.balance_slices = true;
+        else if (*b == "off") opt.balance_slices = false;
+        else throw std::invalid_argument("--balance: expected on or off, got '" + *b + "'");
+    }
     if (auto mo = args.value("mode-order")) {
         const std::string s = *mo;
         std::size_t pos = 0;

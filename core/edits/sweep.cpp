@@ -52,6 +52,7 @@ jobs::JobOptions job_options(const SweepOptions& opt, int layer, const tucker::R
     j.threads = opt.threads;
     j.spectra = choice.needs_spectra();
     j.slice_spectra = false;
+    j.balance_slices = opt.balance_slices;
     return j;
 }
 
@@ -76,24 +77,24 @@ void SweepOptions::validate(const model::Model& m, const eval::Transformer& t) c
         try {
             m.layer(l);
         } catch (const std::out_of_range& e) {
-            throw std::invalid_argument(std::string("--layers: ") + e.what());
+            throw std::invalid_argument(std::string("layers: ") + e.what());
         }
         if (l < 0 || l >= L)
-            throw std::invalid_argument("--layers: layer " + std::to_string(l) + " is outside the forward pass's 0.." +
+            throw std::invalid_argument("layers: layer " + std::to_string(l) + " is outside the forward pass's 0.." +
                                         std::to_string(L - 1));
     }
-    if (layers.empty() && m.layers().empty()) throw std::invalid_argument("--layers: the model has no attention layer");
+    if (layers.empty() && m.layers().empty()) throw std::invalid_argument("layers: the model has no attention layer");
     if (choices.empty() && laser.empty())
-        throw std::invalid_argument("no edit to sweep: give rank choices (--ranks-list, --tols or --ratios) or --laser");
+        throw std::invalid_argument("no edit to sweep: give rank choices or LASER choices");
     if (combine && (choices.empty() || laser.empty()))
-        throw std::invalid_argument("--combine needs both rank choices and --laser choices");
+        throw std::invalid_argument("combining edits needs both rank choices and LASER choices");
     for (const auto& c : choices) {
         c.validate();
         job_options(*this, layers.empty() ? m.layers().front().index : layers.front(), c).validate(m);
     }
     for (const auto& s : laser)
-        if (s.rank < 1) throw std::invalid_argument("--laser: rank " + std::to_string(s.rank) + " must be >= 1");
-    if (threads < 0) throw std::invalid_argument("--threads: must be >= 0");
+        if (s.rank < 1) throw std::invalid_argument("LASER rank " + std::to_string(s.rank) + " must be >= 1");
+    if (threads < 0) throw std::invalid_argument("threads: must be >= 0");
 }
 
 std::vector<PointSpec> sweep_grid(const SweepOptions& opt, const std::vector<int>& layers) {
@@ -110,6 +111,7 @@ std::vector<PointSpec> sweep_grid(const SweepOptions& opt, const std::vector<int
 
 std::string point_label(const SweepOptions& opt, const PointSpec& p) {
     std::string a = p.choice >= 0 ? choice_label(opt.choices[std::size_t(p.choice)]) : std::string();
+    if (!a.empty() && opt.balance_slices) a += " bal";
     if (p.laser < 0) return a;
     const std::string l = opt.laser[std::size_t(p.laser)].describe();
     return a.empty() ? "laser " + l : a + " + " + l;

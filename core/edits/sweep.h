@@ -123,11 +123,12 @@ struct SweepOptions {
     tucker::TuckerOptions tucker;             ///< method and iteration options (ranks ignored)
     std::vector<LaserSpec> laser;             ///< LASER choices, each applied alone
     bool combine = false;                     ///< also every (attention choice, LASER choice) pair together
+    bool balance_slices = false;              ///< attention decompositions with balanced slices (jobs::JobOptions)
     eval::PerplexityOptions ppl;              ///< windows of the evaluation text
     std::uint64_t prefix_cache_bytes = 2ull << 30;  ///< hidden states kept (docs: the budget)
     int threads = 0;                          ///< 0: all cores
 
-    /// Throws std::invalid_argument naming the option: no layer, a layer the model or the
+    /// Throws std::invalid_argument naming the field: no layer, a layer the model or the
     /// forward pass does not have, no choice at all, invalid rank specs, LASER ranks < 1.
     void validate(const model::Model& m, const eval::Transformer& t) const;
 };
@@ -141,7 +142,8 @@ struct PointSpec {
 /// The grid in evaluation order: layer by layer; per layer the attention choices, the LASER
 /// choices, then the pairs (when combine).
 std::vector<PointSpec> sweep_grid(const SweepOptions& opt, const std::vector<int>& layers);
-/// "32,16,4", "tol 0.2", "ratio 4", "params 1000", "laser down:8", "32,16,4 + down:8".
+/// "32,16,4", "tol 0.2", "ratio 4", "params 1000", "laser down:8", "32,16,4 + down:8"; an
+/// attention choice with balanced slices ends in " bal" ("32,16,4 bal").
 std::string point_label(const SweepOptions& opt, const PointSpec& p);
 
 /// Multiple-choice accuracy of an edited model and its change.

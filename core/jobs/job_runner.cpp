@@ -22,6 +22,35 @@
 
 namespace tllm::jobs {
 namespace {
+
+// Frobenius norm of each slice type t (Q, K, V, O) of W (d, dv, 4, h), over all heads; 1 for
+// an all-zero type (nothing to scale).
+std::array<double, 4> slice_norms(const tensor::Tensor4& W) {
+    std::array<double, 4> ss{0, 0, 0, 0};
+    const std::int64_t block = W.dim[0] * W.dim[1];
+    for (std::int64_t k = 0; k < W.dim[3]; ++k)
+        for (std::int64_t t = 0; t < 4; ++t) {
+            const float* p = W.data.data() + (k * 4 + t) * block;
+            double s = 0;
+            for (std::int64_t i = 0; i < block; ++i) s += double(p[i]) * p[i];
+            ss[std::size_t(t)] += s;
+        }
+    for (auto& v : ss) v = v > 0 ? std::sqrt(v) : 1.0;
+    return ss;
+}
+
+// W with slice type t divided by scale[t].
+tensor::Tensor4 balanced(const tensor::Tensor4& W, const std::array<double, 4>& scale) {
+    tensor::Tensor4 B = W;
+    const std::int64_t block = W.dim[0] * W.dim[1];
+    for (std::int64_t k = 0; k < W.dim[3]; ++k)
+        for (std::int64_t t = 0; t < 4; ++t) {
+            float* p = B.data.data() + (k * 4 + t) * block;
+            const float inv = float(1.0 / scale[std::size_t(t)]);
+            for (std::int64_t i = 0; i < block; ++i) p[i] *= inv;
+        }
+    return B;
+}
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -95,9 +124,19 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
         safe_abs = std::sqrt(double(std::numeric_limits<float>::max()) / std::max(1.0, widest));
         ctl.report(0.05f);
         ctl.check();
+        // With balanced slices everything up to the decomposition sees W with each of Q, K, V,
+        // O scaled to unit norm.
+        std::array<double, 4> scale{1, 1, 1, 1};
+        tensor::Tensor4 balanced_w;
+        const tensor::Tensor4* Wd = &W;
+        if (opt.balance_slices) {
+            scale = slice_norms(W);
+            balanced_w = balanced(W, scale);
+            Wd = &balanced_w;
+        }
         if (opt.spectra || opt.ranks.needs_spectra()) {
             t = Clock::now();
-            r.spectra = analysis::mode_spectra(W, ctl.sub(0.05f, 0.25f));
+            r.spectra = analysis::mode_spectra(*Wd, ctl.sub(0.05f, 0.25f));
             r.seconds_spectra = since(t);
         }
         auto choice = tucker::choose_ranks_detailed(opt.ranks, layer, m.shape(), r.spectra ? &*r.spectra : nullptr);
@@ -106,7 +145,10 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
         tucker::TuckerOptions to = opt.tucker;
         to.ranks = r.ranks;
         t = Clock::now();
-        r.tucker = tucker::decompose(W, to, ctl.sub(0.25f, 0.85f));
+        r.tucker = tucker::decompose(*Wd, to, ctl.sub(0.25f, 0.85f));
+        // W_hat = G x1 U1 x2 U2 x3 (diag(scale) U3): the reconstruction of W itself.
+        if (opt.balance_slices)
+            for (int k = 0; k < 4; ++k) r.tucker.factors[2].row(k) *= float(scale[std::size_t(k)]);
         r.seconds_decompose = since(t);
         t = Clock::now();
         r.measures = analysis::measure(W, r.tucker, m.shape(), r.spectra ? &*r.spectra : nullptr, opt.slice_spectra,

@@ -83,6 +83,7 @@ jobs::JobOptions read_options(const h5::Reader& R, hid_t root) {
     o.slice_spectra = R.attr_int(id, obj, "slice_spectra", 0, 1) != 0;
     o.allow_nonfinite = R.attr_int(id, obj, "allow_nonfinite", 0, 1) != 0;
     // Optional: scheduling only, never changes a result.
+    if (R.has_attr(id, "balance_slices")) o.balance_slices = R.attr_int(id, obj, "balance_slices", 0, 1) != 0;
     if (R.has_attr(id, "background_priority"))
         o.background_priority = R.attr_int(id, obj, "background_priority", 0, 1) != 0;
     std::vector<std::int64_t> mo, layers;

@@ -140,6 +140,7 @@ void write_options(const h5::Writer& W, hid_t root, const jobs::JobOptions& o) {
     W.attr(id, obj, "threads", o.threads);
     W.attr(id, obj, "spectra", o.spectra);
     W.attr(id, obj, "slice_spectra", o.slice_spectra);
+    W.attr(id, obj, "balance_slices", o.balance_slices);
     W.attr(id, obj, "allow_nonfinite", o.allow_nonfinite);
     W.attr(id, obj, "background_priority", o.background_priority);
     std::vector<std::int64_t> per;

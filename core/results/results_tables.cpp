@@ -92,6 +92,7 @@ nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOption
                     {"init", tucker::method_name(opt.tucker.init)},
                     {"max_iterations", opt.tucker.max_iterations},
                     {"tolerance", opt.tucker.tolerance},
+                    {"balance_slices", opt.balance_slices},
                     {"threads", opt.threads}};
     j["cancelled"] = s.cancelled;
     j["failed_layers"] = s.failed;

@@ -238,6 +238,7 @@ void options(IO& io, O& o) {
     io.i32("options.threads", o.threads, 0, 1 << 20);
     io.flag("options.spectra", o.spectra);
     io.flag("options.slice_spectra", o.slice_spectra);
+    io.flag("options.balance_slices", o.balance_slices);
     io.flag("options.allow_nonfinite", o.allow_nonfinite);
     io.flag("options.background_priority", o.background_priority);
 }
@@ -407,6 +408,7 @@ void sweep_fields(IO& io, R& r) {
         io.i32("options.laser.rank", l.rank, 1, 1000000);
     }
     io.flag("options.combine", o.combine);
+    io.flag("options.balance_slices", o.balance_slices);
     io.i32("options.ppl.ctx", o.ppl.ctx, 0, 1 << 30);
     io.i32("options.ppl.stride", o.ppl.stride, 0, 1 << 30);
     io.i64("options.ppl.max_tokens", o.ppl.max_tokens, 0, kBig);

@@ -59,6 +59,7 @@ void write_options(const h5::Writer& W, hid_t root, const edits::SweepResult& r)
     W.attr(id, obj, "hooi_tolerance", o.tucker.tolerance);
     W.attr(id, obj, "tucker_ranks", std::vector<std::int64_t>(o.tucker.ranks.begin(), o.tucker.ranks.end()));
     W.attr(id, obj, "combine", o.combine);
+    W.attr(id, obj, "balance_slices", o.balance_slices);
     W.attr_u64(id, obj, "prefix_cache_bytes", o.prefix_cache_bytes);
     W.attr(id, obj, "threads", o.threads);
     W.attr(id, obj, "ctx", o.ppl.ctx);
@@ -276,6 +277,7 @@ void read_options(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
     const auto tr = R.attr_ints(id, obj, "tucker_ranks", 3);
     for (std::size_t n = 0; n < 3; ++n) o.tucker.ranks[n] = checked_int(R, where("tucker_ranks"), tr[n], 1, kMaxHidden);
     o.combine = R.attr_int(id, obj, "combine", 0, 1) != 0;
+    o.balance_slices = R.has_attr(id, "balance_slices") && R.attr_int(id, obj, "balance_slices", 0, 1) != 0;
     o.prefix_cache_bytes = R.attr_u64(id, obj, "prefix_cache_bytes");
     o.threads = int(R.attr_int(id, obj, "threads", 0, 1 << 20));
     o.ppl.ctx = int(R.attr_int(id, obj, "ctx", 0, 1 << 30));

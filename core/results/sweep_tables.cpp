@@ -106,6 +106,7 @@ ordered_json sweep_json(const edits::SweepResult& r) {
     opts["laser"] = ordered_json::array();
     for (const auto& l : o.laser) opts["laser"].push_back(l.describe());
     opts["combine"] = o.combine;
+    opts["balance_slices"] = o.balance_slices;
     opts["prefix_cache_bytes"] = o.prefix_cache_bytes;
     j["options"] = opts;
     const auto& b = r.baseline.ppl;
@@ -191,6 +192,7 @@ edits::SweepResult sweep_from_json(const nlohmann::json& j, const std::string& s
         for (const auto& l : o.at("laser"))
             r.options.laser.push_back(edits::parse_laser_list(l.get<std::string>(), source + ": options.laser").front());
         r.options.combine = o.at("combine").get<bool>();
+        r.options.balance_slices = o.value("balance_slices", false);
         r.options.prefix_cache_bytes = o.at("prefix_cache_bytes").get<std::uint64_t>();
         const auto& b = j.at("baseline");
         const std::string bw = source + ": baseline";

@@ -84,3 +84,27 @@ TEST(Report, LayersWithWarningsSaySo) {
         << html.toStdString();
     EXPECT_TRUE(html.contains(QStringLiteral("1 layer(s) with warnings")));
 }
+
+// A sweep added with --sweep: its three figures in every format, linked from index.html,
+// from the set's results.json and from the HDF5 sweep alike.
+TEST(Report, SweepFiguresFromResultsJsonAndHdf5) {
+    QTemporaryDir dir;
+    const std::string d = dir.path().toStdString();
+    const std::string sweep = std::string(TLLM_CLI) + " sweep --demo --layers 0,1 --ranks-list \"32,16,4;16,8,2\" --method hosvd" +
+                              " --max-tokens 2048 --quiet --out '" + d + "/sw' --h5 '" + d + "/sw.h5' >/dev/null 2>&1";
+    ASSERT_EQ(std::system(sweep.c_str()), 0);
+    for (const std::string& from : {d + "/sw/results.json", d + "/sw.h5"}) {
+        SCOPED_TRACE(from);
+        const std::string out = d + "/rep";
+        const std::string cmd = std::string(TLLM_CLI) + " report --demo --layers 0 --dpi 100 --quiet --sweep '" + from +
+                                "' --out '" + out + "' >/dev/null 2>&1";
+        ASSERT_EQ(std::system(cmd.c_str()), 0);
+        const QString html = QString::fromUtf8(read_all(QString::fromStdString(out + "/index.html")));
+        for (const char* name : {"sweep_delta_loss_heatmap", "sweep_quality_compression", "sweep_loss_and_error_per_layer"})
+            for (const char* ext : {"png", "svg", "pdf", "csv"}) {
+                const QString f = QStringLiteral("%1.%2").arg(QLatin1String(name), QLatin1String(ext));
+                EXPECT_TRUE(QFile::exists(QString::fromStdString(out) + QLatin1Char('/') + f)) << f.toStdString();
+                EXPECT_TRUE(html.contains(QStringLiteral("href=\"%1\"").arg(f))) << f.toStdString();
+            }
+    }
+}

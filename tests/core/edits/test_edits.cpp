@@ -361,7 +361,7 @@ TEST(Edits, BadInputIsAClearError) {
     expect_throw_containing<std::invalid_argument>([&] { edits::run_sweep(*m, t, *tok, in, o); }, "no edit to sweep");
     o = small_sweep(0, 0);
     o.layers = {7};
-    expect_throw_containing<std::invalid_argument>([&] { edits::run_sweep(*m, t, *tok, in, o); }, "--layers");
+    expect_throw_containing<std::invalid_argument>([&] { edits::run_sweep(*m, t, *tok, in, o); }, "layers: ");
     o = small_sweep(0, 0);
     o.ppl = windows(512, 512);
     expect_throw_containing<std::runtime_error>([&] { edits::run_sweep(*m, t, *tok, in, o); }, "above the model's 128 positions");
