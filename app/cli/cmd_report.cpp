@@ -140,7 +140,9 @@ int cmd_report(const std::vector<std::string>& argv) {
             std::fprintf(stderr, "tensorllm report: %s\n", r.message.c_str());
         }
     }
-    in.settings = {{QStringLiteral("ranks"), QString::fromStdString(opt.ranks.describe())},
+    // describe() names the rule itself ("ranks 32,16,4", "tolerance 0.2"): the row's label is
+    // the rule's, not "ranks" again.
+    in.settings = {{QStringLiteral("rank choice"), QString::fromStdString(opt.ranks.describe())},
                    {QStringLiteral("method"), QString::fromLatin1(tucker::method_name(opt.tucker.method))},
                    {QStringLiteral("HOOI initialisation"), QString::fromLatin1(tucker::method_name(opt.tucker.init))},
                    {QStringLiteral("HOOI max iterations / tolerance"),

@@ -18,6 +18,10 @@
 #include <QThread>
 #include <QPlainTextEdit>
 #include <QTimer>
+#include <QKeyEvent>
+#include <QLineSeries>
+#include <QTreeWidget>
+#include <QValueAxis>
 #include <QXYSeries>
 #include <cstdio>
 #include <cstdlib>
@@ -30,8 +34,10 @@
 
 #include "charts/figure_panel.h"
 #include "main/main_window.h"
+#include "analysis/measures.h"
 #include "main/selection.h"
 #include "model/synthetic.h"
+#include "panels/model_panel.h"
 #include "panels/run_panel.h"
 #include "ui/ui_test_util.h"
 
@@ -120,8 +126,10 @@ TEST(MainWindow, OpenRunChartsExport) {
     auto hs = xy_series(chart(w, "head_spectra"));
     ASSERT_EQ(hs.size(), 4u);
     for (auto* s : hs) EXPECT_EQ(s->count(), 8);
-    // Convergence: one trace per layer.
-    EXPECT_EQ(xy_series(chart(w, "hooi_convergence")).size(), 3u);
+    // Convergence: one trace per layer (a line and its markers).
+    int traces = 0;
+    for (auto* s : xy_series(chart(w, "hooi_convergence"))) traces += qobject_cast<QLineSeries*>(s) != nullptr;
+    EXPECT_EQ(traces, 3);
     // Compression: one bar set with 3 bars.
     auto* bars = qobject_cast<QBarSeries*>(chart(w, "compression_per_layer")->chart()->series().front());
     ASSERT_NE(bars, nullptr);
@@ -255,6 +263,134 @@ TEST(MainWindow, CancelKeepsPreviousResultsAndProjectRoundTrip) {
     EXPECT_EQ(l->measures.head_type_sv.size(), 8u);
 }
 
+// Types `text` into a spin box as a user would: select all, then one key press per character.
+void type_into(QSpinBox* box, const QString& text) {
+    box->setFocus();
+    box->selectAll();
+    for (QChar c : text) {
+        QKeyEvent press(QEvent::KeyPress, Qt::Key_0 + (c.unicode() - '0'), Qt::NoModifier, QString(c));
+        QCoreApplication::sendEvent(box, &press);
+        QKeyEvent release(QEvent::KeyRelease, Qt::Key_0 + (c.unicode() - '0'), Qt::NoModifier, QString(c));
+        QCoreApplication::sendEvent(box, &release);
+    }
+    QCoreApplication::processEvents();
+}
+
+TEST(MainWindow, RankControlsRefuseAndWarnLive) {
+    const std::string path = stories();
+    if (path.empty()) FAIL() << "tests/data/stories260K is missing from the checkout";
+    MainWindow w;
+    w.show();
+    w.openModel(QString::fromStdString(path));
+    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
+    RunPanel* rp = w.runPanel();
+    rp->rankMode()->setCurrentIndex(0);
+    rp->setRanks({16, 4, 2});
+    EXPECT_FALSE(rp->rankMessage()->isVisible()) << rp->rankMessage()->text().toStdString();
+
+    // 99 typed into R1 (at most d = 64): kept as typed, refused with a message, Run disabled.
+    type_into(rp->rankBox(0), QStringLiteral("99"));
+    EXPECT_EQ(rp->rankBox(0)->value(), 99);
+    EXPECT_EQ(rp->ranks()[0], 99);
+    const QString msg = rp->rankMessage()->text();
+    EXPECT_TRUE(rp->rankMessage()->isVisible());
+    EXPECT_TRUE(msg.contains(QStringLiteral("R1 = 99 is above d = 64"))) << msg.toStdString();
+    EXPECT_FALSE(rp->runButton()->isEnabled());
+    EXPECT_FALSE(rp->ranksValid());
+    EXPECT_THROW(rp->options(), std::invalid_argument);
+    EXPECT_FALSE(w.startRun());
+    EXPECT_FALSE(w.explorer().has_current);  // no estimate for refused ranks
+    // Back within the size: accepted.
+    type_into(rp->rankBox(0), QStringLiteral("16"));
+    EXPECT_EQ(rp->ranks()[0], 16);
+    EXPECT_TRUE(rp->runButton()->isEnabled());
+    EXPECT_FALSE(rp->rankMessage()->isVisible());
+    // The arrows stop at the mode's size.
+    rp->setRanks({64, 4, 2});
+    rp->rankBox(0)->stepUp();
+    EXPECT_EQ(rp->ranks()[0], 64);
+
+    // A rank beyond what the core can use: R1 <= R2 R3 h = 1 * 1 * 8.
+    rp->setRanks({16, 1, 1});
+    EXPECT_TRUE(rp->runButton()->isEnabled());
+    EXPECT_TRUE(rp->rankMessage()->isVisible());
+    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("(8, 1, 1)"))) << rp->rankMessage()->text().toStdString();
+    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("beyond what the core can use")));
+    // No compression: (64, 8, 4) has more parameters than the layer.
+    rp->setRanks({64, 8, 4});
+    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("does not compress"))) << rp->rankMessage()->text().toStdString();
+    EXPECT_TRUE(rp->runButton()->isEnabled());
+}
+
+TEST(MainWindow, LayerListShowsWarningsAndTheWorstSlice) {
+    const std::string path = stories();
+    if (path.empty()) FAIL() << "tests/data/stories260K is missing from the checkout";
+    MainWindow w;
+    w.show();
+    w.openModel(QString::fromStdString(path));
+    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
+    // The selection the user made stays where it is through the run.
+    w.selection()->select(1, 5);
+    RunPanel* rp = w.runPanel();
+    rp->setRanks({16, 1, 1});  // reduced to (8, 1, 1) by the core, with a warning
+    ASSERT_TRUE(w.startRun());
+    ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+    QCoreApplication::processEvents();
+    ASSERT_EQ(w.results().layers.size(), 5u);
+    EXPECT_EQ(w.selection()->layer(), 1);
+    EXPECT_EQ(w.selection()->head(), 5);
+    QTreeWidget* list = rp->layerList();
+    ASSERT_EQ(list->topLevelItemCount(), 5);
+    for (int i = 0; i < 5; ++i) {
+        const auto* item = list->topLevelItem(i);
+        const auto* r = w.results().layer(item->data(0, Qt::UserRole).toInt());
+        ASSERT_NE(r, nullptr);
+        ASSERT_FALSE(r->warnings.empty());
+        EXPECT_EQ(item->text(1), QStringLiteral("warning"));
+        ASSERT_EQ(item->childCount(), int(r->warnings.size()));
+        EXPECT_TRUE(item->child(0)->text(0).contains(QStringLiteral("reduced to (8,1,1)"))) << item->child(0)->text(0).toStdString();
+        EXPECT_TRUE(item->isExpanded());
+        EXPECT_EQ(item->text(2), QString::number(r->measures.rel_error, 'f', 4));
+        const int t = analysis::worst_slice(r->measures);
+        const double e = r->measures.type_error[std::size_t(t)];
+        EXPECT_TRUE(item->text(3).startsWith(QStringLiteral("%1 %2").arg(QLatin1Char("QKVO"[t])).arg(e, 0, 'f', 4)))
+            << item->text(3).toStdString();
+        EXPECT_EQ(item->text(3).endsWith(QLatin1Char('!')), e > analysis::kSliceErrorWarning);
+        if (e > analysis::kSliceErrorWarning) {
+            EXPECT_EQ(item->foreground(3).color(), QColor(176, 0, 32));
+        }
+    }
+    // A run without warnings: plain status, no warning rows.
+    rp->setRanks({16, 4, 2});
+    ASSERT_TRUE(w.startRun());
+    ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
+    QCoreApplication::processEvents();
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(list->topLevelItem(i)->text(1), QStringLiteral("ok"));
+        EXPECT_EQ(list->topLevelItem(i)->childCount(), 0);
+    }
+    EXPECT_EQ(w.selection()->layer(), 1);
+}
+
+TEST(MainWindow, ModelPanelShowsTheLoadReport) {
+    const std::string path = stories();
+    if (path.empty()) FAIL() << "tests/data/stories260K is missing from the checkout";
+    MainWindow w;
+    w.show();
+    w.openModel(QString::fromStdString(path));
+    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 10000));
+    QCoreApplication::processEvents();
+    auto* panel = w.findChild<ModelPanel*>();
+    ASSERT_NE(panel, nullptr);
+    // Several rows of the tree in view, not two, and the load report among them.
+    QTreeWidget* tree = panel->tree();
+    EXPECT_GE(tree->viewport()->height(), 4 * tree->fontMetrics().height());
+    const auto found = tree->findItems(QStringLiteral("Not mapped (load report)"), Qt::MatchExactly);
+    ASSERT_EQ(found.size(), 1);
+    EXPECT_TRUE(tree->viewport()->rect().contains(tree->visualItemRect(found.front())))
+        << "load report row at y = " << tree->visualItemRect(found.front()).y() << " of " << tree->viewport()->height();
+}
+
 TEST(MainWindow, BadModelShowsErrorAndKeepsState) {
     MainWindow w;
     QString message;
@@ -264,6 +400,12 @@ TEST(MainWindow, BadModelShowsErrorAndKeepsState) {
     EXPECT_TRUE(message.contains(QStringLiteral("/nonexistent/model")));
     EXPECT_EQ(w.model(), nullptr);
     EXPECT_TRUE(w.log()->toPlainText().contains(QStringLiteral("/nonexistent/model")));
+    // Nothing is being computed: the rank explorer says what to do, not "computing spectra".
+    QCoreApplication::processEvents();
+    EXPECT_FALSE(w.explorer().message.contains(QStringLiteral("computing"))) << w.explorer().message.toStdString();
+    QString shown;
+    for (auto* a : chart(w, "rank_explorer")->chart()->axes()) shown += a->titleText();
+    EXPECT_TRUE(shown.contains(QStringLiteral("open a model"))) << shown.toStdString();
 }
 
 int main(int argc, char** argv) {

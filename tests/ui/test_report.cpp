@@ -26,6 +26,14 @@ TEST(Report, DemoReportThroughTheCli) {
     const QString html = QString::fromUtf8(read_all(out + QStringLiteral("/index.html")));
     ASSERT_FALSE(html.isEmpty());
     EXPECT_TRUE(html.contains(QStringLiteral("ranks 32,16,4")));
+    // The settings row is labelled by what it is, not "ranks" before "ranks 32,16,4".
+    EXPECT_TRUE(html.contains(QStringLiteral("<th>rank choice</th><td>ranks 32,16,4</td>"))) << html.toStdString();
+    EXPECT_FALSE(html.contains(QStringLiteral("<th>ranks</th><td>ranks")));
+    // The layer table: the worst of the Q/K/V/O errors beside the layer error, slices above
+    // 0.5 highlighted (at these ranks the demo's V slices lose more than half their norm).
+    EXPECT_TRUE(html.contains(QStringLiteral("<th>worst slice</th>")));
+    EXPECT_TRUE(html.contains(QStringLiteral("<td class=\"bad\">"))) << html.toStdString();
+    EXPECT_TRUE(html.contains(QStringLiteral("<th>status</th>")));
     const QStringList files = QDir(out).entryList(QDir::Files);
     int png = 0, svg = 0, pdf = 0, csv = 0;
     for (const QString& f : files) {
@@ -62,6 +70,19 @@ TEST(Report, DemoReportThroughTheCli) {
     EXPECT_EQ(svg, png);
     EXPECT_EQ(pdf, png);
     EXPECT_EQ(csv, png);
+}
+
+TEST(Report, LayersWithWarningsSaySo) {
+    QTemporaryDir dir;
+    const QString out = dir.filePath(QStringLiteral("report"));
+    // R1 = 64 with R2 = R3 = 1 and 4 heads: the core can use R1 <= 4 and says so.
+    const std::string cmd = std::string(TLLM_CLI) + " report --demo --layers 0 --ranks 64,1,1 --dpi 60 --quiet --out '" +
+                            out.toStdString() + "' >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const QString html = QString::fromUtf8(read_all(out + QStringLiteral("/index.html")));
+    EXPECT_TRUE(html.contains(QStringLiteral("<td class=\"warn\">warning<ul class=\"warn\"><li>ranks (64,1,1) reduced to (4,1,1)")))
+        << html.toStdString();
+    EXPECT_TRUE(html.contains(QStringLiteral("1 layer(s) with warnings")));
 }
 
 // A sweep added with --sweep: its three figures in every format, linked from index.html,

@@ -32,6 +32,31 @@ QFont axis_font(const FigureStyle& s) {
 
 }  // namespace
 
+int tick_decimals(double lo, double step, int count) {
+    if (!(step > 0) || !std::isfinite(step) || !std::isfinite(lo)) return 2;
+    // Enough to tell neighbouring ticks apart; exact ticks may need fewer.
+    const int enough = std::clamp(int(std::ceil(-std::log10(step) - 1e-9)), 0, 12);
+    for (int d = 0; d <= enough + 2; ++d) {
+        const double scale = std::pow(10.0, d);
+        bool exact = true;
+        for (int k = 0; k < std::max(count, 2) && exact; ++k) {
+            const double t = lo + k * step;
+            exact = std::abs(std::round(t * scale) / scale - t) <= step * 1e-6;
+        }
+        if (exact) return d;
+    }
+    return enough;
+}
+
+namespace {
+void tidy_value_labels(QValueAxis* a) {
+    if (a->tickType() != QValueAxis::TicksFixed) return;
+    const int n = std::max(2, a->tickCount());
+    const int d = tick_decimals(a->min(), (a->max() - a->min()) / (n - 1), n);
+    a->setLabelFormat(QStringLiteral("%.%1f").arg(d));
+}
+}  // namespace
+
 QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, double hi, bool integer) {
     auto* a = new QValueAxis;
     a->setTitleText(title);
@@ -41,13 +66,22 @@ QValueAxis* value_axis(const QString& title, const FigureStyle& s, double lo, do
     a->setRange(lo, hi);
     if (integer) {
         a->setLabelFormat(QStringLiteral("%d"));
+        // Every integer up to 12, else the smallest step of 1, 2 or 5 times a power of ten
+        // giving at most about 10 ticks, on its multiples: 0, 5, 10, ... rather than 1, 5, 9, ...
         const double span = hi - lo;
-        const double step = span <= 12 ? 1 : std::ceil(span / 10.0);
+        double step = 1;
+        if (span > 12) {
+            const double raw = span / 10.0, p = std::pow(10.0, std::floor(std::log10(raw)));
+            step = raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
+        }
         a->setTickType(QValueAxis::TicksDynamic);
-        a->setTickAnchor(std::ceil(lo));
+        a->setTickAnchor(std::ceil(lo / step) * step);
         a->setTickInterval(step);
     } else {
         a->applyNiceNumbers();
+        tidy_value_labels(a);
+        // Zooming changes the ticks: the decimals follow.
+        QObject::connect(a, &QValueAxis::rangeChanged, a, [a] { tidy_value_labels(a); });
     }
     a->setGridLineColor(QColor(225, 225, 225));
     return a;
@@ -61,11 +95,38 @@ QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, d
     a->setBase(10);
     a->setLabelFormat(QStringLiteral("%g"));
     lo = std::max(lo, 1e-12);
-    if (exact) a->setRange(lo, std::max(hi, lo * 1.5));
-    else a->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(std::max(hi, lo * 10)))));
+    if (!exact) {
+        hi = std::pow(10.0, std::ceil(std::log10(std::max(hi, lo * 10)) - 1e-9));
+        lo = std::pow(10.0, std::floor(std::log10(lo) + 1e-9));
+    } else {
+        hi = std::max(hi, lo * 1.5);
+    }
+    // QLogValueAxis places its first tick at ceil(ln(min) / ln(base)); for a decade such as
+    // 1e-3 that quotient lands just above -3 and the decade would go unlabelled. A minimum a
+    // hair below keeps it.
+    a->setRange(lo * (1 - 1e-9), hi);
     a->setMinorTickCount(-1);
     a->setGridLineColor(QColor(225, 225, 225));
     return a;
+}
+
+QColor series_color(int i) {
+    static const QColor c[10] = {QColor(31, 119, 180),  QColor(255, 127, 14), QColor(44, 160, 44),  QColor(214, 39, 40),
+                                 QColor(148, 103, 189), QColor(140, 86, 75),  QColor(227, 119, 194), QColor(127, 127, 127),
+                                 QColor(188, 189, 34),  QColor(23, 190, 207)};
+    return c[((i % 10) + 10) % 10];
+}
+
+Qt::PenStyle series_line_style(int i) {
+    static const Qt::PenStyle st[4] = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};
+    return st[(std::max(i, 0) / 10) % 4];
+}
+
+int series_marker_shape(int i) {
+    static const QScatterSeries::MarkerShape m[6] = {
+        QScatterSeries::MarkerShapeCircle, QScatterSeries::MarkerShapeRectangle, QScatterSeries::MarkerShapeTriangle,
+        QScatterSeries::MarkerShapeRotatedRectangle, QScatterSeries::MarkerShapeStar, QScatterSeries::MarkerShapePentagon};
+    return int(m[std::max(i, 0) % 6]);
 }
 
 void attach(QChart* c, QAbstractSeries* s, QAbstractAxis* x, QAbstractAxis* y) {
@@ -352,23 +413,42 @@ QChart* build_convergence_chart(const ResultSet& r, int selected, const FigureSt
     auto* x = value_axis(QStringLiteral("iteration (0 = initialisation)"), s, -0.2, double(iters - 1) + 0.2, true);
     const double pad = std::max(1e-6, (hi - lo) * 0.1);
     auto* y = value_axis(QStringLiteral("relative error"), s, std::max(0.0, lo - pad), hi + pad);
-    y->setLabelFormat(QStringLiteral("%.4f"));
     c->addAxis(x, Qt::AlignBottom);
     c->addAxis(y, Qt::AlignLeft);
+    // One colour of a qualitative palette and one marker shape per layer: traces that
+    // coincide stay apart by their markers. The legend shows the markers.
+    c->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
     int k = 0;
     for (const auto& [l, res] : r.layers) {
+        const QString name = QStringLiteral("layer %1").arg(l);
+        const QColor col = series_color(k);
+        const bool emph = l == selected;
         auto* line = new QLineSeries;
-        line->setName(QStringLiteral("layer %1").arg(l));
-        QColor col = QColor::fromHsvF(float(k++ % 10) / 10.0f, 0.75f, 0.8f);
+        line->setName(name);
         QPen pen(col);
-        pen.setWidthF(l == selected ? 3.0 : 1.2);
+        pen.setWidthF(emph ? 3.0 : 1.4);
+        pen.setStyle(series_line_style(k));
         line->setPen(pen);
-        line->setPointsVisible(true);
-        line->setMarkerSize(l == selected ? 7 : 4);
-        for (std::size_t i = 0; i < res->tucker.trace.size(); ++i) line->append(double(i), res->tucker.trace[i]);
+        // Hollow markers: where traces coincide, each outline stays visible through the other.
+        auto* marks = new QScatterSeries;
+        marks->setName(name);
+        marks->setMarkerShape(QScatterSeries::MarkerShape(series_marker_shape(k)));
+        marks->setMarkerSize(emph ? 11 : 9);
+        marks->setBrush(Qt::NoBrush);
+        QPen mp(col);
+        mp.setWidthF(emph ? 2.2 : 1.5);
+        marks->setPen(mp);
+        for (std::size_t i = 0; i < res->tucker.trace.size(); ++i) {
+            line->append(double(i), res->tucker.trace[i]);
+            marks->append(double(i), res->tucker.trace[i]);
+        }
         attach(c, line, x, y);
+        attach(c, marks, x, y);
+        ++k;
     }
-    if (r.layers.size() > 12) c->legend()->hide();
+    for (auto* m : c->legend()->markers())
+        if (qobject_cast<QLineSeries*>(m->series())) m->setVisible(false);
+    if (r.layers.size() > 16) c->legend()->hide();
     return c;
 }
 
@@ -381,7 +461,7 @@ QString convergence_csv(const ResultSet& r) {
 
 QChart* build_pareto_chart(const ExplorerData& d, const FigureStyle& s) {
     const QString title = d.layer >= 0 ? QStringLiteral("Rank explorer, layer %1").arg(d.layer) : QStringLiteral("Rank explorer");
-    if (d.grid.empty() && d.exact.empty()) return empty_chart(title, QStringLiteral("computing spectra…"), s);
+    if (d.grid.empty() && d.exact.empty()) return empty_chart(title, d.message, s);
     QChart* c = new_chart(title, s);
     double rmin = 1e300, rmax = 0;
     for (const auto* v : {&d.grid, &d.exact})
@@ -497,13 +577,16 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
             lo = std::min(lo, v);
             hi = std::max(hi, v);
         }
-    if (hi <= lo) hi = lo + 1e-9;
+    // All values equal (the per-head compression of uniform ranks): one colour, and a colour
+    // bar that says so rather than a scale from a value to itself.
+    const bool flat = !(hi - lo > 1e-9 * std::max(std::abs(hi), std::abs(lo)));
+    auto colour = [&](double v) { return flat ? viridis(0.5) : viridis((v - lo) / (hi - lo)); };
     const double cw = L.grid.width() / L.heads, ch = L.grid.height() / double(L.layers.size());
     for (std::size_t row = 0; row < L.layers.size(); ++row) {
         const auto& res = *r.layers.at(L.layers[row]);
         for (int i = 0; i < L.heads; ++i) {
             const QRectF cell(L.grid.left() + i * cw, L.grid.top() + row * ch, cw, ch);
-            p.fillRect(cell, viridis((heat_value(res, i, metric) - lo) / (hi - lo)));
+            p.fillRect(cell, colour(heat_value(res, i, metric)));
         }
     }
     p.setPen(QPen(QColor(255, 255, 255, 120), 0.5));
@@ -534,6 +617,17 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
     p.rotate(-90);
     p.drawText(QRectF(-60, -8, 120, 16), Qt::AlignCenter, QStringLiteral("layer"));
     p.restore();
+    if (flat) {
+        // One swatch, one value.
+        const QRectF sw(L.bar.left(), L.bar.center().y() - L.bar.width() / 2, L.bar.width(), L.bar.width());
+        p.fillRect(sw, viridis(0.5));
+        p.drawRect(sw);
+        p.drawText(QRectF(L.bar.right() + 3, sw.center().y() - 7, 70, 14), Qt::AlignLeft | Qt::AlignVCenter,
+                   QString::number(lo, 'g', 3));
+        p.drawText(QRectF(L.bar.left() - 4, sw.bottom() + 2, 74, 14), Qt::AlignLeft | Qt::AlignTop, QStringLiteral("all equal"));
+        p.restore();
+        return;
+    }
     // Colour bar with min, mid, max.
     for (int k = 0; k < 64; ++k) {
         const double t0 = double(k) / 64;

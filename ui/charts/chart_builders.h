@@ -47,6 +47,7 @@ struct ExplorerData {
     std::vector<analysis::SweepPoint> exact;    ///< finished runs (error_exact set)
     bool has_current = false;
     analysis::SweepPoint current;               ///< the ranks in the controls, estimated
+    QString message = QStringLiteral("open a model to explore ranks");  ///< shown while there are no points
 };
 /// Error against compression ratio (log x): the estimate grid, its Pareto front, exact
 /// points of finished runs, and the current ranks.

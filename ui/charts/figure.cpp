@@ -26,6 +26,17 @@ FigureFormat figure_format(const QString& path) {
 
 QSizeF figure_logical_size(const FigureStyle& s) { return {s.width_mm / 25.4 * 96.0, s.height_mm / 25.4 * 96.0}; }
 
+QSize figure_pixel_size(const FigureStyle& s) { return {qRound(s.width_mm / 25.4 * s.dpi), qRound(s.height_mm / 25.4 * s.dpi)}; }
+
+void render_figure(const FigurePainter& paint, QPaintDevice& device, const FigureStyle& style) {
+    const QSizeF logical = figure_logical_size(style);
+    QPainter p(&device);
+    p.setRenderHint(QPainter::Antialiasing);
+    p.setRenderHint(QPainter::TextAntialiasing);
+    p.scale(device.width() / logical.width(), device.height() / logical.height());
+    paint(p, QRectF(QPointF(0, 0), logical));
+}
+
 namespace {
 void commit(QSaveFile& f, const QString& path) {
     if (!f.commit()) throw std::runtime_error(path.toStdString() + ": cannot write: " + f.errorString().toStdString());
@@ -40,18 +51,11 @@ void save_figure(const FigurePainter& paint, const QString& path, const FigureSt
         throw std::runtime_error(path.toStdString() + ": cannot open for writing: " + out.errorString().toStdString());
     switch (fmt) {
     case FigureFormat::PNG: {
-        const QSize px(qRound(style.width_mm / 25.4 * style.dpi), qRound(style.height_mm / 25.4 * style.dpi));
-        QImage img(px, QImage::Format_ARGB32_Premultiplied);
+        QImage img(figure_pixel_size(style), QImage::Format_ARGB32_Premultiplied);
         img.setDotsPerMeterX(qRound(style.dpi / 0.0254));
         img.setDotsPerMeterY(qRound(style.dpi / 0.0254));
         img.fill(Qt::white);
-        {
-            QPainter p(&img);
-            p.setRenderHint(QPainter::Antialiasing);
-            p.setRenderHint(QPainter::TextAntialiasing);
-            p.scale(px.width() / logical.width(), px.height() / logical.height());
-            paint(p, QRectF(QPointF(0, 0), logical));
-        }
+        render_figure(paint, img, style);
         if (!img.save(&out, "PNG")) throw std::runtime_error(path.toStdString() + ": PNG encoding failed");
         break;
     }

@@ -13,6 +13,7 @@
 class QChart;
 class QFont;
 class QPainter;
+class QPaintDevice;
 
 namespace tllm::ui {
 
@@ -22,6 +23,9 @@ struct FigureStyle {
     double height_mm = 100;  ///< figure height on paper
     int dpi = 300;           ///< raster resolution for PNG
     double font_pt = 9;      ///< base font size in points (titles +2)
+    /// On screen: interactive decorations (the selected layer, head or cell) are drawn.
+    /// Exported figures leave them out.
+    bool screen = false;
 };
 
 /// Paints a figure into `rect` (logical units: 1/96 inch).
@@ -35,6 +39,13 @@ FigureFormat figure_format(const QString& path);
 
 /// Logical size (1/96 inch units) of a figure of `style`.
 QSizeF figure_logical_size(const FigureStyle& style);
+/// Size in pixels of the PNG of a figure of `style` (its size on paper at style.dpi).
+QSize figure_pixel_size(const FigureStyle& style);
+
+/// Paints `paint` over the whole of `device` (a PNG's image, or any raster-like device of
+/// figure_pixel_size()): the painter is scaled from logical units to the device's pixels.
+/// What save_figure does for a PNG.
+void render_figure(const FigurePainter& paint, QPaintDevice& device, const FigureStyle& style);
 
 /// Renders `paint` to `path` (format from the extension), written to a temporary file and
 /// renamed. Throws std::runtime_error naming the file on failure.

@@ -112,6 +112,7 @@ FigurePainter ChartPanel::figurePainter(const FigureStyle& style) const { return
 void ChartPanel::refresh() {
     FigureStyle screen;
     screen.font_pt = 9;
+    screen.screen = true;
     QChart* c = builder_(screen);
     QChart* old = view_->chart();
     view_->setChart(c);

@@ -17,11 +17,11 @@ HeatmapPanel::HeatmapPanel(const ResultSet* results, Selection* selection, QWidg
 }
 
 FigurePainter HeatmapPanel::figurePainter(const FigureStyle& style) const {
-    // Copy the data: the painter may run after the panel changed.
+    // Copy the data: the painter may run after the panel changed. The selection outline is
+    // an on-screen decoration: exported figures leave it out.
     const ResultSet r = *results_;
     const HeatMetric m = metric_;
-    const int l = selection_->layer(), h = selection_->head();
-    return [r, m, l, h, style](QPainter& p, const QRectF& rect) { paint_heatmap(p, rect, r, m, l, h, style); };
+    return [r, m, style](QPainter& p, const QRectF& rect) { paint_heatmap(p, rect, r, m, -1, -1, style); };
 }
 
 void HeatmapPanel::setMetric(HeatMetric m) {
@@ -33,6 +33,7 @@ void HeatmapPanel::paintEvent(QPaintEvent*) {
     QPainter p(this);
     p.setRenderHint(QPainter::Antialiasing);
     FigureStyle screen;
+    screen.screen = true;
     paint_heatmap(p, rect(), *results_, metric_, selection_->layer(), selection_->head(), screen);
 }
 

@@ -18,10 +18,10 @@ SweepHeatmapPanel::SweepHeatmapPanel(const edits::SweepResult* sweep, Selection*
 }
 
 FigurePainter SweepHeatmapPanel::figurePainter(const FigureStyle& style) const {
-    // Copy the data: the painter may run after the panel changed.
+    // Copy the data: the painter may run after the panel changed. The selection outline is
+    // an on-screen decoration: exported figures leave it out.
     const edits::SweepResult r = *sweep_;
-    const int l = selection_->layer(), c = column_;
-    return [r, l, c, style](QPainter& p, const QRectF& rect) { paint_sweep_heatmap(p, rect, r, l, c, style); };
+    return [r, style](QPainter& p, const QRectF& rect) { paint_sweep_heatmap(p, rect, r, -1, -1, style); };
 }
 
 QString SweepHeatmapPanel::csv() const { return sweep_heatmap_csv(*sweep_); }
@@ -40,6 +40,7 @@ void SweepHeatmapPanel::paintEvent(QPaintEvent*) {
     QPainter p(this);
     p.setRenderHint(QPainter::Antialiasing);
     FigureStyle screen;
+    screen.screen = true;
     paint_sweep_heatmap(p, rect(), *sweep_, selection_->layer(), column_, screen);
 }
 

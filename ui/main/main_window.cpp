@@ -23,6 +23,8 @@
 #include <QTime>
 
 #include "analysis/compression.h"
+#include "analysis/measures.h"
+#include "analysis/ranks.h"
 #include "analysis/sweep.h"
 #include "charts/figure_panel.h"
 #include "charts/heatmap_panel.h"
@@ -57,7 +59,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     run_dock->setWidget(run_panel_);
     addDockWidget(Qt::LeftDockWidgetArea, model_dock);
     addDockWidget(Qt::LeftDockWidgetArea, run_dock);
-    resizeDocks({model_dock, run_dock}, {260, 620}, Qt::Vertical);
     resizeDocks({model_dock}, {420}, Qt::Horizontal);
 
     // Centre: the charts.
@@ -83,7 +84,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
                                   [R](const FigureStyle& s) { return build_compression_chart(*R, s); },
                                   [R] { return compression_csv(*R); });
     auto* convergence = add_chart(QStringLiteral("hooi_convergence"),
-                                  [R, S](const FigureStyle& s) { return build_convergence_chart(*R, S->layer(), s); },
+                                  [R, S](const FigureStyle& s) { return build_convergence_chart(*R, s.screen ? S->layer() : -1, s); },
                                   [R] { return convergence_csv(*R); });
     const ExplorerData* E = &explorer_;
     explorer_panel_ = add_chart(QStringLiteral("rank_explorer"), [E](const FigureStyle& s) { return build_pareto_chart(*E, s); },
@@ -171,6 +172,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(spectra_, &SpectraService::failed, this, [this](int layer, const QString& m) {
         logLine(tr("spectra of layer %1: %2").arg(layer).arg(m), true);
+        spectra_errors_[layer] = m;
+        if (layer == selection_->layer()) updateExplorer();
     });
 
     // Chart updates are coalesced: many layer results in a burst cause one redraw.
@@ -181,7 +184,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     buildMenus();
     QSettings settings;
     restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
-    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    if (!restoreState(settings.value(QStringLiteral("window/state")).toByteArray())) {
+        // First start: the Model panel tall enough for the summary and the load report. Sizes
+        // given before the window is laid out are lost, hence once the event loop runs.
+        QTimer::singleShot(0, this, [this, model_dock, run_dock, log_dock] {
+            resizeDocks({log_dock}, {90}, Qt::Vertical);
+            resizeDocks({model_dock, run_dock}, {210, 500}, Qt::Vertical);
+            resizeDocks({model_dock}, {440}, Qt::Horizontal);
+        });
+    }
     if (!settings.contains(QStringLiteral("window/geometry"))) resize(1500, 920);
     FigureStyle& st = FigurePanel::exportStyle();
     st.width_mm = settings.value(QStringLiteral("export/width_mm"), st.width_mm).toDouble();
@@ -310,6 +321,7 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
     results_.shape = model_->shape();
     backup_ = results_;
     exact_history_.clear();
+    spectra_errors_.clear();
     spectra_->reset(model_);
     model_panel_->setModel(model_.get());
     run_panel_->setModel(model_);
@@ -452,29 +464,37 @@ void MainWindow::onLayerFinished(std::shared_ptr<const jobs::LayerResult> r) {
         return;
     }
     addResult(r);
-    run_panel_->setLayerStatus(r->layer, tr("error %1").arg(r->measures.rel_error, 0, 'f', 4),
-                               tr("ranks %1,%2,%3, %4× compression, %5 s")
-                                   .arg(r->ranks[0])
-                                   .arg(r->ranks[1])
-                                   .arg(r->ranks[2])
-                                   .arg(r->measures.ratio, 0, 'f', 2)
-                                   .arg(r->seconds_total, 0, 'f', 2));
-    logLine(tr("layer %1: ranks %2,%3,%4, error %5, %6× compression, %7 (%8 s)")
+    const int worst = analysis::worst_slice(r->measures);
+    const double we = r->measures.type_error[std::size_t(worst)];
+    logLine(tr("layer %1: ranks %2,%3,%4, error %5 (worst %6 %7%8), %9× compression, %10 (%11 s)")
                 .arg(r->layer)
                 .arg(r->ranks[0])
                 .arg(r->ranks[1])
                 .arg(r->ranks[2])
                 .arg(r->measures.rel_error, 0, 'f', 4)
+                .arg(QLatin1Char("QKVO"[worst]))
+                .arg(we, 0, 'f', 4)
+                .arg(we > analysis::kSliceErrorWarning ? QStringLiteral("!") : QString())
                 .arg(r->measures.ratio, 0, 'f', 2)
-                .arg(QLatin1String(tucker::status_name(r->status)))
+                .arg(r->warnings.empty() ? QLatin1String(tucker::status_name(r->status)) : QLatin1String("warning"))
                 .arg(r->seconds_total, 0, 'f', 2));
-    if (selection_->layer() < 0 || !results_.layer(selection_->layer())) selection_->select(r->layer);
+    for (const auto& w : r->warnings) logLine(tr("layer %1: warning: %2").arg(r->layer).arg(QString::fromStdString(w)), true);
+    // The selection stays where the user put it: a selected layer of this run shows its result
+    // when it arrives. Only a selection that this run will never fill moves, once, to a result.
+    const int sel = selection_->layer();
+    const bool in_run = last_options_ && std::find(last_options_->layers.begin(), last_options_->layers.end(), sel) !=
+                                             last_options_->layers.end();
+    if (sel < 0 || (!in_run && !results_.layer(sel))) selection_->select(r->layer);
     scheduleRefresh();
 }
 
 void MainWindow::addResult(std::shared_ptr<const jobs::LayerResult> r) {
-    if (r->spectra) spectra_->put(r->layer, std::make_shared<const analysis::ModeSpectra>(*r->spectra));
+    if (r->spectra) {
+        spectra_->put(r->layer, std::make_shared<const analysis::ModeSpectra>(*r->spectra));
+        spectra_errors_.erase(r->layer);
+    }
     exact_history_[r->layer].push_back({r->ranks, r->measures.compressed_params, r->measures.ratio, 0, 0, r->measures.rel_error});
+    run_panel_->setLayerResult(*r);
     results_.layers[r->layer] = std::move(r);
 }
 
@@ -488,8 +508,12 @@ void MainWindow::onRunFinished(std::shared_ptr<const jobs::JobSummary> s) {
             if (!results_.layer(r.layer)) run_panel_->setLayerStatus(r.layer, tr("cancelled"));
         logLine(tr("cancelled after %1 s; the previous results are kept").arg(s->seconds, 0, 'f', 2));
     } else {
-        logLine(tr("finished in %1 s (%2 failed)").arg(s->seconds, 0, 'f', 2).arg(s->failed));
+        int warned = 0;
+        for (const auto& r : s->layers) warned += !r.warnings.empty();
+        logLine(tr("finished in %1 s (%2 failed, %3 with warnings)").arg(s->seconds, 0, 'f', 2).arg(s->failed).arg(warned));
     }
+    // A selected layer that has no result after the run (a failed layer): the first that has.
+    if (!results_.empty() && !results_.layer(selection_->layer())) selection_->select(results_.layers.begin()->first);
     progress_label_->setText(s->cancelled ? tr("cancelled") : tr("done in %1 s").arg(s->seconds, 0, 'f', 1));
     scheduleRefresh();
     updateExplorer();
@@ -522,15 +546,27 @@ void MainWindow::refreshCharts() {
 void MainWindow::updateExplorer() {
     explorer_ = ExplorerData{};
     const int layer = selection_->layer();
+    if (!model_) explorer_.message = tr("open a model to explore ranks");
+    else if (layer < 0) explorer_.message = tr("select a layer");
     if (model_ && layer >= 0) {
         explorer_.layer = layer;
-        std::shared_ptr<const analysis::ModeSpectra> sp = spectra_->get(layer);
+        // A layer whose spectra failed is not retried on every update (a new model clears it).
+        const auto err = spectra_errors_.find(layer);
+        std::shared_ptr<const analysis::ModeSpectra> sp = err == spectra_errors_.end() ? spectra_->get(layer) : nullptr;
         if (sp) {
             const auto& S = model_->shape();
             explorer_.grid = analysis::sweep_estimate(*sp, S, analysis::default_grid(S, 10));
-            const auto cur = analysis::sweep_estimate(*sp, S, {run_panel_->ranks()});
-            explorer_.current = cur.front();
-            explorer_.has_current = true;
+            // Ranks the controls refuse (above a mode's size) have no estimate to show; ranks
+            // beyond what the core can use are shown as the smaller ones the run will use.
+            if (run_panel_->ranksValid()) {
+                const auto cur = analysis::sweep_estimate(*sp, S, {tucker::usable_ranks(run_panel_->ranks(), S.h)});
+                explorer_.current = cur.front();
+                explorer_.has_current = true;
+            }
+        } else if (err != spectra_errors_.end()) {
+            explorer_.message = tr("no spectra: %1").arg(err->second);
+        } else {
+            explorer_.message = tr("computing spectra…");
         }
         if (auto it = exact_history_.find(layer); it != exact_history_.end()) explorer_.exact = it->second;
     }

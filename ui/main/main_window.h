@@ -137,6 +137,7 @@ private:
     std::shared_ptr<const model::Model> model_;
     ResultSet results_, backup_;
     std::map<int, std::vector<analysis::SweepPoint>> exact_history_;
+    std::map<int, QString> spectra_errors_;  ///< why a layer's spectra could not be computed
     ExplorerData explorer_;
     Selection* selection_;
     JobController* jobs_;

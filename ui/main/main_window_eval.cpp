@@ -49,11 +49,11 @@ void MainWindow::buildEvaluation() {
     EvalPanel* E = eval_panel_;
     auto* pareto = add_chart(
         QStringLiteral("sweep_quality_compression"),
-        [W, S, E](const FigureStyle& s) { return build_sweep_pareto_chart(*W, E->ratioAxis(), S->layer(), s); },
+        [W, S, E](const FigureStyle& s) { return build_sweep_pareto_chart(*W, E->ratioAxis(), s.screen ? S->layer() : -1, s); },
         [W, E] { return sweep_pareto_csv(*W, E->ratioAxis()); });
     auto* per_layer = add_chart(
         QStringLiteral("sweep_loss_and_error_per_layer"),
-        [this](const FigureStyle& s) { return build_sweep_layer_chart(sweep_, sweepColumn(), selection_->layer(), s); },
+        [this](const FigureStyle& s) { return build_sweep_layer_chart(sweep_, sweepColumn(), s.screen ? selection_->layer() : -1, s); },
         [this] { return sweep_layer_csv(sweep_, sweepColumn()); });
 
     sweep_table_ = new QTableWidget(0, 11, this);

@@ -22,6 +22,8 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     tree_->header()->setSectionResizeMode(0, QHeaderView::Interactive);
     tree_->setColumnWidth(0, 230);
     tree_->setUniformRowHeights(true);
+    // Room for several rows: the load report (tensors not mapped, warnings) stays in view.
+    tree_->setMinimumHeight(tree_->fontMetrics().height() * 6);
     lay->addWidget(summary_);
     lay->addWidget(tree_, 1);
 }
@@ -59,7 +61,8 @@ void ModelPanel::setModel(const model::Model* m) {
             new QTreeWidgetItem(item, {QString::fromStdString(t), shape});
         }
     }
-    layers->setExpanded(true);
+    // Collapsed: the per-layer tensors would push the load report out of view.
+    layers->setExpanded(false);
     std::map<std::pair<std::string, std::string>, int> groups;
     for (const auto& u : m->unmapped()) groups[{model::layer_wildcard(u.name), u.reason}]++;
     auto* un = new QTreeWidgetItem(tree_, {tr("Not mapped (load report)"), tr("%1 tensors").arg(m->unmapped().size())});

@@ -1,5 +1,7 @@
 #include "panels/run_panel.h"
 
+#include <algorithm>
+
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -9,6 +11,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScopedValueRollback>
 #include <QSpinBox>
 #include <QStackedWidget>
 #include <QTableWidget>
@@ -16,9 +19,44 @@
 #include <QVBoxLayout>
 
 #include "analysis/compression.h"
+#include "analysis/measures.h"
+#include "analysis/ranks.h"
 #include "util/layer_list.h"
 
 namespace tllm::ui {
+namespace {
+
+// A rank control. The arrows stay within the mode's size, but a typed value is kept as typed:
+// a QSpinBox whose maximum is the mode's size drops the keystroke that takes it past it (99
+// typed into a box of at most 64 became 9). A value above the size is refused with a message
+// (RunPanel::rankRefusal) instead, never changed behind the user's back.
+class RankSpinBox : public QSpinBox {
+public:
+    explicit RankSpinBox(QWidget* parent) : QSpinBox(parent) { setRange(1, 99999); }
+    void setLimit(int limit) { limit_ = std::max(1, limit); }
+    int limit() const { return limit_; }
+    void stepBy(int steps) override { setValue(std::clamp(value() + steps, 1, limit_)); }
+
+protected:
+    StepEnabled stepEnabled() const override {
+        StepEnabled e = StepNone;
+        if (value() > 1) e |= StepDownEnabled;
+        if (value() < limit_) e |= StepUpEnabled;
+        return e;
+    }
+
+private:
+    int limit_ = 1;
+};
+
+int rank_limit(const QSpinBox* b) { return static_cast<const RankSpinBox*>(b)->limit(); }
+
+QString triple(const std::array<int, 3>& r) { return QStringLiteral("(%1, %2, %3)").arg(r[0]).arg(r[1]).arg(r[2]); }
+
+const QColor kWarnColour(166, 84, 0);
+const QColor kBadColour(176, 0, 32);
+
+}  // namespace
 
 RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     auto* lay = new QVBoxLayout(this);
@@ -30,10 +68,15 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     layer_edit_->setPlaceholderText(tr("all, or e.g. 0-3,7"));
     layer_edit_->setToolTip(tr("Layer selection: 'all', indices and ranges (0-3,7). Press Enter to apply."));
     layer_list_ = new QTreeWidget(layers_box);
-    layer_list_->setHeaderLabels({tr("Layer"), tr("Status")});
+    layer_list_->setHeaderLabels({tr("Layer"), tr("Status"), tr("Error"), tr("Worst Q/K/V/O")});
+    layer_list_->headerItem()->setToolTip(2, tr("Relative error of the layer ||W - Ŵ||_F / ||W||_F"));
+    layer_list_->headerItem()->setToolTip(
+        3, tr("The largest of the layer's Q, K, V and O errors; above %1 (more than half of the slice's norm lost) "
+              "it is marked !")
+               .arg(analysis::kSliceErrorWarning));
     layer_list_->setRootIsDecorated(false);
     layer_list_->setUniformRowHeights(true);
-    layer_list_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    for (int c = 0; c < 4; ++c) layer_list_->header()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
     layer_list_->setMinimumHeight(110);
     auto* sel_row = new QHBoxLayout;
     auto* all = new QPushButton(tr("All"), layers_box);
@@ -57,13 +100,17 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     auto* rrow = new QHBoxLayout;
     const char* names[3] = {"R1 (d)", "R2 (head_dim)", "R3 (QKVO)"};
     for (int n = 0; n < 3; ++n) {
-        r_[n] = new QSpinBox(fixed);
-        r_[n]->setRange(1, 1);
+        r_[n] = new RankSpinBox(fixed);
         r_[n]->setToolTip(tr("Rank of mode %1: %2").arg(n + 1).arg(QLatin1String(names[n])));
         rrow->addWidget(new QLabel(QLatin1String(names[n]), fixed));
         rrow->addWidget(r_[n], 1);
     }
     fl->addLayout(rrow);
+    rank_msg_ = new QLabel(fixed);
+    rank_msg_->setWordWrap(true);
+    rank_msg_->setTextFormat(Qt::RichText);
+    rank_msg_->hide();
+    fl->addWidget(rank_msg_);
     overrides_ = new QTableWidget(0, 4, fixed);
     overrides_->setHorizontalHeaderLabels({tr("layer"), tr("R1"), tr("R2"), tr("R3")});
     overrides_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
@@ -197,8 +244,9 @@ void RunPanel::setModel(std::shared_ptr<const model::Model> m) {
         const int def[3] = {std::max(1, S.d / 4), std::max(1, S.dv / 2), 4};
         for (int n = 0; n < 3; ++n) {
             QSignalBlocker b(r_[n]);
-            r_[n]->setRange(1, lim[n]);
+            static_cast<RankSpinBox*>(r_[n])->setLimit(lim[n]);
             r_[n]->setValue(std::min(def[n], lim[n]));
+            r_[n]->setToolTip(tr("Rank of mode %1 (%2): 1 to %3").arg(n + 1).arg(QLatin1String(n == 0 ? "d" : n == 1 ? "head_dim" : "QKVO")).arg(lim[n]));
         }
         for (const auto& L : model_->layers()) {
             auto* item = new QTreeWidgetItem(layer_list_, {tr("layer %1").arg(L.index), QString()});
@@ -244,6 +292,70 @@ std::vector<int> RunPanel::checkedLayers() const {
 
 std::array<int, 3> RunPanel::ranks() const { return {r_[0]->value(), r_[1]->value(), r_[2]->value()}; }
 
+bool RunPanel::ranksValid() const { return model_ && rankRefusal().isEmpty(); }
+
+QString RunPanel::rankRefusal() const {
+    if (!model_) return {};
+    const char* names[3] = {"d", "head_dim", "QKVO"};
+    QStringList out;
+    for (int n = 0; n < 3; ++n)
+        if (r_[n]->value() > rank_limit(r_[n]))
+            out << tr("R%1 = %2 is above %3 = %4, the size of mode %1: not accepted (R%1 is 1 to %4).")
+                       .arg(n + 1)
+                       .arg(r_[n]->value())
+                       .arg(QLatin1String(names[n]))
+                       .arg(rank_limit(r_[n]));
+    return out.join(QLatin1Char(' '));
+}
+
+void RunPanel::checkRanks() {
+    const bool fixed = model_ && mode_->currentIndex() == 0;
+    const QString refusal = fixed ? rankRefusal() : QString();
+    for (int n = 0; n < 3; ++n)
+        r_[n]->setStyleSheet(fixed && r_[n]->value() > rank_limit(r_[n]) ? QStringLiteral("QSpinBox { border: 2px solid #b00020; }")
+                                                                       : QString());
+    QStringList warnings;
+    if (fixed && refusal.isEmpty()) {
+        const auto& S = model_->shape();
+        auto check = [&](const std::array<int, 3>& r, const QString& who) {
+            const auto u = tucker::usable_ranks(r, S.h);
+            if (u != r)
+                warnings << tr("%1%2 is beyond what the core can use (each rank ≤ the product of the other two × %3 "
+                               "heads): the run uses the equivalent %4.")
+                                .arg(who, triple(r))
+                                .arg(S.h)
+                                .arg(triple(u));
+            const double ratio = analysis::compression_ratio(S, u);
+            if (ratio <= 1)
+                warnings << tr("%1%2 does not compress: ratio %3× (%4 parameters against %5).")
+                                .arg(who, triple(u))
+                                .arg(ratio, 0, 'f', 2)
+                                .arg(analysis::compressed_params(S, u))
+                                .arg(S.original_params());
+        };
+        check(ranks(), QString());
+        for (int row = 0; row < overrides_->rowCount(); ++row) {
+            std::array<int, 4> v{};
+            bool ok = true;
+            for (int c = 0; c < 4 && ok; ++c) {
+                const auto* item = overrides_->item(row, c);
+                v[c] = item ? item->text().toInt(&ok) : 0;
+                ok = ok && item;
+            }
+            if (ok && v[1] >= 1 && v[2] >= 1 && v[3] >= 1 && v[1] <= S.d && v[2] <= S.dv && v[3] <= 4)
+                check({v[1], v[2], v[3]}, tr("Layer %1's override ").arg(v[0]));
+        }
+    }
+    QString html;
+    if (!refusal.isEmpty())
+        html = QStringLiteral("<span style='color:%1'>%2</span>").arg(kBadColour.name(), refusal.toHtmlEscaped());
+    for (const QString& w : warnings)
+        html += (html.isEmpty() ? QString() : QStringLiteral("<br>")) +
+                QStringLiteral("<span style='color:%1'>⚠ %2</span>").arg(kWarnColour.name(), w.toHtmlEscaped());
+    rank_msg_->setText(html);
+    rank_msg_->setVisible(!html.isEmpty());
+}
+
 void RunPanel::setRanks(const std::array<int, 3>& r) {
     for (int n = 0; n < 3; ++n) r_[n]->setValue(r[n]);
 }
@@ -255,6 +367,7 @@ jobs::JobOptions RunPanel::options() const {
     if (o.layers.empty()) throw std::invalid_argument("no layer selected");
     switch (mode_->currentIndex()) {
     case 0:
+        if (const QString refusal = rankRefusal(); !refusal.isEmpty()) throw std::invalid_argument(refusal.toStdString());
         o.ranks.kind = tucker::RankSpec::Kind::Fixed;
         o.ranks.ranks = ranks();
         for (int row = 0; row < overrides_->rowCount(); ++row) {
@@ -320,16 +433,77 @@ void RunPanel::setRunning(bool running) {
 }
 
 void RunPanel::setLayerStatus(int layer, const QString& text, const QString& tooltip) {
+    // Status text is not a change of the layer selection.
+    const QScopedValueRollback<bool> quiet(syncing_, true);
     for (int i = 0; i < layer_list_->topLevelItemCount(); ++i) {
         auto* item = layer_list_->topLevelItem(i);
-        if (item->data(0, Qt::UserRole).toInt() == layer) {
-            item->setText(1, text);
-            item->setToolTip(1, tooltip);
+        if (item->data(0, Qt::UserRole).toInt() != layer) continue;
+        qDeleteAll(item->takeChildren());
+        item->setText(1, text);
+        item->setToolTip(1, tooltip);
+        item->setForeground(1, QBrush());
+        for (int c = 2; c < 4; ++c) {
+            item->setText(c, QString());
+            item->setToolTip(c, QString());
+            item->setForeground(c, QBrush());
+            item->setFont(c, layer_list_->font());
         }
     }
 }
 
+void RunPanel::setLayerResult(const jobs::LayerResult& r) {
+    const QScopedValueRollback<bool> quiet(syncing_, true);
+    for (int i = 0; i < layer_list_->topLevelItemCount(); ++i) {
+        auto* item = layer_list_->topLevelItem(i);
+        if (item->data(0, Qt::UserRole).toInt() != r.layer) continue;
+        setLayerStatus(r.layer, QString());
+        const bool warn = !r.warnings.empty();
+        const QString detail = tr("ranks %1,%2,%3, %4× compression, %5 s")
+                                   .arg(r.ranks[0])
+                                   .arg(r.ranks[1])
+                                   .arg(r.ranks[2])
+                                   .arg(r.measures.ratio, 0, 'f', 2)
+                                   .arg(r.seconds_total, 0, 'f', 2);
+        QStringList tips{detail};
+        for (const auto& w : r.warnings) tips << tr("warning: %1").arg(QString::fromStdString(w));
+        item->setText(1, warn ? tr("warning") : QLatin1String(tucker::status_name(r.status)));
+        item->setToolTip(1, tips.join(QLatin1Char('\n')));
+        if (warn) item->setForeground(1, kWarnColour);
+        item->setText(2, QString::number(r.measures.rel_error, 'f', 4));
+        item->setToolTip(2, detail);
+        const int t = analysis::worst_slice(r.measures);
+        const double e = r.measures.type_error[std::size_t(t)];
+        const bool bad = e > analysis::kSliceErrorWarning;
+        item->setText(3, QStringLiteral("%1 %2%3").arg(QLatin1Char("QKVO"[t])).arg(e, 0, 'f', 4).arg(bad ? QStringLiteral("!") : QString()));
+        item->setToolTip(3, tr("Q %1, K %2, V %3, O %4%5")
+                                .arg(r.measures.type_error[0], 0, 'f', 4)
+                                .arg(r.measures.type_error[1], 0, 'f', 4)
+                                .arg(r.measures.type_error[2], 0, 'f', 4)
+                                .arg(r.measures.type_error[3], 0, 'f', 4)
+                                .arg(bad ? tr("\nthe %1 slices lost more than half of their norm (error above %2)")
+                                               .arg(QLatin1Char("QKVO"[t]))
+                                               .arg(analysis::kSliceErrorWarning)
+                                         : QString()));
+        if (bad) {
+            item->setForeground(3, kBadColour);
+            QFont f = layer_list_->font();
+            f.setBold(true);
+            item->setFont(3, f);
+        }
+        // The warnings in plain sight, beneath the layer.
+        for (const auto& w : r.warnings) {
+            auto* child = new QTreeWidgetItem(item, {QStringLiteral("⚠ ") + QString::fromStdString(w)});
+            child->setFlags(Qt::ItemIsEnabled);
+            child->setFirstColumnSpanned(true);
+            child->setForeground(0, kWarnColour);
+            child->setToolTip(0, QString::fromStdString(w));
+        }
+        item->setExpanded(warn);
+    }
+}
+
 void RunPanel::updatePreview() {
+    checkRanks();
     if (!model_) {
         preview_->setText(tr("Open a model to choose layers and ranks."));
         run_->setEnabled(false);
@@ -341,7 +515,9 @@ void RunPanel::updatePreview() {
         const jobs::JobOptions o = options();
         const auto& S = model_->shape();
         if (o.ranks.kind == tucker::RankSpec::Kind::Fixed) {
-            const auto r = o.ranks.ranks;
+            // What the run will use: ranks beyond what the core can use are reduced (the
+            // warning under the controls says so).
+            const auto r = tucker::usable_ranks(o.ranks.ranks, S.h);
             text = tr("<b>%1 layer(s)</b> at ranks (%2, %3, %4): <b>%5×</b> compression, %6 → %7 parameters per layer")
                        .arg(o.layers.size())
                        .arg(r[0])

@@ -36,8 +36,20 @@ public:
     void setRanks(const std::array<int, 3>& r);
     /// While running: Run disabled, Cancel enabled.
     void setRunning(bool running);
-    /// Per-layer status text in the layer list ("42%", "done", "failed").
+    /// Whether every global rank is within its mode's size (the rank explorer shows only
+    /// such ranks; larger ones are refused with a message and disable Run).
+    bool ranksValid() const;
+    /// Per-layer status text in the layer list ("42%", "queued", "failed"); clears the
+    /// layer's error columns and warnings.
     void setLayerStatus(int layer, const QString& text, const QString& tooltip = {});
+    /// A finished layer in the layer list: status (ok, not converged, or "warning" with the
+    /// warnings beneath the layer), the layer error and the worst of its Q/K/V/O errors,
+    /// highlighted above analysis::kSliceErrorWarning.
+    void setLayerResult(const jobs::LayerResult& r);
+    QTreeWidget* layerList() const { return layer_list_; }
+    QSpinBox* rankBox(int mode) const { return r_[mode]; }
+    /// The live warnings and refusals of the rank controls (empty when there are none).
+    QLabel* rankMessage() const { return rank_msg_; }
     /// The QLineEdit with the layer selection (tests drive it).
     QLineEdit* layerEdit() const { return layer_edit_; }
     QPushButton* runButton() const { return run_; }
@@ -54,6 +66,12 @@ Q_SIGNALS:
 
 private:
     void updatePreview();
+    /// Why the global fixed ranks are refused (a rank above its mode's size); empty when not.
+    QString rankRefusal() const;
+    /// The live messages of the rank controls: the refusal, or the warnings (ranks beyond
+    /// what the core can use with the equivalent smaller ranks, no compression) of the global
+    /// ranks and the per-layer overrides; shown in rank_msg_.
+    void checkRanks();
     void applyLayerText();
     std::vector<int> checkedLayers() const;
 
@@ -72,6 +90,7 @@ private:
     QDoubleSpinBox* hooi_tol_;
     QSpinBox* threads_;
     QLabel* preview_;
+    QLabel* rank_msg_;
     QPushButton* run_;
     QPushButton* cancel_;
     bool running_ = false;

@@ -4,6 +4,7 @@
 #include <QSaveFile>
 #include <stdexcept>
 
+#include "analysis/measures.h"
 #include "analysis/sweep.h"
 #include "charts/chart_builders.h"
 #include "report/sweep_figures.h"
@@ -97,19 +98,51 @@ QStringList write_report(const QString& dir, const ReportInput& in, const Figure
     html += QStringLiteral(
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-        "figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#444}</style></head><body>\n");
+        "figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#444}"
+        "td.bad{color:#b00020;font-weight:bold;background:#fde8ec}.warn{color:#a65400}ul.warn{margin:0;padding-left:1.2em}"
+        "</style></head><body>\n");
     html += QStringLiteral("<h1>%1</h1>\n<p>Model: <code>%2</code><br>%3</p>\n")
                 .arg(in.title.toHtmlEscaped(), in.model_path.toHtmlEscaped(), in.model_summary.toHtmlEscaped());
     html += QStringLiteral("<h2>Settings</h2><table>\n");
     for (const auto& [k, v] : in.settings) html += QStringLiteral("<tr><th>%1</th><td>%2</td></tr>\n").arg(k.toHtmlEscaped(), v.toHtmlEscaped());
-    html += QStringLiteral("</table>\n<h2>Layers</h2><table><tr><th>layer</th><th>ranks</th><th>relative error</th><th>Q</th><th>K</th>"
-                           "<th>V</th><th>O</th><th>compression</th><th>iterations</th><th>seconds</th></tr>\n");
+    // The layer table: the layer error beside the worst of its Q/K/V/O errors (slices above
+    // analysis::kSliceErrorWarning highlighted), and the status with any warnings.
+    html += QStringLiteral("</table>\n<h2>Layers</h2><table><tr><th>layer</th><th>ranks</th><th>relative error</th>"
+                           "<th>worst slice</th><th>Q</th><th>K</th><th>V</th><th>O</th><th>compression</th>"
+                           "<th>iterations</th><th>seconds</th><th>status</th></tr>\n");
+    int warned = 0, damaged = 0;
     for (const auto& [l, res] : R.layers) {
-        html += QStringLiteral("<tr><td>%1</td><td>%2, %3, %4</td><td>%5</td>").arg(l).arg(res->ranks[0]).arg(res->ranks[1]).arg(res->ranks[2]).arg(res->measures.rel_error, 0, 'f', 4);
-        for (int t = 0; t < 4; ++t) html += QStringLiteral("<td>%1</td>").arg(res->measures.type_error[t], 0, 'f', 4);
-        html += QStringLiteral("<td>%1×</td><td>%2</td><td>%3</td></tr>\n").arg(res->measures.ratio, 0, 'f', 2).arg(res->tucker.iterations).arg(res->seconds_total, 0, 'f', 3);
+        const auto& m = res->measures;
+        const int worst = analysis::worst_slice(m);
+        auto cls = [](double e) { return e > analysis::kSliceErrorWarning ? QStringLiteral(" class=\"bad\"") : QString(); };
+        damaged += m.type_error[std::size_t(worst)] > analysis::kSliceErrorWarning;
+        html += QStringLiteral("<tr><td>%1</td><td>%2, %3, %4</td><td>%5</td><td%6>%7 %8</td>")
+                    .arg(l)
+                    .arg(res->ranks[0])
+                    .arg(res->ranks[1])
+                    .arg(res->ranks[2])
+                    .arg(m.rel_error, 0, 'f', 4)
+                    .arg(cls(m.type_error[std::size_t(worst)]))
+                    .arg(QLatin1Char("QKVO"[worst]))
+                    .arg(m.type_error[std::size_t(worst)], 0, 'f', 4);
+        for (int t = 0; t < 4; ++t) html += QStringLiteral("<td%1>%2</td>").arg(cls(m.type_error[t])).arg(m.type_error[t], 0, 'f', 4);
+        html += QStringLiteral("<td>%1×</td><td>%2</td><td>%3</td>").arg(m.ratio, 0, 'f', 2).arg(res->tucker.iterations).arg(res->seconds_total, 0, 'f', 3);
+        if (res->warnings.empty()) {
+            html += QStringLiteral("<td>%1</td></tr>\n").arg(QLatin1String(tucker::status_name(res->status)));
+        } else {
+            ++warned;
+            html += QStringLiteral("<td class=\"warn\">warning<ul class=\"warn\">");
+            for (const auto& w : res->warnings) html += QStringLiteral("<li>%1</li>").arg(QString::fromStdString(w).toHtmlEscaped());
+            html += QStringLiteral("</ul></td></tr>\n");
+        }
     }
-    html += QStringLiteral("</table>\n<h2>Figures</h2>\n");
+    html += QStringLiteral("</table>\n");
+    if (damaged > 0)
+        html += QStringLiteral("<p>Highlighted: slice errors above %1 (the slice lost more than half of its norm); %2 layer(s).</p>\n")
+                    .arg(analysis::kSliceErrorWarning)
+                    .arg(damaged);
+    if (warned > 0) html += QStringLiteral("<p class=\"warn\">%1 layer(s) with warnings (status column).</p>\n").arg(warned);
+    html += QStringLiteral("<h2>Figures</h2>\n");
     for (const auto& f : figs)
         html += QStringLiteral("<figure id=\"%1\"><img src=\"%1.png\" alt=\"%2\"><figcaption>%2 "
                                "[<a href=\"%1.png\">PNG</a> · <a href=\"%1.svg\">SVG</a> · <a href=\"%1.pdf\">PDF</a> · "
