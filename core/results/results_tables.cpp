@@ -87,7 +87,7 @@ nlohmann::ordered_json results_json(const model::Model& m, const jobs::JobOption
                   {"head_dim", S.dv},
                   {"num_heads", S.h},
                   {"num_kv_heads", S.n_kv}};
-    j["options"] = {{"ranks", opt.ranks.describe()},
+    j["options"] = {{"rank_choice", opt.ranks.describe()},
                     {"method", tucker::method_name(opt.tucker.method)},
                     {"init", tucker::method_name(opt.tucker.init)},
                     {"max_iterations", opt.tucker.max_iterations},

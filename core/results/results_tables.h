@@ -6,9 +6,11 @@
 // holding the source model, is refused: io::check_output_dir). results.json carries a
 // SHA-256 checksum of its content (util/json_checksum.h).
 // Files:
-//   results.json      model, options, and per layer: status, message, ranks, errors (layer,
-//                     per type, per head x type), parameters and ratios, captured energy,
-//                     HOOI trace, timings, mode spectra
+//   results.json      model, options (rank_choice: "ranks 32,16,4", "tolerance 0.2", ...;
+//                     method, balance_slices, ...), and per layer: status, message,
+//                     warnings, ranks, errors (layer, worst slice, per type, per head x
+//                     type), parameters and ratios, captured energy, HOOI trace, timings,
+//                     mode spectra
 //   layers.csv        one row per layer
 //   heads.csv         one row per layer x head x type: error, head compression ratio
 //   spectra.csv       one row per layer x mode x index: singular value, captured energy

@@ -92,7 +92,7 @@ nlohmann::ordered_json export_json(const model::Model& m, const jobs::JobOptions
     j["tool_version"] = TENSORLLM_VERSION;
     j["source"] = {{"path", src.path}, {"total_bytes", src.total_bytes}, {"header_sha256", src.header_sha256}};
     j["shape"] = {{"hidden_size", S.d}, {"head_dim", S.dv}, {"num_heads", S.h}, {"num_kv_heads", S.n_kv}};
-    j["options"] = {{"ranks", opt.ranks.describe()},
+    j["options"] = {{"rank_choice", opt.ranks.describe()},
                     {"method", tucker::method_name(opt.tucker.method)},
                     {"init", tucker::method_name(opt.tucker.init)},
                     {"max_iterations", opt.tucker.max_iterations},
