@@ -222,7 +222,7 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     const ShapeCase shapes[] = {
         {"gpt2-124m", complete_spec("gpt2", 768, 12, 0, 12, 3072, 50257, 1024, true), 8},
-        {"llama-1b", complete_spec("llama", 2048, 32, 8, 16, 8192, 128256, 2048, true), 4},
+        {"llama-1b", complete_spec("llama", 2048, 32, 8, 16, 8192, 128256, 2048, true), 2},
     };
     bool any_throughput = false;
     for (const auto& c : shapes) any_throughput |= selected(std::string("throughput ") + c.name + " ctx1024", filter);

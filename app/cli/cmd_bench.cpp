@@ -32,7 +32,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
             "                prefix cache and with every edited pass from the embeddings; and, only\n"
             "                with --filter peak-memory, the peak memory of evaluating 64 tokens of the\n"
             "                LLaMA-2-7B layout in bf16 (writes about 13.5 GB to TMPDIR)\n"
-            "  --windows N   (--eval) windows of 1024 tokens per throughput case (default 8 / 4)\n"
+            "  --windows N   (--eval) windows of 1024 tokens per throughput case (default 8 / 2)\n"
             "  --layers N    (--eval) layers of the 7B-layout case (default 32)\n"
             "  --json        machine-readable output\n"
             "  --threads N   worker threads (default: all cores)\n"
