@@ -3,12 +3,16 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <unistd.h>
 
 #include "analysis/benchmark.h"
 #include "edits/sweep.h"
+#include "eval/evaluate.h"
 #include "eval/tokenizer.h"
 #include "io/mapped_file.h"
+#include "model/synthetic.h"
 #include "util/resources.h"
 
 namespace tllm::cli {
@@ -36,11 +40,213 @@ edits::SweepOptions demo_sweep_options(int threads, std::uint64_t cache) {
     return o;
 }
 
+// A synthetic complete checkpoint of a real model's shape, and how many of its windows of
+// 1024 tokens the throughput case scores.
+struct ShapeCase {
+    const char* name;  // the case name after "throughput " / "peak-memory "
+    model::SyntheticSpec spec;
+    int windows;
+};
+
+model::SyntheticSpec complete_spec(const char* type, int hidden, int heads, int kv_heads, int layers, int ffn, int vocab,
+                                   int positions, bool tied) {
+    model::SyntheticSpec s;
+    s.model_type = type;
+    s.hidden = hidden;
+    s.heads = heads;
+    s.kv_heads = kv_heads;
+    s.layers = layers;
+    s.ffn = ffn;
+    s.vocab = vocab;
+    s.positions = positions;
+    s.tied_embeddings = tied;
+    s.dtype = io::DType::BF16;
+    return s;
+}
+
+// The tensorllm synth options that write the same checkpoint (printed in --json output for
+// tests/bench/torch_throughput.py).
+std::vector<std::string> synth_args(const model::SyntheticSpec& s) {
+    std::vector<std::string> a{"--type", s.model_type, "--hidden", std::to_string(s.hidden), "--heads",
+                               std::to_string(s.heads), "--layers", std::to_string(s.layers), "--ffn",
+                               std::to_string(s.ffn), "--vocab", std::to_string(s.vocab), "--positions",
+                               std::to_string(s.positions), "--dtype", "BF16"};
+    if (s.kv_heads) a.insert(a.end(), {"--kv-heads", std::to_string(s.kv_heads)});
+    if (s.tied_embeddings) a.push_back("--tie-embeddings");
+    return a;
+}
+
+// Fixed token ids: ids[i] = (i * 2654435761 mod 2^32) mod vocab (tests/bench/torch_throughput.py
+// uses the same rule).
+std::vector<std::int32_t> bench_ids(std::int64_t n, int vocab) {
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) ids[std::size_t(i)] = std::int32_t((std::uint32_t(i) * 2654435761u) % std::uint32_t(vocab));
+    return ids;
+}
+
+// A directory under TMPDIR (or /tmp) removed with everything in it when this goes out of scope.
+class ScratchDir {
+public:
+    explicit ScratchDir(const std::string& tag) {
+        const char* base = std::getenv("TMPDIR");
+        path_ = std::filesystem::path(base && *base ? base : "/tmp") /
+                ("tensorllm-bench-" + tag + "-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    std::string str() const { return path_.string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+// Parameters of the layers (every tensor a layer reads): the "non-embedding" count.
+std::uint64_t layer_parameters(const eval::Transformer& t) {
+    std::uint64_t n = 0;
+    const auto& ck = t.model().checkpoint();
+    for (int l = 0; l < t.config().n_layers; ++l)
+        for (const auto& name : t.layer_tensor_names(l)) n += ck.at(name).info->numel();
+    return n;
+}
+
+bool selected(const std::string& name, const std::string& filter) {
+    return filter.empty() || name.find(filter) != std::string::npos;
+}
+
+// Throughput of perplexity evaluation (windows of 1024 tokens, stride 1024) on a synthetic
+// checkpoint of `c`'s shape, next to the SGEMM bound.
+nlohmann::ordered_json throughput_case(const ShapeCase& c, int threads, int windows, const bench::MachineLimits& m,
+                                       bool json) {
+    const std::string name = std::string("throughput ") + c.name + " ctx1024";
+    ScratchDir dir(c.name);
+    auto t0 = std::chrono::steady_clock::now();
+    model::write_synthetic_checkpoint(dir.str(), c.spec);
+    const double synth_s = seconds_since(t0);
+    bench::reset_peak_rss();
+    t0 = std::chrono::steady_clock::now();
+    auto mp = std::make_shared<const model::Model>(dir.str());
+    eval::ForwardOptions fo;
+    fo.threads = threads;
+    eval::Transformer t(mp, fo);
+    t.preload();  // weight conversion is load time, not scoring
+    const double load_s = seconds_since(t0);
+    const int ctx = 1024, w = windows > 0 ? windows : c.windows;
+    const auto ids = bench_ids(std::int64_t(w) * ctx, t.config().vocab_size);
+    eval::PerplexityOptions po;
+    po.ctx = ctx;
+    po.stride = ctx;
+    t0 = std::chrono::steady_clock::now();
+    const auto r = eval::perplexity_ids(t, ids, {}, po, "bench ids");
+    const double s = seconds_since(t0);
+    const auto& cfg = t.config();
+    const double params = double(layer_parameters(t));
+    const double tps = double(r.n_tokens) / s;
+    const double bound_tps = m.gemm_gflops * 1e9 / (2.0 * params);
+    // FLOPs actually done per token: the layers' products, lm_head, and causal attention
+    // (scores and weighted values over n/2 keys on average: 2 * n * d per layer and token).
+    const double flop_per_token =
+        2.0 * (params + double(cfg.vocab_size) * cfg.dim) + 2.0 * ctx * double(cfg.n_heads * cfg.head_dim) * cfg.n_layers;
+    const double gflops = flop_per_token * tps / 1e9;
+    const double peak = bench::peak_rss_mib();
+    if (json)
+        return {{"name", name},
+                {"synth_args", synth_args(c.spec)},
+                {"ids", "ids[i] = (i * 2654435761 mod 2^32) mod vocab"},
+                {"ctx", ctx},
+                {"windows", r.n_windows()},
+                {"tokens", r.n_tokens},
+                {"seconds", s},
+                {"tokens_per_second", tps},
+                {"layer_parameters", params},
+                {"sgemm_gflops", m.gemm_gflops},
+                {"openblas_coretype", m.blas_coretype},
+                {"bound_tokens_per_second", bound_tps},
+                {"fraction_of_bound", tps / bound_tps},
+                {"gflops_all_products", gflops},
+                {"mean_nll", r.mean_nll},
+                {"synth_seconds", synth_s},
+                {"load_seconds", load_s},
+                {"peak_rss_mib", peak}};
+    std::printf("%-34s %7lld %8.2f %9.1f %9.1f %7.3f %8.1f %9.5f %9.0f\n", name.c_str(), (long long)r.n_tokens, s, tps,
+                bound_tps, tps / bound_tps, gflops, r.mean_nll, peak);
+    std::fflush(stdout);
+    return {};
+}
+
+// Peak resident memory of a short evaluation of the LLaMA-2-7B layout in bf16 with the
+// default ForwardOptions (layers converted to float32 within the 4 GiB cache budget, the
+// rest converted on each use), for `layers` of its 32 layers.
+nlohmann::ordered_json peak_memory_case(int threads, int layers, bool json) {
+    auto spec = complete_spec("llama", 4096, 32, 0, layers, 11008, 32000, 2048, false);
+    spec.shards = std::min(8, layers);
+    const std::string name = "peak-memory llama-7b bf16 " + std::to_string(layers) + " layers";
+    ScratchDir dir("llama-7b");
+    auto t0 = std::chrono::steady_clock::now();
+    model::write_synthetic_checkpoint(dir.str(), spec);
+    const double synth_s = seconds_since(t0);
+    std::uint64_t disk = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.str())) disk += e.file_size();
+    // Written pages may stay in the page cache, not in this process: the peak below is the
+    // evaluation's own.
+    bench::reset_peak_rss();
+    t0 = std::chrono::steady_clock::now();
+    auto mp = std::make_shared<const model::Model>(dir.str());
+    eval::ForwardOptions fo;
+    fo.threads = threads;
+    eval::Transformer t(mp, fo);
+    const auto ids = bench_ids(64, t.config().vocab_size);
+    eval::PerplexityOptions po;
+    po.ctx = 64;
+    const auto r = eval::perplexity_ids(t, ids, {}, po, "bench ids");
+    const double s = seconds_since(t0);
+    const double peak = bench::peak_rss_mib();
+    if (json)
+        return {{"name", name},         {"layers", layers},          {"checkpoint_bytes", disk},
+                {"tokens", r.n_tokens}, {"seconds", s},              {"cached_bytes", t.cached_bytes()},
+                {"synth_seconds", synth_s}, {"mean_nll", r.mean_nll}, {"peak_rss_mib", peak}};
+    std::printf("%-34s %7lld %8.2f  checkpoint %.2f GB, f32 layers cached %.2f GiB, peak %.0f MiB\n", name.c_str(),
+                (long long)r.n_tokens, s, double(disk) / 1e9, double(t.cached_bytes()) / double(1ull << 30), peak);
+    std::fflush(stdout);
+    return {};
+}
+
 }  // namespace
 
-nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bool json) {
+nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bool json, const EvalBenchOptions& opt) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    if (!filter.empty() && std::string("sweep-demo").find(filter) == std::string::npos) return out;
+    const ShapeCase shapes[] = {
+        {"gpt2-124m", complete_spec("gpt2", 768, 12, 0, 12, 3072, 50257, 1024, true), 8},
+        {"llama-1b", complete_spec("llama", 2048, 32, 8, 16, 8192, 128256, 2048, true), 2},
+    };
+    bool any_throughput = false;
+    for (const auto& c : shapes) any_throughput |= selected(std::string("throughput ") + c.name + " ctx1024", filter);
+    if (any_throughput) {
+        const bench::MachineLimits m = bench::measure_machine(threads);
+        if (!json) {
+            std::printf("machine: %d threads, SGEMM %.1f GFLOP/s, OPENBLAS_CORETYPE=%s; bound = SGEMM rate / (2 x layer "
+                        "parameters)\n\n",
+                        m.threads, m.gemm_gflops, m.blas_coretype.empty() ? "(unset)" : m.blas_coretype.c_str());
+            std::printf("%-34s %7s %8s %9s %9s %7s %8s %9s %9s\n", "case", "tokens", "seconds", "tokens/s", "bound/s",
+                        "x bound", "GFLOP/s", "mean NLL", "peak MiB");
+        }
+        for (const auto& c : shapes)
+            if (selected(std::string("throughput ") + c.name + " ctx1024", filter)) {
+                auto j = throughput_case(c, threads, opt.windows, m, json);
+                if (json) out.push_back(j);
+            }
+    }
+    // The 7B case writes about 13.5 GB: only when the filter asks for it.
+    if (!filter.empty() && std::string("peak-memory llama-7b bf16").find(filter) != std::string::npos) {
+        auto j = peak_memory_case(threads, opt.layers_7b > 0 ? opt.layers_7b : 32, json);
+        if (json) out.push_back(j);
+    }
+    if (!selected("sweep-demo", filter)) return out;
     auto m = std::make_shared<const model::Model>(util::default_model_dir());
     eval::ForwardOptions fo;
     fo.threads = threads;

@@ -12,7 +12,7 @@
 namespace tllm::cli {
 
 int cmd_bench(const std::vector<std::string>& argv) {
-    Args args(argv, {"help", "json", "quick", "eval"}, {"threads", "filter"});
+    Args args(argv, {"help", "json", "quick", "eval"}, {"threads", "filter", "windows", "layers"});
     if (args.flag("help")) {
         std::fputs(
             "usage: tensorllm bench [--quick | --eval] [--json] [--threads N] [--filter TEXT]\n"
@@ -24,9 +24,16 @@ int cmd_bench(const std::vector<std::string>& argv) {
             "and bandwidth are measured first, in the same run, with the same threads. Cases that\n"
             "take under a second run five times and report the median (\"first\": the first run).\n"
             "  --quick       GPT-2 shapes only (seconds)\n"
-            "  --eval        the evaluation benchmarks instead: a sweep of the demo model (every layer\n"
-            "                x 8 rank choices, HOOI, 64 KiB of text, ctx 128) with the prefix cache and\n"
-            "                with every edited pass from the embeddings\n"
+            "  --eval        the evaluation benchmarks instead: perplexity throughput (tokens/s) at ctx\n"
+            "                1024 on synthetic GPT-2-124M and Llama-3.2-1B-shaped bf16 checkpoints\n"
+            "                (written to a temporary directory, removed afterwards) next to the SGEMM\n"
+            "                bound (SGEMM rate / (2 x layer parameters)); a sweep of the demo model\n"
+            "                (every layer x 8 rank choices, HOOI, 64 KiB of text, ctx 128) with the\n"
+            "                prefix cache and with every edited pass from the embeddings; and, only\n"
+            "                with --filter peak-memory, the peak memory of evaluating 64 tokens of the\n"
+            "                LLaMA-2-7B layout in bf16 (writes about 13.5 GB to TMPDIR)\n"
+            "  --windows N   (--eval) windows of 1024 tokens per throughput case (default 8 / 2)\n"
+            "  --layers N    (--eval) layers of the 7B-layout case (default 32)\n"
             "  --json        machine-readable output\n"
             "  --threads N   worker threads (default: all cores)\n"
             "  --filter TEXT only cases whose name contains TEXT\n",
@@ -38,7 +45,12 @@ int cmd_bench(const std::vector<std::string>& argv) {
     const bool json = args.flag("json");
     if (args.flag("eval")) {
         if (args.flag("quick")) throw std::invalid_argument("--quick and --eval exclude each other");
-        const auto cases = run_eval_bench(threads, filter, json);
+        EvalBenchOptions eo;
+        eo.windows = args.int_value("windows", 0);
+        eo.layers_7b = args.int_value("layers", 0);
+        if (eo.windows < 0 || eo.layers_7b < 0 || eo.layers_7b > 32)
+            throw std::invalid_argument("--windows must not be negative, --layers must be in 1..32");
+        const auto cases = run_eval_bench(threads, filter, json, eo);
         if (json) std::printf("%s\n", nlohmann::ordered_json({{"eval_cases", cases}}).dump(2).c_str());
         return 0;
     }

@@ -46,8 +46,11 @@ inline float fast_exp(float x) {
 constexpr int kRowBlock = 256;
 // Many rows and a narrow output: one block of columns, so that each row block's input is
 // packed once; otherwise narrower blocks, for parallelism within short inputs.
+// Each task packs its row block of x once per column block and its columns of w once per
+// row block: from kRowBlock rows on, wide outputs take 512 columns per block (fewer packs).
 int col_block(int n, int out) {
     if (n >= 4 * kRowBlock && out <= 1024) return out;
+    if (n >= kRowBlock && out > 1024) return 512;
     return out <= 512 ? 64 : out <= 4096 ? 128 : 256;
 }
 // Query rows per attention task.
@@ -221,15 +224,18 @@ void attention(float* out, const float* q, const float* kc, const float* vc, int
         const int kend = pos + r0 + nr;  // keys [kbeg, kend) cover every row of the block
         const int kbeg = window > 0 ? std::max(0, pos + r0 - window + 1) : 0;
         const int nk = kend - kbeg;
-        std::vector<float> S(std::size_t(nr) * nk);
+        // Scores in a per-thread buffer kept between tasks (no allocation, no fresh pages).
+        thread_local std::vector<float> buffer;
+        if (buffer.size() < std::size_t(nr) * nk) buffer.resize(std::size_t(nr) * nk);
+        float* S = buffer.data();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, dv, scale, q + std::size_t(r0) * hd + head * dv, hd,
-                    kc + std::size_t(kbeg) * kvd + g * dv, kvd, 0.0f, S.data(), nk);
+                    kc + std::size_t(kbeg) * kvd + g * dv, kvd, 0.0f, S, nk);
         for (int i = 0; i < nr; ++i) {
             const int p = pos + r0 + i;  // this query's position: keys lo..p
             const int lo = window > 0 ? std::max(kbeg, p - window + 1) : 0;
-            softmax_row(S.data() + std::size_t(i) * nk, lo - kbeg, p - kbeg + 1, nk);
+            softmax_row(S + std::size_t(i) * nk, lo - kbeg, p - kbeg + 1, nk);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, dv, nk, 1.0f, S.data(), nk,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, dv, nk, 1.0f, S, nk,
                     vc + std::size_t(kbeg) * kvd + g * dv, kvd, 0.0f, out + std::size_t(r0) * hd + head * dv, hd);
     });
 }

@@ -73,6 +73,18 @@ std::vector<float> make_weight(std::uint64_t rows, std::uint64_t cols, int rank,
     return {m.data(), m.data() + m.size()};
 }
 
+// n values of standard deviation `sd` around `mean`, uniform (splitmix64 bits): about a
+// nanosecond a value, for the billions of MLP and embedding parameters of large layouts.
+void fill_uniform(std::vector<float>& v, std::uint64_t seed, float mean, float sd) {
+    Rng r(seed);
+    const float scale = sd * 1.7320508f / 2147483648.0f;  // uniform on [-sqrt(3) sd, sqrt(3) sd)
+    for (std::size_t i = 0; i < v.size(); i += 2) {
+        const std::uint64_t b = r.next();
+        v[i] = mean + scale * float(std::int32_t(std::uint32_t(b)));
+        if (i + 1 < v.size()) v[i + 1] = mean + scale * float(std::int32_t(std::uint32_t(b >> 32)));
+    }
+}
+
 }  // namespace
 
 void SyntheticSpec::validate() const {
@@ -88,6 +100,14 @@ void SyntheticSpec::validate() const {
     if (rank <= 0) bad("rank must be positive, got " + std::to_string(rank));
     if (shards <= 0 || shards > layers) bad("shards must be in 1.." + std::to_string(layers) + ", got " + std::to_string(shards));
     if (!io::dtype_is_float(dtype)) bad("dtype must be a floating type");
+    if (vocab < 0 || ffn < 0 || positions < 0) bad("vocab, ffn and positions must not be negative");
+    if (vocab > 0) {
+        if (model_type != "gpt2" && model_type != "llama")
+            bad("a complete model (vocab > 0) is written for model_type gpt2 and llama only, not " + model_type);
+        if (!extras) bad("a complete model (vocab > 0) needs the extras");
+        if (model_type == "gpt2" && (kv_heads != 0 && kv_heads != heads))
+            bad("gpt2 has no grouped-query attention (kv_heads must equal heads)");
+    }
 }
 
 void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spec,
@@ -101,6 +121,10 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
     const std::uint64_t hd = std::uint64_t(h) * dv, kvd = std::uint64_t(kv) * dv;
     const int rank = std::min(spec.rank, d);
     const std::string prefix = default_prefix(arch.name);
+    const bool complete = spec.vocab > 0, gpt2 = spec.model_type == "gpt2";
+    const std::uint64_t D = std::uint64_t(d), F = std::uint64_t(spec.ffn ? spec.ffn : 4 * d);
+    const std::uint64_t V = std::uint64_t(spec.vocab);
+    const int positions = spec.positions ? spec.positions : gpt2 ? 1024 : 2048;
     fs::create_directories(dir);
 
     Rng rng(spec.seed);
@@ -113,7 +137,7 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
         std::string name;
         std::vector<std::uint64_t> shape;
         std::uint64_t seed;
-        int kind;  // 0 weight (basis on model axis), 1 vector/bias, 2 plain matrix
+        int kind;  // 0 weight (basis on model axis), 1 vector/bias, 2 plain matrix, 3 uniform matrix, 4 norm weight
         bool basis_on_cols;
     };
     std::vector<std::vector<Planned>> per_layer(spec.layers);
@@ -130,7 +154,7 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
             const bool model_axis_is_cols = (p.layout == WeightLayout::Linear) != is_o;
             const std::string name = PatternMatcher(p.pattern).expand(l, prefix);
             P.push_back({name, shape, rng.next(), 0, model_axis_is_cols});
-            if (spec.extras) {
+            if (spec.extras && !(complete && !gpt2)) {
                 std::string bias = name.substr(0, name.size() - 6) + "bias";
                 if (name.size() > 6 && name.compare(name.size() - 6, 6, "weight") == 0)
                     P.push_back({bias, {is_o ? std::uint64_t(d) : head_axis}, rng.next(), 1, false});
@@ -144,7 +168,26 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
             add_weight(arch.qkv, arch.qkv_order == QkvOrder::Blocks ? hd + 2 * kvd : 3 * hd, false);
         }
         add_weight(arch.o, hd, true);
-        if (spec.extras) {
+        if (complete) {
+            const std::string L = prefix + (gpt2 ? "h." : "layers.") + std::to_string(l) + ".";
+            if (gpt2) {
+                // Conv1D (in, out) orientation.
+                P.push_back({L + "ln_1.weight", {D}, rng.next(), 4, false});
+                P.push_back({L + "ln_1.bias", {D}, rng.next(), 1, false});
+                P.push_back({L + "ln_2.weight", {D}, rng.next(), 4, false});
+                P.push_back({L + "ln_2.bias", {D}, rng.next(), 1, false});
+                P.push_back({L + "mlp.c_fc.weight", {D, F}, rng.next(), 3, false});
+                P.push_back({L + "mlp.c_fc.bias", {F}, rng.next(), 1, false});
+                P.push_back({L + "mlp.c_proj.weight", {F, D}, rng.next(), 3, false});
+                P.push_back({L + "mlp.c_proj.bias", {D}, rng.next(), 1, false});
+            } else {
+                P.push_back({L + "input_layernorm.weight", {D}, rng.next(), 4, false});
+                P.push_back({L + "post_attention_layernorm.weight", {D}, rng.next(), 4, false});
+                P.push_back({L + "mlp.gate_proj.weight", {F, D}, rng.next(), 3, false});
+                P.push_back({L + "mlp.up_proj.weight", {F, D}, rng.next(), 3, false});
+                P.push_back({L + "mlp.down_proj.weight", {D, F}, rng.next(), 3, false});
+            }
+        } else if (spec.extras) {
             const std::string o = PatternMatcher(arch.o.pattern).expand(l, prefix);
             const std::string lp = o.substr(0, o.find(std::to_string(l) + ".", prefix.size()) + std::to_string(l).size() + 1);
             P.push_back({lp + "mlp.up_proj.weight", {std::uint64_t(2 * d), std::uint64_t(d)}, rng.next(), 2, false});
@@ -162,6 +205,11 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
             std::vector<float> v;
             if (p.kind == 0) {
                 v = make_weight(p.shape[0], p.shape[1], rank, spec.noise, r, basis, p.basis_on_cols);
+            } else if (p.kind >= 3) {
+                std::uint64_t n = 1;
+                for (auto s : p.shape) n *= s;
+                v.resize(n);
+                fill_uniform(v, p.seed, p.kind == 4 ? 1.0f : 0.0f, 0.02f);
             } else {
                 std::uint64_t n = 1;
                 for (auto s : p.shape) n *= s;
@@ -174,7 +222,18 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
     };
 
     std::vector<Planned> globals;
-    if (spec.extras) globals.push_back({prefix + "embed_tokens.weight", {256, std::uint64_t(d)}, rng.next(), 2, false});
+    if (complete && gpt2) {
+        globals.push_back({prefix + "wte.weight", {V, D}, rng.next(), 3, false});
+        globals.push_back({prefix + "wpe.weight", {std::uint64_t(positions), D}, rng.next(), 3, false});
+        globals.push_back({prefix + "ln_f.weight", {D}, rng.next(), 4, false});
+        globals.push_back({prefix + "ln_f.bias", {D}, rng.next(), 1, false});
+    } else if (complete) {
+        globals.push_back({prefix + "embed_tokens.weight", {V, D}, rng.next(), 3, false});
+        globals.push_back({prefix + "norm.weight", {D}, rng.next(), 4, false});
+        if (!spec.tied_embeddings) globals.push_back({"lm_head.weight", {V, D}, rng.next(), 3, false});
+    } else if (spec.extras) {
+        globals.push_back({prefix + "embed_tokens.weight", {256, std::uint64_t(d)}, rng.next(), 2, false});
+    }
 
     const std::map<std::string, std::string> meta{{"format", "pt"}, {"generator", "tensorllm synth"}};
     nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
@@ -219,6 +278,22 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
         if (kv != h) cfg["num_key_value_heads"] = kv;
     }
     if (dv != d / h || (spec.head_dim && d % h != 0)) cfg["head_dim"] = dv;
+    if (complete && gpt2) {
+        cfg["n_inner"] = F;
+        cfg["vocab_size"] = V;
+        cfg["n_positions"] = positions;
+        cfg["activation_function"] = "gelu_new";
+        cfg["layer_norm_epsilon"] = 1e-5;
+        cfg["tie_word_embeddings"] = true;
+    } else if (complete) {
+        cfg["intermediate_size"] = F;
+        cfg["vocab_size"] = V;
+        cfg["max_position_embeddings"] = positions;
+        cfg["hidden_act"] = "silu";
+        cfg["rms_norm_eps"] = 1e-5;
+        cfg["rope_theta"] = 10000.0;
+        cfg["tie_word_embeddings"] = spec.tied_embeddings;
+    }
     cfg["torch_dtype"] = spec.dtype == io::DType::BF16 ? "bfloat16"
                          : spec.dtype == io::DType::F16 ? "float16"
                          : spec.dtype == io::DType::F64 ? "float64" : "float32";

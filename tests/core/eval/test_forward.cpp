@@ -8,6 +8,8 @@
 #include "eval/evaluate.h"
 #include "eval/forward.h"
 #include "eval_test_util.h"
+#include "model/synthetic.h"
+#include "support/test_util.h"
 
 namespace tllm::test {
 namespace {
@@ -146,6 +148,46 @@ TEST(Forward, ThreadCountDoesNotChangeResults) {
     auto c = load_transformer(stories_dir(), one);
     auto d = load_transformer(stories_dir(), two);
     EXPECT_EQ(window_logprobs(*c, sid), window_logprobs(*d, sid));
+}
+
+// tensorllm synth --vocab: complete gpt2 and llama checkpoints that evaluation runs, with the
+// config fields of the spec; near-uniform predictions (random weights of standard deviation 0.02).
+TEST(Forward, SyntheticCompleteModelsEvaluate) {
+    for (const bool gpt2 : {true, false})
+        for (const bool tied : {true, false}) {
+            if (gpt2 && !tied) continue;  // gpt2 always ties
+            TempDir dir;
+            model::SyntheticSpec s;
+            s.model_type = gpt2 ? "gpt2" : "llama";
+            s.hidden = 64;
+            s.heads = 4;
+            s.kv_heads = gpt2 ? 0 : 2;
+            s.layers = 2;
+            s.ffn = 96;
+            s.vocab = 300;
+            s.positions = 128;
+            s.tied_embeddings = tied;
+            s.dtype = io::DType::BF16;
+            model::write_synthetic_checkpoint(dir.path().string(), s);
+            auto t = load_transformer(dir.path().string());
+            const auto& c = t->config();
+            EXPECT_EQ(c.dim, 64);
+            EXPECT_EQ(c.n_kv_heads, gpt2 ? 4 : 2);
+            EXPECT_EQ(c.hidden_dim, 96);
+            EXPECT_EQ(c.vocab_size, 300);
+            EXPECT_EQ(c.max_positions, 128);
+            EXPECT_EQ(c.tied_embeddings, tied);
+            std::vector<std::int32_t> ids;
+            for (int i = 0; i < 100; ++i) ids.push_back((i * 37) % 300);
+            const auto lp = window_logprobs(*t, ids);
+            double mean = 0;
+            for (double v : lp) mean -= v / double(lp.size());
+            EXPECT_NEAR(mean, std::log(300.0), 0.2) << s.model_type << (tied ? " tied" : "");
+        }
+    model::SyntheticSpec bad;
+    bad.model_type = "gpt_neox";
+    bad.vocab = 100;
+    EXPECT_THROW(bad.validate(), std::invalid_argument);
 }
 
 TEST(Forward, UnsupportedModelTypeIsAClearError) {
