@@ -122,6 +122,15 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
     if (edit_file) out["edit"] = {{"file", *edit_file}, {"layers", edited_layers}};
     out["model_type"] = t.config().model_type;
     out["tokenizer"] = tok->describe();
+    // An evaluation with the stored edit applied (removed again on any exit).
+    const auto run_edited = [&](auto&& f) {
+        edits::apply_edits(t, edit);
+        struct Clear {
+            eval::Transformer& t;
+            ~Clear() { t.clear_layer_override(); }
+        } clear{t};
+        return run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), f);
+    };
     const auto finish = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     try {
         if (auto file = text_file; file && edit_file) {
@@ -214,11 +223,9 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
                             "time     %.1f s\n",
                             file->c_str(), r.items.size(), r.acc, r.acc_stderr, r.acc_norm, r.acc_norm_stderr, finish());
             if (edit_file) {
-                edits::apply_edits(t, edit);
-                const auto e = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
+                const auto e = run_edited([&](const util::Control& c) {
                     return eval::multiple_choice(t, *tok, items, *file, c.sub(0.5f, 1));
                 });
-                t.clear_layer_override();
                 out["edited"] = {{"acc", e.acc}, {"acc_stderr", e.acc_stderr}, {"acc_norm", e.acc_norm},
                                  {"acc_norm_stderr", e.acc_norm_stderr}};
                 if (!json)
@@ -244,11 +251,7 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
                             "time       %.1f s\n",
                             f.c_str(), r.n_items, r.acc, r.acc_stderr, r.perplexity, finish());
             if (edit_file) {
-                edits::apply_edits(t, edit);
-                const auto e = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
-                    return eval::last_word(t, *tok, text, f, c);
-                });
-                t.clear_layer_override();
+                const auto e = run_edited([&](const util::Control& c) { return eval::last_word(t, *tok, text, f, c); });
                 out["edited"] = {{"acc", e.acc}, {"acc_stderr", e.acc_stderr}, {"mean_loglik", e.mean_loglik},
                                  {"perplexity", e.perplexity}};
                 if (!json)
