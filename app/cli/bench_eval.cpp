@@ -26,7 +26,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // choices on the bundled 64 KiB text, ctx 128, stride 128.
 edits::SweepOptions demo_sweep_options(int threads, std::uint64_t cache) {
     edits::SweepOptions o;
-    for (auto r : {std::array<int, 3>{64, 32, 4}, {64, 16, 4}, {32, 16, 4}, {32, 8, 4}, {16, 16, 4}, {16, 8, 2}, {8, 8, 2},
+    for (auto r : {std::array<int, 3>{64, 32, 4},
+                   {64, 16, 4},
+                   {32, 16, 4},
+                   {32, 8, 4},
+                   {16, 16, 4},
+                   {16, 8, 2},
+                   {8, 8, 2},
                    {8, 4, 1}}) {
         tucker::RankSpec s;
         s.ranks = r;
@@ -48,8 +54,8 @@ struct ShapeCase {
     int windows;
 };
 
-model::SyntheticSpec complete_spec(const char* type, int hidden, int heads, int kv_heads, int layers, int ffn, int vocab,
-                                   int positions, bool tied) {
+model::SyntheticSpec complete_spec(const char* type, int hidden, int heads, int kv_heads, int layers, int ffn,
+                                   int vocab, int positions, bool tied) {
     model::SyntheticSpec s;
     s.model_type = type;
     s.hidden = hidden;
@@ -67,10 +73,14 @@ model::SyntheticSpec complete_spec(const char* type, int hidden, int heads, int 
 // The tensorllm synth options that write the same checkpoint (printed in --json output for
 // tests/bench/torch_throughput.py).
 std::vector<std::string> synth_args(const model::SyntheticSpec& s) {
-    std::vector<std::string> a{"--type", s.model_type, "--hidden", std::to_string(s.hidden), "--heads",
-                               std::to_string(s.heads), "--layers", std::to_string(s.layers), "--ffn",
-                               std::to_string(s.ffn), "--vocab", std::to_string(s.vocab), "--positions",
-                               std::to_string(s.positions), "--dtype", "BF16"};
+    std::vector<std::string> a{"--type",      s.model_type,
+                               "--hidden",    std::to_string(s.hidden),
+                               "--heads",     std::to_string(s.heads),
+                               "--layers",    std::to_string(s.layers),
+                               "--ffn",       std::to_string(s.ffn),
+                               "--vocab",     std::to_string(s.vocab),
+                               "--positions", std::to_string(s.positions),
+                               "--dtype",     "BF16"};
     if (s.kv_heads) a.insert(a.end(), {"--kv-heads", std::to_string(s.kv_heads)});
     if (s.tied_embeddings) a.push_back("--tie-embeddings");
     return a;
@@ -80,7 +90,8 @@ std::vector<std::string> synth_args(const model::SyntheticSpec& s) {
 // uses the same rule).
 std::vector<std::int32_t> bench_ids(std::int64_t n, int vocab) {
     std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) ids[std::size_t(i)] = std::int32_t((std::uint32_t(i) * 2654435761u) % std::uint32_t(vocab));
+    for (std::int64_t i = 0; i < n; ++i)
+        ids[std::size_t(i)] = std::int32_t((std::uint32_t(i) * 2654435761u) % std::uint32_t(vocab));
     return ids;
 }
 
@@ -150,8 +161,8 @@ nlohmann::ordered_json throughput_case(const ShapeCase& c, int threads, int wind
     const double bound_tps = m.gemm_gflops * 1e9 / (2.0 * params);
     // FLOPs actually done per token: the layers' products, lm_head, and causal attention
     // (scores and weighted values over n/2 keys on average: 2 * n * d per layer and token).
-    const double flop_per_token =
-        2.0 * (params + double(cfg.vocab_size) * cfg.dim) + 2.0 * ctx * double(cfg.n_heads * cfg.head_dim) * cfg.n_layers;
+    const double flop_per_token = 2.0 * (params + double(cfg.vocab_size) * cfg.dim) +
+                                  2.0 * ctx * double(cfg.n_heads * cfg.head_dim) * cfg.n_layers;
     const double gflops = flop_per_token * tps / 1e9;
     const double peak = bench::peak_rss_mib();
     if (json)
@@ -207,9 +218,15 @@ nlohmann::ordered_json peak_memory_case(int threads, int layers, bool json) {
     const double s = seconds_since(t0);
     const double peak = bench::peak_rss_mib();
     if (json)
-        return {{"name", name},         {"layers", layers},          {"checkpoint_bytes", disk},
-                {"tokens", r.n_tokens}, {"seconds", s},              {"cached_bytes", t.cached_bytes()},
-                {"synth_seconds", synth_s}, {"mean_nll", r.mean_nll}, {"peak_rss_mib", peak}};
+        return {{"name", name},
+                {"layers", layers},
+                {"checkpoint_bytes", disk},
+                {"tokens", r.n_tokens},
+                {"seconds", s},
+                {"cached_bytes", t.cached_bytes()},
+                {"synth_seconds", synth_s},
+                {"mean_nll", r.mean_nll},
+                {"peak_rss_mib", peak}};
     std::printf("%-34s %7lld %8.2f  checkpoint %.2f GB, f32 layers cached %.2f GiB, peak %.0f MiB\n", name.c_str(),
                 (long long)r.n_tokens, s, double(disk) / 1e9, double(t.cached_bytes()) / double(1ull << 30), peak);
     std::fflush(stdout);
@@ -229,9 +246,10 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
     if (any_throughput) {
         const bench::MachineLimits m = bench::measure_machine(threads);
         if (!json) {
-            std::printf("machine: %d threads, SGEMM %.1f GFLOP/s, OPENBLAS_CORETYPE=%s; bound = SGEMM rate / (2 x layer "
-                        "parameters)\n\n",
-                        m.threads, m.gemm_gflops, m.blas_coretype.empty() ? "(unset)" : m.blas_coretype.c_str());
+            std::printf(
+                "machine: %d threads, SGEMM %.1f GFLOP/s, OPENBLAS_CORETYPE=%s; bound = SGEMM rate / (2 x layer "
+                "parameters)\n\n",
+                m.threads, m.gemm_gflops, m.blas_coretype.empty() ? "(unset)" : m.blas_coretype.c_str());
             std::printf("%-34s %7s %8s %9s %9s %7s %8s %9s %9s\n", "case", "tokens", "seconds", "tokens/s", "bound/s",
                         "x bound", "GFLOP/s", "mean NLL", "peak MiB");
         }
@@ -269,10 +287,16 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
         // Scored tokens through the edited passes per second of evaluation.
         const double tps = double(r.baseline.ppl.n_scored) * double(r.points.size()) / eval_s;
         if (json)
-            out.push_back({{"name", name}, {"seconds", s}, {"baseline_seconds", r.prefix.seconds_baseline},
-                           {"points", r.points.size()}, {"eval_seconds", eval_s}, {"tokens_per_second", tps},
-                           {"kept_layers", r.prefix.layers}, {"kept_bytes", r.prefix.used_bytes},
-                           {"saved_seconds_estimate", r.prefix.seconds_saved}, {"peak_rss_mib", bench::peak_rss_mib()}});
+            out.push_back({{"name", name},
+                           {"seconds", s},
+                           {"baseline_seconds", r.prefix.seconds_baseline},
+                           {"points", r.points.size()},
+                           {"eval_seconds", eval_s},
+                           {"tokens_per_second", tps},
+                           {"kept_layers", r.prefix.layers},
+                           {"kept_bytes", r.prefix.used_bytes},
+                           {"saved_seconds_estimate", r.prefix.seconds_saved},
+                           {"peak_rss_mib", bench::peak_rss_mib()}});
         else
             std::printf("%-40s %9.2f %9.2f %9.3f %7zu %10.0f %12.1f\n", name.c_str(), s, r.prefix.seconds_baseline,
                         eval_s / double(r.points.size()), r.points.size(), tps, r.prefix.seconds_saved);

@@ -18,6 +18,7 @@ struct EvalBenchOptions {
 /// LLaMA-2-7B layout in bf16 (only when `filter` is a part of "peak-memory llama-7b bf16");
 /// the demo-model sweep (6 layers x 8 rank choices on the bundled 64 KiB text) with the
 /// prefix cache and with full passes. Prints a table unless `json`; returns the cases as JSON.
-nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bool json, const EvalBenchOptions& opt = {});
+nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bool json,
+                                      const EvalBenchOptions& opt = {});
 
 }  // namespace tllm::cli

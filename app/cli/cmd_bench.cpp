@@ -56,13 +56,16 @@ int cmd_bench(const std::vector<std::string>& argv) {
     }
     const bench::MachineLimits m = bench::measure_machine(threads);
     if (!json)
-        std::printf("machine: %d threads, SGEMM %.1f GFLOP/s, triad bandwidth %.1f GB/s, OPENBLAS_CORETYPE=%s\n\n", m.threads,
-                    m.gemm_gflops, m.bandwidth_gbs, m.blas_coretype.empty() ? "(unset)" : m.blas_coretype.c_str());
+        std::printf("machine: %d threads, SGEMM %.1f GFLOP/s, triad bandwidth %.1f GB/s, OPENBLAS_CORETYPE=%s\n\n",
+                    m.threads, m.gemm_gflops, m.bandwidth_gbs,
+                    m.blas_coretype.empty() ? "(unset)" : m.blas_coretype.c_str());
     if (!json)
         std::printf("%-37s %9s %4s %9s %10s %8s %10s %9s %10s %8s\n", "case", "seconds", "runs", "first", "GFLOP",
                     "GFLOP/s", "rel.error", "peak MiB", "bound (s)", "x bound");
     nlohmann::ordered_json out;
-    out["machine"] = {{"threads", m.threads}, {"gemm_gflops", m.gemm_gflops}, {"bandwidth_gbs", m.bandwidth_gbs},
+    out["machine"] = {{"threads", m.threads},
+                      {"gemm_gflops", m.gemm_gflops},
+                      {"bandwidth_gbs", m.bandwidth_gbs},
                       {"openblas_coretype", m.blas_coretype}};
     out["cases"] = nlohmann::json::array();
     std::array<std::int64_t, 4> dims_cached{0, 0, 0, 0};
@@ -88,8 +91,9 @@ int cmd_bench(const std::vector<std::string>& argv) {
                                     {"lower_bound_s", r.lower_bound_s},
                                     {"x_bound", r.x_bound}});
         } else {
-            std::printf("%-37s %9.3f %4d %9.3f %10.1f %8.1f %10.5f %9.0f %10.4f %8.1f\n", c.name.c_str(), r.seconds, r.runs,
-                        r.first_seconds, r.flops / 1e9, r.gflops, r.rel_error, r.peak_rss_mib, r.lower_bound_s, r.x_bound);
+            std::printf("%-37s %9.3f %4d %9.3f %10.1f %8.1f %10.5f %9.0f %10.4f %8.1f\n", c.name.c_str(), r.seconds,
+                        r.runs, r.first_seconds, r.flops / 1e9, r.gflops, r.rel_error, r.peak_rss_mib, r.lower_bound_s,
+                        r.x_bound);
             std::fflush(stdout);
         }
     }

@@ -11,7 +11,6 @@
 
 #include <sys/resource.h>
 
-
 #include "analysis/measures.h"
 #include "args.h"
 #include "commands.h"
@@ -62,7 +61,8 @@ const char* kHelp =
     "is written to a temporary file or directory beside it and moved into place only when\n"
     "complete: a failure (e.g. a full disk) leaves no partial output and any previous file or\n"
     "directory untouched; --out replaces an earlier results set as a whole. Two runs cannot\n"
-    "write the same output at once (the second stops with an error). Outputs are written in the order --out, --h5, --denoised,\n"
+    "write the same output at once (the second stops with an error). Outputs are written in the order --out, --h5, "
+    "--denoised,\n"
     "--factorised. Ctrl-C during the decomposition writes nothing; during the writing it stops\n"
     "the output in progress (nothing partial is left) and skips the rest.\n"
     "Layers that failed keep their original weights in --denoised/--factorised.\n"
@@ -97,7 +97,8 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
     for (const auto& v : {out, h5, denoised, factorised}) {
         if (!v) continue;
         locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*v)));
-        for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "tensorllm decompose: note: %s\n", note.c_str());
+        for (const auto& note : locks.back()->notes())
+            std::fprintf(stderr, "tensorllm decompose: note: %s\n", note.c_str());
     }
     return locks;
 }
@@ -142,8 +143,10 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
                         rep.files.size());
         }
     } catch (const util::Cancelled&) {
-        std::fprintf(stderr, "tensorllm decompose: cancelled while writing %s; that output was not written, and the "
-                     "ones after it were skipped\n", current);
+        std::fprintf(stderr,
+                     "tensorllm decompose: cancelled while writing %s; that output was not written, and the "
+                     "ones after it were skipped\n",
+                     current);
         return false;
     }
     return true;
@@ -165,7 +168,8 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     const auto denoised = args.value("denoised");
     const auto factorised = args.value("factorised");
     if (!out && !h5 && !denoised && !factorised)
-        throw std::invalid_argument("give at least one output: --out DIR, --h5 FILE, --denoised DIR or --factorised DIR");
+        throw std::invalid_argument(
+            "give at least one output: --out DIR, --h5 FILE, --denoised DIR or --factorised DIR");
 
     std::vector<model::ArchitectureSpec> extra;
     const auto arch = args.value("arch");
@@ -202,7 +206,8 @@ int cmd_decompose(const std::vector<std::string>& argv) {
         }
     }
     if (summary->layers.empty()) {
-        std::fprintf(stderr, "tensorllm decompose: no layer was decomposed (the selection is empty); nothing written\n");
+        std::fprintf(stderr,
+                     "tensorllm decompose: no layer was decomposed (the selection is empty); nothing written\n");
         return 1;
     }
     struct rusage ru {};
@@ -210,8 +215,10 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     std::printf("decomposed %zu layer(s) in %.2fs, peak resident memory %.0f MiB\n", summary->layers.size(),
                 summary->seconds, double(ru.ru_maxrss) / 1024.0);
     if (warned > 0)
-        std::fprintf(stderr, "tensorllm decompose: %d layer(s) with warnings (see above); a slice error marked ! is above %.2f\n",
-                     warned, analysis::kSliceErrorWarning);
+        std::fprintf(
+            stderr,
+            "tensorllm decompose: %d layer(s) with warnings (see above); a slice error marked ! is above %.2f\n",
+            warned, analysis::kSliceErrorWarning);
     if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), interrupt.flag()))
         return 130;
     if (summary->failed > 0) {

@@ -64,7 +64,8 @@ std::string slurp(const std::string& path) { return io::read_regular_file(path, 
 }  // namespace
 
 int cmd_evaluate(const std::vector<std::string>& argv) {
-    Args args(argv, {"help", "demo", "json", "quiet"}, {"text", "mc", "last-word", "ctx", "stride", "max-tokens", "threads", "edit"});
+    Args args(argv, {"help", "demo", "json", "quiet"},
+              {"text", "mc", "last-word", "ctx", "stride", "max-tokens", "threads", "edit"});
     if (args.flag("help")) {
         std::fputs(kHelp, stdout);
         return 0;
@@ -75,8 +76,10 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
                       int(args.value("last-word").has_value());
     // The demo model without a task: perplexity of its bundled evaluation text.
     std::optional<std::string> text_file = args.value("text");
-    if (kinds == 0 && args.flag("demo")) text_file = util::default_eval_text();
-    else if (kinds != 1) throw std::invalid_argument("give exactly one of --text FILE, --mc FILE.jsonl, --last-word FILE");
+    if (kinds == 0 && args.flag("demo"))
+        text_file = util::default_eval_text();
+    else if (kinds != 1)
+        throw std::invalid_argument("give exactly one of --text FILE, --mc FILE.jsonl, --last-word FILE");
     if (!text_file && (args.value("ctx") || args.value("stride") || args.value("max-tokens")))
         throw std::invalid_argument("--ctx, --stride and --max-tokens apply to --text only");
     eval::PerplexityOptions popt;
@@ -84,8 +87,10 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
     popt.stride = args.int_value("stride", 0);
     const double max_tokens = args.double_value("max-tokens", 0);
     if (popt.ctx < 0 || (args.value("ctx") && popt.ctx < 2)) throw std::invalid_argument("--ctx: must be at least 2");
-    if (popt.stride < 0 || (args.value("stride") && popt.stride < 1)) throw std::invalid_argument("--stride: must be positive");
-    if (max_tokens < 0 || (args.value("max-tokens") && max_tokens < 2)) throw std::invalid_argument("--max-tokens: must be at least 2");
+    if (popt.stride < 0 || (args.value("stride") && popt.stride < 1))
+        throw std::invalid_argument("--stride: must be positive");
+    if (max_tokens < 0 || (args.value("max-tokens") && max_tokens < 2))
+        throw std::invalid_argument("--max-tokens: must be at least 2");
     popt.max_tokens = static_cast<std::int64_t>(max_tokens);
     eval::ForwardOptions fopt;
     fopt.threads = args.int_value("threads", 0);
@@ -137,10 +142,11 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             const std::string text = slurp(*file);
             const auto in = edits::make_sweep_input(*tok, text, *file);
             edits::TextComparer cmp(t, in.ids, in.token_bytes, popt, *file, edited_layers, 2ull << 30);
-            const auto c = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& ctl) {
-                cmp.baseline(ctl.sub(0, 0.5f));
-                return cmp.compare(edit, ctl.sub(0.5f, 1));
-            });
+            const auto c =
+                run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& ctl) {
+                    cmp.baseline(ctl.sub(0, 0.5f));
+                    return cmp.compare(edit, ctl.sub(0.5f, 1));
+                });
             const auto& b = cmp.baseline();
             const auto& e = c.edited;
             out["task"] = "perplexity";
@@ -150,10 +156,14 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             out["tokens"] = b.n_tokens;
             out["scored_tokens"] = b.n_scored;
             out["windows"] = b.n_windows();
-            out["unedited"] = {{"mean_nll", b.mean_nll}, {"mean_nll_stderr", b.mean_nll_stderr},
-                               {"perplexity", b.perplexity}, {"bits_per_byte", b.bits_per_byte}};
-            out["edited"] = {{"mean_nll", e.mean_nll}, {"mean_nll_stderr", e.mean_nll_stderr},
-                             {"perplexity", e.perplexity}, {"bits_per_byte", e.bits_per_byte}};
+            out["unedited"] = {{"mean_nll", b.mean_nll},
+                               {"mean_nll_stderr", b.mean_nll_stderr},
+                               {"perplexity", b.perplexity},
+                               {"bits_per_byte", b.bits_per_byte}};
+            out["edited"] = {{"mean_nll", e.mean_nll},
+                             {"mean_nll_stderr", e.mean_nll_stderr},
+                             {"perplexity", e.perplexity},
+                             {"bits_per_byte", e.bits_per_byte}};
             out["delta_nll"] = c.delta_nll;
             out["delta_nll_stderr"] = c.delta_nll_stderr;
             out["kl_mean"] = c.kl_mean;
@@ -161,23 +171,24 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             out["top1_agreement"] = c.top1_agreement;
             out["seconds"] = finish();
             if (!json)
-                std::printf("%s: %lld tokens, ctx %d, stride %d, %d windows, %lld scored tokens\n"
-                            "                 unedited     edited (%s)\n"
-                            "mean NLL        %.6f     %.6f   nats/token\n"
-                            "perplexity      %-12.4f %.4f\n"
-                            "bits per byte   %-12.6f %.6f\n"
-                            "delta NLL       %+.6f (standard error %.6f, windows paired)\n"
-                            "KL(unedited || edited)  mean %.3e, 99th percentile %.3e nats\n"
-                            "top-1 agreement %.4f\n"
-                            "time            %.1f s\n",
-                            file->c_str(), (long long)b.n_tokens, b.ctx, b.stride, b.n_windows(), (long long)b.n_scored,
-                            edit_file->c_str(), b.mean_nll, e.mean_nll, b.perplexity, e.perplexity, b.bits_per_byte,
-                            e.bits_per_byte, c.delta_nll, c.delta_nll_stderr, c.kl_mean, c.kl_p99, c.top1_agreement, finish());
+                std::printf(
+                    "%s: %lld tokens, ctx %d, stride %d, %d windows, %lld scored tokens\n"
+                    "                 unedited     edited (%s)\n"
+                    "mean NLL        %.6f     %.6f   nats/token\n"
+                    "perplexity      %-12.4f %.4f\n"
+                    "bits per byte   %-12.6f %.6f\n"
+                    "delta NLL       %+.6f (standard error %.6f, windows paired)\n"
+                    "KL(unedited || edited)  mean %.3e, 99th percentile %.3e nats\n"
+                    "top-1 agreement %.4f\n"
+                    "time            %.1f s\n",
+                    file->c_str(), (long long)b.n_tokens, b.ctx, b.stride, b.n_windows(), (long long)b.n_scored,
+                    edit_file->c_str(), b.mean_nll, e.mean_nll, b.perplexity, e.perplexity, b.bits_per_byte,
+                    e.bits_per_byte, c.delta_nll, c.delta_nll_stderr, c.kl_mean, c.kl_p99, c.top1_agreement, finish());
         } else if (auto file = text_file) {
             const std::string text = slurp(*file);
-            const auto r = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
-                return eval::perplexity(t, *tok, text, popt, *file, c);
-            });
+            const auto r = run_with_progress(
+                "evaluate", args.flag("quiet"), *interrupt.flag(),
+                [&](const util::Control& c) { return eval::perplexity(t, *tok, text, popt, *file, c); });
             out["task"] = "perplexity";
             out["file"] = *file;
             out["ctx"] = r.ctx;
@@ -193,19 +204,21 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             out["sum_nll"] = r.sum_nll;
             out["seconds"] = finish();
             if (!json)
-                std::printf("%s: %lld tokens, ctx %d, stride %d, %d windows, %lld scored tokens (%lld bytes)\n"
-                            "mean NLL      %.6f nats/token (standard error %.6f)\n"
-                            "perplexity    %.4f\n"
-                            "bits per byte %.6f\n"
-                            "time          %.1f s (%.0f scored tokens/s)\n",
-                            file->c_str(), (long long)r.n_tokens, r.ctx, r.stride, r.n_windows(), (long long)r.n_scored,
-                            (long long)r.n_bytes, r.mean_nll, r.mean_nll_stderr, r.perplexity, r.bits_per_byte, finish(),
-                            double(r.n_scored) / finish());
+                std::printf(
+                    "%s: %lld tokens, ctx %d, stride %d, %d windows, %lld scored tokens (%lld bytes)\n"
+                    "mean NLL      %.6f nats/token (standard error %.6f)\n"
+                    "perplexity    %.4f\n"
+                    "bits per byte %.6f\n"
+                    "time          %.1f s (%.0f scored tokens/s)\n",
+                    file->c_str(), (long long)r.n_tokens, r.ctx, r.stride, r.n_windows(), (long long)r.n_scored,
+                    (long long)r.n_bytes, r.mean_nll, r.mean_nll_stderr, r.perplexity, r.bits_per_byte, finish(),
+                    double(r.n_scored) / finish());
         } else if (auto file = args.value("mc")) {
             const auto items = eval::read_mc_jsonl(*file);
-            const auto r = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
-                return eval::multiple_choice(t, *tok, items, *file, edit_file ? c.sub(0, 0.5f) : c);
-            });
+            const auto r =
+                run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
+                    return eval::multiple_choice(t, *tok, items, *file, edit_file ? c.sub(0, 0.5f) : c);
+                });
             out["task"] = "multiple_choice";
             out["file"] = *file;
             out["items"] = r.items.size();
@@ -215,18 +228,25 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             out["acc_norm_stderr"] = r.acc_norm_stderr;
             auto& per = out["per_item"] = nlohmann::ordered_json::array();
             for (const auto& it : r.items)
-                per.push_back({{"loglik", it.loglik}, {"bytes", it.bytes}, {"tokens", it.n_tokens}, {"pick", it.pick},
-                               {"pick_norm", it.pick_norm}, {"answer", it.answer}});
+                per.push_back({{"loglik", it.loglik},
+                               {"bytes", it.bytes},
+                               {"tokens", it.n_tokens},
+                               {"pick", it.pick},
+                               {"pick_norm", it.pick_norm},
+                               {"answer", it.answer}});
             out["seconds"] = finish();
             if (!json)
-                std::printf("%s: %zu items\nacc      %.4f (standard error %.4f)\nacc_norm %.4f (standard error %.4f)\n"
-                            "time     %.1f s\n",
-                            file->c_str(), r.items.size(), r.acc, r.acc_stderr, r.acc_norm, r.acc_norm_stderr, finish());
+                std::printf(
+                    "%s: %zu items\nacc      %.4f (standard error %.4f)\nacc_norm %.4f (standard error %.4f)\n"
+                    "time     %.1f s\n",
+                    file->c_str(), r.items.size(), r.acc, r.acc_stderr, r.acc_norm, r.acc_norm_stderr, finish());
             if (edit_file) {
                 const auto e = run_edited([&](const util::Control& c) {
                     return eval::multiple_choice(t, *tok, items, *file, c.sub(0.5f, 1));
                 });
-                out["edited"] = {{"acc", e.acc}, {"acc_stderr", e.acc_stderr}, {"acc_norm", e.acc_norm},
+                out["edited"] = {{"acc", e.acc},
+                                 {"acc_stderr", e.acc_stderr},
+                                 {"acc_norm", e.acc_norm},
                                  {"acc_norm_stderr", e.acc_norm_stderr}};
                 if (!json)
                     std::printf("edited (%s): acc %.4f (standard error %.4f), acc_norm %.4f (standard error %.4f)\n",
@@ -235,9 +255,9 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
         } else {
             const std::string f = *args.value("last-word");
             const std::string text = slurp(f);
-            const auto r = run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(), [&](const util::Control& c) {
-                return eval::last_word(t, *tok, text, f, c);
-            });
+            const auto r =
+                run_with_progress("evaluate", args.flag("quiet"), *interrupt.flag(),
+                                  [&](const util::Control& c) { return eval::last_word(t, *tok, text, f, c); });
             out["task"] = "last_word";
             out["file"] = f;
             out["items"] = r.n_items;
@@ -247,12 +267,15 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             out["perplexity"] = r.perplexity;
             out["seconds"] = finish();
             if (!json)
-                std::printf("%s: %d lines\nacc        %.4f (standard error %.4f)\nperplexity %.4f (of the last words)\n"
-                            "time       %.1f s\n",
-                            f.c_str(), r.n_items, r.acc, r.acc_stderr, r.perplexity, finish());
+                std::printf(
+                    "%s: %d lines\nacc        %.4f (standard error %.4f)\nperplexity %.4f (of the last words)\n"
+                    "time       %.1f s\n",
+                    f.c_str(), r.n_items, r.acc, r.acc_stderr, r.perplexity, finish());
             if (edit_file) {
                 const auto e = run_edited([&](const util::Control& c) { return eval::last_word(t, *tok, text, f, c); });
-                out["edited"] = {{"acc", e.acc}, {"acc_stderr", e.acc_stderr}, {"mean_loglik", e.mean_loglik},
+                out["edited"] = {{"acc", e.acc},
+                                 {"acc_stderr", e.acc_stderr},
+                                 {"mean_loglik", e.mean_loglik},
                                  {"perplexity", e.perplexity}};
                 if (!json)
                     std::printf("edited (%s): acc %.4f (standard error %.4f), perplexity %.4f (of the last words)\n",

@@ -95,7 +95,8 @@ int cmd_info(const std::vector<std::string>& argv) {
             l["attention_params"] = S.original_params();
             l["tensors"] = nlohmann::json::array();
             for (const auto& n : L.tensors)
-                l["tensors"].push_back({{"name", n}, {"shape", ck.at(n).info->shape},
+                l["tensors"].push_back({{"name", n},
+                                        {"shape", ck.at(n).info->shape},
                                         {"dtype", std::string(io::dtype_name(ck.at(n).info->dtype))}});
             j["layers"].push_back(l);
         }
@@ -132,8 +133,7 @@ int cmd_info(const std::vector<std::string>& argv) {
                     static_cast<unsigned long long>(S.original_params()), ts.c_str());
     }
     std::printf("\nnot mapped    %zu tensors\n", m.unmapped().size());
-    for (const auto& [key, n] : groups)
-        std::printf("  %s (%d): %s\n", key.first.c_str(), n, key.second.c_str());
+    for (const auto& [key, n] : groups) std::printf("  %s (%d): %s\n", key.first.c_str(), n, key.second.c_str());
     for (const auto& w : m.warnings()) std::printf("warning: %s\n", w.c_str());
     for (const auto& w : ck.warnings()) std::printf("warning: %s\n", w.c_str());
     return 0;

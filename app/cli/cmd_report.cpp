@@ -59,8 +59,10 @@ int cmd_report(const std::vector<std::string>& argv) {
     style.height_mm = args.double_value("height-mm", style.height_mm);
     style.dpi = args.int_value("dpi", style.dpi);
     style.font_pt = args.double_value("font-pt", style.font_pt);
-    if (!(style.width_mm >= 20 && style.width_mm <= 1000)) throw std::invalid_argument("--width-mm: must be in 20..1000");
-    if (!(style.height_mm >= 20 && style.height_mm <= 1000)) throw std::invalid_argument("--height-mm: must be in 20..1000");
+    if (!(style.width_mm >= 20 && style.width_mm <= 1000))
+        throw std::invalid_argument("--width-mm: must be in 20..1000");
+    if (!(style.height_mm >= 20 && style.height_mm <= 1000))
+        throw std::invalid_argument("--height-mm: must be in 20..1000");
     if (style.dpi < 50 || style.dpi > 2400) throw std::invalid_argument("--dpi: must be in 50..2400");
 
     ui::ReportInput in;
@@ -78,7 +80,8 @@ int cmd_report(const std::vector<std::string>& argv) {
         for (const auto& note : lock->notes()) std::fprintf(stderr, "tensorllm report: note: %s\n", note.c_str());
     };
     if (auto from = args.value("from")) {
-        if (!args.positional().empty() || args.flag("demo")) throw std::invalid_argument("give either --from or a MODEL, not both");
+        if (!args.positional().empty() || args.flag("demo"))
+            throw std::invalid_argument("give either --from or a MODEL, not both");
         io::SourceSet src;
         src.add_file(*from);
         guard(src);
@@ -124,17 +127,19 @@ int cmd_report(const std::vector<std::string>& argv) {
             in.sweep = exporting::sweep_from_json(doc, *sw);
         }
     }
-    in.model_summary = QStringLiteral("%1 (architecture %2), %3 attention layers, d = %4, %5 heads (%6 kv), head_dim %7")
-                           .arg(QString::fromStdString(model_type), QString::fromStdString(arch))
-                           .arg(mapped_layers)
-                           .arg(S.d)
-                           .arg(S.h)
-                           .arg(S.n_kv)
-                           .arg(S.dv);
+    in.model_summary =
+        QStringLiteral("%1 (architecture %2), %3 attention layers, d = %4, %5 heads (%6 kv), head_dim %7")
+            .arg(QString::fromStdString(model_type), QString::fromStdString(arch))
+            .arg(mapped_layers)
+            .arg(S.d)
+            .arg(S.h)
+            .arg(S.n_kv)
+            .arg(S.dv);
     in.results.shape = S;
     int failed = 0;
     for (const auto& r : summary->layers) {
-        if (r.complete()) in.results.layers[r.layer] = std::make_shared<const jobs::LayerResult>(r);
+        if (r.complete())
+            in.results.layers[r.layer] = std::make_shared<const jobs::LayerResult>(r);
         else {
             ++failed;
             std::fprintf(stderr, "tensorllm report: %s\n", r.message.c_str());
@@ -142,15 +147,20 @@ int cmd_report(const std::vector<std::string>& argv) {
     }
     // describe() names the rule itself ("ranks 32,16,4", "tolerance 0.2"): the row's label is
     // the rule's, not "ranks" again.
-    in.settings = {{QStringLiteral("rank choice"), QString::fromStdString(opt.ranks.describe())},
-                   {QStringLiteral("method"), QString::fromLatin1(tucker::method_name(opt.tucker.method))},
-                   {QStringLiteral("HOOI initialisation"), QString::fromLatin1(tucker::method_name(opt.tucker.init))},
-                   {QStringLiteral("HOOI max iterations / tolerance"),
-                    QStringLiteral("%1 / %2").arg(opt.tucker.max_iterations).arg(opt.tucker.tolerance)},
-                   {QStringLiteral("layers"), QString::number(summary->layers.size())},
-                   {QStringLiteral("run time"), QStringLiteral("%1 s").arg(summary->seconds, 0, 'f', 2)},
-                   {QStringLiteral("figure size"), QStringLiteral("%1 × %2 mm, %3 dpi, %4 pt").arg(style.width_mm).arg(style.height_mm).arg(style.dpi).arg(style.font_pt)},
-                   {QStringLiteral("tool"), QStringLiteral("TensorLLM Studio %1").arg(QStringLiteral(TENSORLLM_VERSION))}};
+    in.settings = {
+        {QStringLiteral("rank choice"), QString::fromStdString(opt.ranks.describe())},
+        {QStringLiteral("method"), QString::fromLatin1(tucker::method_name(opt.tucker.method))},
+        {QStringLiteral("HOOI initialisation"), QString::fromLatin1(tucker::method_name(opt.tucker.init))},
+        {QStringLiteral("HOOI max iterations / tolerance"),
+         QStringLiteral("%1 / %2").arg(opt.tucker.max_iterations).arg(opt.tucker.tolerance)},
+        {QStringLiteral("layers"), QString::number(summary->layers.size())},
+        {QStringLiteral("run time"), QStringLiteral("%1 s").arg(summary->seconds, 0, 'f', 2)},
+        {QStringLiteral("figure size"), QStringLiteral("%1 × %2 mm, %3 dpi, %4 pt")
+                                            .arg(style.width_mm)
+                                            .arg(style.height_mm)
+                                            .arg(style.dpi)
+                                            .arg(style.font_pt)},
+        {QStringLiteral("tool"), QStringLiteral("TensorLLM Studio %1").arg(QStringLiteral(TENSORLLM_VERSION))}};
 
     // Offscreen: no display is needed (and none is used even when present).
     qputenv("QT_QPA_PLATFORM", "offscreen");
@@ -165,7 +175,8 @@ int cmd_report(const std::vector<std::string>& argv) {
     const QStringList files = ui::write_report(QString::fromStdString(stage.path()), in, style);
     io::write_output_marker(stage.path(), kReportKind);
     stage.commit(true);
-    std::printf("wrote %lld files to %s; open %s/index.html\n", static_cast<long long>(files.size()), out->c_str(), out->c_str());
+    std::printf("wrote %lld files to %s; open %s/index.html\n", static_cast<long long>(files.size()), out->c_str(),
+                out->c_str());
     return failed ? 3 : 0;
 }
 

@@ -54,14 +54,10 @@ nlohmann::ordered_json to_json(const exporting::ResultsFile& f) {
     j["format"] = std::string(exporting::kHdf5Format) + "/" + std::to_string(M.format_version);
     j["tool_version"] = M.tool_version;
     j["created_utc"] = M.created_utc;
-    j["model"] = {{"architecture", M.architecture},
-                  {"model_type", M.model_type},
-                  {"hidden_size", M.shape.d},
-                  {"head_dim", M.shape.dv},
-                  {"num_heads", M.shape.h},
-                  {"num_kv_heads", M.shape.n_kv},
-                  {"num_layers", M.num_layers},
-                  {"kv_head_of_head", M.kv_head_of_head},
+    j["model"] = {{"architecture", M.architecture},  {"model_type", M.model_type},
+                  {"hidden_size", M.shape.d},        {"head_dim", M.shape.dv},
+                  {"num_heads", M.shape.h},          {"num_kv_heads", M.shape.n_kv},
+                  {"num_layers", M.num_layers},      {"kv_head_of_head", M.kv_head_of_head},
                   {"mapped_layers", M.mapped_layers}};
     j["source"] = {{"path", M.source.path},
                    {"total_bytes", M.source.total_bytes},
@@ -93,7 +89,9 @@ nlohmann::ordered_json to_json(const exporting::ResultsFile& f) {
         const auto& r = f.summary.layers[k];
         const auto& lay = M.layouts[k];
         nlohmann::ordered_json l = exporting::layer_result_json(r);
-        l["tensors"] = {{"Q", lay.part_tensors[0]}, {"K", lay.part_tensors[1]}, {"V", lay.part_tensors[2]},
+        l["tensors"] = {{"Q", lay.part_tensors[0]},
+                        {"K", lay.part_tensors[1]},
+                        {"V", lay.part_tensors[2]},
                         {"O", lay.part_tensors[3]}};
         l["dtype"] = lay.dtype;
         l["seconds"] = exporting::seconds_json(r);
@@ -122,7 +120,9 @@ void print_text(const exporting::ResultsFile& f, bool heads) {
     std::printf("run         %zu layer%s, %d failed%s, %.2fs\n\n", f.summary.layers.size(),
                 f.summary.layers.size() == 1 ? "" : "s", f.summary.failed, f.summary.cancelled ? ", cancelled" : "",
                 f.summary.seconds);
-    std::printf("layer  status         R1    R2  R3  rel_error  error_Q  error_K  error_V  error_O     ratio  iters  seconds\n");
+    std::printf(
+        "layer  status         R1    R2  R3  rel_error  error_Q  error_K  error_V  error_O     ratio  iters  "
+        "seconds\n");
     for (const auto& r : f.summary.layers) {
         if (!r.complete()) {
             std::printf("%-6d %-13s  %s\n", r.layer, tucker::status_name(r.status), r.message.c_str());
@@ -150,8 +150,10 @@ void print_text(const exporting::ResultsFile& f, bool heads) {
 // A number in `width` columns, or "-" there for NaN (a value the point lacks).
 std::string num(double v, int width, int prec) {
     char b[64];
-    if (std::isnan(v)) std::snprintf(b, sizeof b, "%*s", width, "-");
-    else std::snprintf(b, sizeof b, "%*.*f", width, prec, v);
+    if (std::isnan(v))
+        std::snprintf(b, sizeof b, "%*s", width, "-");
+    else
+        std::snprintf(b, sizeof b, "%*.*f", width, prec, v);
     return b;
 }
 
@@ -175,13 +177,14 @@ void print_sweep(const std::string& path, const edits::SweepResult& r, const std
                 laser.empty() ? "none" : laser.c_str(), o.combine ? "; pairs combined" : "");
     std::size_t failed = 0;
     for (const auto& p : r.points) failed += !p.ran();
-    std::printf("run         %zu of %zu points, %zu failed%s, %.2fs; prefix cache %s of %s, %zu layer%s kept, "
-                "%.2fs saved\n",
-                r.points.size(), r.grid_size, failed, r.cancelled ? ", cancelled" : "", r.seconds,
-                util::format_bytes(r.prefix.used_bytes).c_str(), util::format_bytes(r.prefix.budget_bytes).c_str(),
-                r.prefix.layers.size(), r.prefix.layers.size() == 1 ? "" : "s", r.prefix.seconds_saved);
-    std::printf("baseline    mean NLL %.5f +- %.5f nats/token, perplexity %.4g, %.4f bits/byte",
-                b.mean_nll, b.mean_nll_stderr, b.perplexity, b.bits_per_byte);
+    std::printf(
+        "run         %zu of %zu points, %zu failed%s, %.2fs; prefix cache %s of %s, %zu layer%s kept, "
+        "%.2fs saved\n",
+        r.points.size(), r.grid_size, failed, r.cancelled ? ", cancelled" : "", r.seconds,
+        util::format_bytes(r.prefix.used_bytes).c_str(), util::format_bytes(r.prefix.budget_bytes).c_str(),
+        r.prefix.layers.size(), r.prefix.layers.size() == 1 ? "" : "s", r.prefix.seconds_saved);
+    std::printf("baseline    mean NLL %.5f +- %.5f nats/token, perplexity %.4g, %.4f bits/byte", b.mean_nll,
+                b.mean_nll_stderr, b.perplexity, b.bits_per_byte);
     if (r.baseline.mc)
         std::printf("; accuracy %.4f +- %.4f (normalised %.4f +- %.4f) on %zu items", r.baseline.mc->acc,
                     r.baseline.mc->acc_stderr, r.baseline.mc->acc_norm, r.baseline.mc->acc_norm_stderr,
@@ -191,9 +194,10 @@ void print_sweep(const std::string& path, const edits::SweepResult& r, const std
     for (const auto& p : pts) lw = std::max(lw, p.label.size());
     const bool mc = r.baseline.mc.has_value() ||
                     std::any_of(pts.begin(), pts.end(), [](const auto& p) { return p.mc.has_value(); });
-    std::printf("layer  %-*s  status          R1    R2  R3  w_error  laser_err  layer_x  model_x  mean_nll  delta_nll  "
-                "stderr    kl_mean    kl_p99    top1",
-                int(lw), "edit");
+    std::printf(
+        "layer  %-*s  status          R1    R2  R3  w_error  laser_err  layer_x  model_x  mean_nll  delta_nll  "
+        "stderr    kl_mean    kl_p99    top1",
+        int(lw), "edit");
     if (mc) std::printf("   d_acc   d_acc_norm");
     std::printf("  seconds\n");
     for (const auto& p : pts) {
@@ -202,12 +206,15 @@ void print_sweep(const std::string& path, const edits::SweepResult& r, const std
             std::printf("  %s\n", p.message.c_str());
             continue;
         }
-        if (p.spec.choice >= 0) std::printf(" %4d %5d %3d", p.ranks[0], p.ranks[1], p.ranks[2]);
-        else std::printf(" %4s %5s %3s", "-", "-", "-");
-        std::printf(" %s %s %s %s %s %s %s %s %s %s", num(p.weight_error, 8, 5).c_str(), num(p.laser_error, 10, 5).c_str(),
-                    num(p.layer_ratio, 8, 2).c_str(), num(p.model_ratio, 8, 4).c_str(), num(p.mean_nll, 9, 5).c_str(),
-                    num(p.delta_nll, 10, 5).c_str(), num(p.delta_nll_stderr, 7, 5).c_str(), num(p.kl_mean, 10, 6).c_str(),
-                    num(p.kl_p99, 9, 5).c_str(), num(p.top1_agreement, 7, 4).c_str());
+        if (p.spec.choice >= 0)
+            std::printf(" %4d %5d %3d", p.ranks[0], p.ranks[1], p.ranks[2]);
+        else
+            std::printf(" %4s %5s %3s", "-", "-", "-");
+        std::printf(" %s %s %s %s %s %s %s %s %s %s", num(p.weight_error, 8, 5).c_str(),
+                    num(p.laser_error, 10, 5).c_str(), num(p.layer_ratio, 8, 2).c_str(),
+                    num(p.model_ratio, 8, 4).c_str(), num(p.mean_nll, 9, 5).c_str(), num(p.delta_nll, 10, 5).c_str(),
+                    num(p.delta_nll_stderr, 7, 5).c_str(), num(p.kl_mean, 10, 6).c_str(), num(p.kl_p99, 9, 5).c_str(),
+                    num(p.top1_agreement, 7, 4).c_str());
         if (mc)
             std::printf(" %s %s", num(p.mc ? p.mc->delta_acc : NAN, 7, 4).c_str(),
                         num(p.mc ? p.mc->delta_acc_norm : NAN, 12, 4).c_str());
@@ -222,7 +229,8 @@ int show_sweep(const std::string& path, edits::SweepResult r, const Args& args) 
         if (std::none_of(r.points.begin(), r.points.end(), [&](const auto& p) { return p.spec.layer == l; }))
             throw std::runtime_error(path + ": layer " + std::to_string(l) + " has no point in the sweep");
     if (!want.empty())
-        std::erase_if(r.points, [&](const auto& p) { return std::find(want.begin(), want.end(), p.spec.layer) == want.end(); });
+        std::erase_if(r.points,
+                      [&](const auto& p) { return std::find(want.begin(), want.end(), p.spec.layer) == want.end(); });
     if (args.flag("json")) {
         auto j = exporting::sweep_json(r);
         j["file"] = path;
@@ -248,8 +256,10 @@ int cmd_show(const std::vector<std::string>& argv) {
     auto contents = exporting::read_hdf5_isolated(args.positional()[0], ro);
     if (contents.sweep) return show_sweep(args.positional()[0], std::move(*contents.sweep), args);
     const auto& f = *contents.results;
-    if (args.flag("json")) std::printf("%s\n", to_json(f).dump(1).c_str());
-    else print_text(f, args.flag("heads"));
+    if (args.flag("json"))
+        std::printf("%s\n", to_json(f).dump(1).c_str());
+    else
+        print_text(f, args.flag("heads"));
     return 0;
 }
 

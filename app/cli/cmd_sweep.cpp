@@ -94,8 +94,7 @@ double parse_number(const std::string& s, const std::string& what) {
         std::size_t used = 0;
         const double v = std::stod(s, &used);
         if (used == s.size() && std::isfinite(v)) return v;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     throw std::invalid_argument(what + ": '" + s + "' is not a number");
 }
 
@@ -120,7 +119,8 @@ std::vector<tucker::RankSpec> parse_rank_choices(const Args& args) {
             tucker::RankSpec s;
             s.kind = tucker::RankSpec::Kind::Tolerance;
             s.tolerance = parse_number(it, "--tols");
-            if (!(s.tolerance > 0 && s.tolerance <= 1)) throw std::invalid_argument("--tols: " + it + " is outside (0, 1]");
+            if (!(s.tolerance > 0 && s.tolerance <= 1))
+                throw std::invalid_argument("--tols: " + it + " is outside (0, 1]");
             out.push_back(s);
         }
     }
@@ -140,7 +140,8 @@ std::vector<tucker::RankSpec> parse_rank_choices(const Args& args) {
 
 void print_point_row(const edits::SweepPoint& p, bool mc) {
     if (!p.ran()) {
-        std::printf("%5d  %-22s  %s: %s\n", p.spec.layer, p.label.c_str(), tucker::status_name(p.status), p.message.c_str());
+        std::printf("%5d  %-22s  %s: %s\n", p.spec.layer, p.label.c_str(), tucker::status_name(p.status),
+                    p.message.c_str());
         return;
     }
     std::printf("%5d  %-22s  %8.4f  %7.2f  %9.5f  %+9.5f ± %7.5f  %9.2e  %9.2e  %6.4f", p.spec.layer, p.label.c_str(),
@@ -164,9 +165,12 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     const bool demo = args.flag("demo");
     const std::string path = resolve_model_path(args.positional(), demo, "sweep");
     std::string text_file;
-    if (auto f = args.value("text")) text_file = *f;
-    else if (demo) text_file = util::default_eval_text();
-    else throw std::invalid_argument("--text FILE is required (the bundled default text is for --demo)");
+    if (auto f = args.value("text"))
+        text_file = *f;
+    else if (demo)
+        text_file = util::default_eval_text();
+    else
+        throw std::invalid_argument("--text FILE is required (the bundled default text is for --demo)");
 
     edits::SweepOptions opt;
     opt.choices = parse_rank_choices(args);
@@ -174,10 +178,13 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     opt.combine = args.flag("combine");
     opt.ppl.ctx = args.int_value("ctx", 0);
     opt.ppl.stride = args.int_value("stride", 0);
-    if (opt.ppl.ctx < 0 || (args.value("ctx") && opt.ppl.ctx < 2)) throw std::invalid_argument("--ctx: must be at least 2");
-    if (opt.ppl.stride < 0 || (args.value("stride") && opt.ppl.stride < 1)) throw std::invalid_argument("--stride: must be positive");
+    if (opt.ppl.ctx < 0 || (args.value("ctx") && opt.ppl.ctx < 2))
+        throw std::invalid_argument("--ctx: must be at least 2");
+    if (opt.ppl.stride < 0 || (args.value("stride") && opt.ppl.stride < 1))
+        throw std::invalid_argument("--stride: must be positive");
     const double max_tokens = args.double_value("max-tokens", 0);
-    if (max_tokens < 0 || (args.value("max-tokens") && max_tokens < 2)) throw std::invalid_argument("--max-tokens: must be at least 2");
+    if (max_tokens < 0 || (args.value("max-tokens") && max_tokens < 2))
+        throw std::invalid_argument("--max-tokens: must be at least 2");
     opt.ppl.max_tokens = static_cast<std::int64_t>(max_tokens);
     const double cache_mib = args.double_value("cache-mib", 2048);
     if (!(cache_mib >= 0 && cache_mib <= 1 << 24)) throw std::invalid_argument("--cache-mib: must be in 0..16777216");
@@ -206,7 +213,8 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     for (const auto& o : {out, h5}) {
         if (!o) continue;
         locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*o)));
-        for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "tensorllm sweep: note: %s\n", note.c_str());
+        for (const auto& note : locks.back()->notes())
+            std::fprintf(stderr, "tensorllm sweep: note: %s\n", note.c_str());
     }
 
     eval::ForwardOptions fopt;
@@ -235,8 +243,8 @@ int cmd_sweep(const std::vector<std::string>& argv) {
         std::printf("unedited: mean NLL %.6f ± %.6f nats/token, perplexity %.4f", b.ppl.mean_nll, b.ppl.mean_nll_stderr,
                     b.ppl.perplexity);
         if (b.mc) std::printf(", acc %.4f ± %.4f (%zu items)", b.mc->acc, b.mc->acc_stderr, b.mc->items.size());
-        std::printf("\n%5s  %-22s  %8s  %7s  %9s  %21s  %9s  %9s  %6s%s\n", "layer", "edit", "w.error", "ratio", "mean NLL",
-                    "delta NLL ± s.e.", "KL mean", "KL p99", "top-1", has_mc ? "  acc (delta)" : "");
+        std::printf("\n%5s  %-22s  %8s  %7s  %9s  %21s  %9s  %9s  %6s%s\n", "layer", "edit", "w.error", "ratio",
+                    "mean NLL", "delta NLL ± s.e.", "KL mean", "KL p99", "top-1", has_mc ? "  acc (delta)" : "");
     };
     progress.point = [&](const edits::SweepPoint& p) {
         if (!json) print_point_row(p, has_mc);
@@ -252,13 +260,14 @@ int cmd_sweep(const std::vector<std::string>& argv) {
                     r.points.size(), r.seconds, r.prefix.layers.size(), util::format_bytes(r.prefix.used_bytes).c_str(),
                     r.prefix.seconds_saved);
     if (out) {
-        exporting::write_sweep_set(*out, sources, "--out", r,
+        exporting::write_sweep_set(
+            *out, sources, "--out", r,
 #ifdef TENSORLLM_HAVE_SWEEP_FIGURES
-                                   [&](const std::string& dir) { ui::write_sweep_figures(dir, r, ui::FigureStyle{}); },
+            [&](const std::string& dir) { ui::write_sweep_figures(dir, r, ui::FigureStyle{}); },
 #else
-                                   {},
+            {},
 #endif
-                                   util::Control{interrupt.flag()});
+            util::Control{interrupt.flag()});
         if (!json) std::printf("wrote %s\n", out->c_str());
     }
     if (h5) {

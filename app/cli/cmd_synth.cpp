@@ -11,8 +11,8 @@ namespace tllm::cli {
 
 int cmd_synth(const std::vector<std::string>& argv) {
     Args args(argv, {"help", "no-extras", "tie-embeddings"},
-              {"type", "hidden", "heads", "kv-heads", "head-dim", "layers", "rank", "noise", "dtype", "shards", "seed", "arch",
-               "vocab", "ffn", "positions"});
+              {"type", "hidden", "heads", "kv-heads", "head-dim", "layers", "rank", "noise", "dtype", "shards", "seed",
+               "arch", "vocab", "ffn", "positions"});
     if (args.flag("help") || args.positional().size() != 1) {
         std::fputs(
             "usage: tensorllm synth DIR [--type gpt2] [--hidden 64] [--heads 4] [--kv-heads H]\n"
@@ -52,7 +52,8 @@ int cmd_synth(const std::vector<std::string>& argv) {
     s.positions = args.int_value("positions", 0);
     s.tied_embeddings = args.flag("tie-embeddings");
     if ((s.ffn || s.positions || s.tied_embeddings) && !s.vocab)
-        throw std::invalid_argument("--ffn, --positions and --tie-embeddings describe a complete model: give --vocab too");
+        throw std::invalid_argument(
+            "--ffn, --positions and --tie-embeddings describe a complete model: give --vocab too");
     const std::string dt = args.value("dtype").value_or("F32");
     auto parsed = io::parse_dtype(dt);
     if (!parsed || !io::dtype_is_float(*parsed))

@@ -38,8 +38,9 @@ auto run_with_progress(const char* what, bool quiet, const std::atomic<bool>& in
         if (bar) {
             const float p = progress.load();
             const int fill = static_cast<int>(p * 30 + 0.5f);
-            std::fprintf(stderr, "\r%s [%.*s%*s] %5.1f%%  %.1fs", what, fill, "##############################", 30 - fill, "",
-                         100.0 * p, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            std::fprintf(stderr, "\r%s [%.*s%*s] %5.1f%%  %.1fs", what, fill, "##############################",
+                         30 - fill, "", 100.0 * p,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             std::fflush(stderr);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

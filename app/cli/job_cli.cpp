@@ -23,15 +23,16 @@ extern "C" void on_signal(int) {
 void draw_bar(float p, int done, int total, double secs) {
     const int width = 30;
     const int fill = static_cast<int>(p * width + 0.5f);
-    std::fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %d/%d layers  %.1fs", fill, "##############################", width - fill, "",
-                 100.0 * p, done, total, secs);
+    std::fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %d/%d layers  %.1fs", fill, "##############################",
+                 width - fill, "", 100.0 * p, done, total, secs);
     std::fflush(stderr);
 }
 
 }  // namespace
 
 std::set<std::string> job_option_names() {
-    return {"ranks", "layer-ranks", "tol", "ratio", "params", "layers", "method", "init", "iters", "hooi-tol", "threads", "solver", "mode-order", "balance"};
+    return {"ranks", "layer-ranks", "tol",      "ratio",   "params", "layers",     "method",
+            "init",  "iters",       "hooi-tol", "threads", "solver", "mode-order", "balance"};
 }
 
 const char* job_options_help() {
@@ -97,7 +98,8 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
             const auto end = s.find(';', pos);
             const std::string item = s.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
             const auto colon = item.find(':');
-            if (colon == std::string::npos) throw std::invalid_argument("--layer-ranks: expected L:R1,R2,R3, got '" + item + "'");
+            if (colon == std::string::npos)
+                throw std::invalid_argument("--layer-ranks: expected L:R1,R2,R3, got '" + item + "'");
             const auto r = tucker::parse_ranks(item.substr(colon + 1), "--layer-ranks");
             for (int l : util::parse_layer_list(item.substr(0, colon))) opt.ranks.per_layer[l] = r;
             if (end == std::string::npos) break;
@@ -111,9 +113,12 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
     opt.tucker.tolerance = args.double_value("hooi-tol", 1e-4);
     opt.tucker.solver = tucker::parse_solver(args.value("solver").value_or("auto"));
     if (auto b = args.value("balance")) {
-        if (*b == "on") opt.balance_slices = true;
-        else if (*b == "off") opt.balance_slices = false;
-        else throw std::invalid_argument("--balance: expected on or off, got '" + *b + "'");
+        if (*b == "on")
+            opt.balance_slices = true;
+        else if (*b == "off")
+            opt.balance_slices = false;
+        else
+            throw std::invalid_argument("--balance: expected on or off, got '" + *b + "'");
     }
     if (auto mo = args.value("mode-order")) {
         const std::string s = *mo;
@@ -121,10 +126,14 @@ jobs::JobOptions parse_job_options(const Args& args, const model::Model& m, bool
         while (true) {
             const auto end = s.find(',', pos);
             const std::string name = s.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-            if (name == "d") opt.tucker.mode_order.push_back(0);
-            else if (name == "dv" || name == "head_dim") opt.tucker.mode_order.push_back(1);
-            else if (name == "qkvo") opt.tucker.mode_order.push_back(2);
-            else throw std::invalid_argument("--mode-order: expected the names d, dv, qkvo, got '" + name + "'");
+            if (name == "d")
+                opt.tucker.mode_order.push_back(0);
+            else if (name == "dv" || name == "head_dim")
+                opt.tucker.mode_order.push_back(1);
+            else if (name == "qkvo")
+                opt.tucker.mode_order.push_back(2);
+            else
+                throw std::invalid_argument("--mode-order: expected the names d, dv, qkvo, got '" + name + "'");
             if (end == std::string::npos) break;
             pos = end + 1;
         }

@@ -34,7 +34,8 @@ public:
 
 private:
     std::atomic<bool> flag_{false};
-    struct sigaction old_int_ {}, old_term_ {};
+    struct sigaction old_int_ {
+    }, old_term_{};
 };
 
 /// Runs the job with a progress bar on stderr when it is a terminal (unless quiet); cancels

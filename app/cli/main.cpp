@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
 #ifdef TENSORLLM_HAVE_REPORT
         if (cmd == "report") return tllm::cli::cmd_report(args);
 #else
-        if (cmd == "report") throw std::runtime_error("this build has no GUI library (TENSORLLM_BUILD_GUI=OFF): report is unavailable");
+        if (cmd == "report")
+            throw std::runtime_error("this build has no GUI library (TENSORLLM_BUILD_GUI=OFF): report is unavailable");
 #endif
         if (cmd == "bench") return tllm::cli::cmd_bench(args);
         if (cmd == "evaluate") return tllm::cli::cmd_evaluate(args);

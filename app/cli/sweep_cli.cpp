@@ -68,8 +68,8 @@ edits::SweepResult run_sweep_with_progress(const model::Model& m, eval::Transfor
             char left[32] = "";
             if (p > 0.02f) std::snprintf(left, sizeof left, ", %.0fs left", el * (1.0 - p) / p);
             const int fill = static_cast<int>(p * 30 + 0.5f);
-            std::fprintf(stderr, "\rsweep [%.*s%*s] %5.1f%%  %.1fs%s ", fill, "##############################", 30 - fill, "",
-                         100.0 * p, el, left);
+            std::fprintf(stderr, "\rsweep [%.*s%*s] %5.1f%%  %.1fs%s ", fill, "##############################",
+                         30 - fill, "", 100.0 * p, el, left);
             std::fflush(stderr);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
     parser.addPositionalArgument(QStringLiteral("model"),
                                  QStringLiteral("checkpoint directory, .safetensors file, .tllm.json project or .h5 "
                                                 "results file (default: the bundled demo model)"));
-    QCommandLineOption run(QStringLiteral("run"), QStringLiteral("start the decomposition as soon as the model is open"));
+    QCommandLineOption run(QStringLiteral("run"),
+                           QStringLiteral("start the decomposition as soon as the model is open"));
     parser.addOption(run);
     QCommandLineOption sweep(QStringLiteral("sweep"),
                              QStringLiteral("start the evaluation panel's sweep as soon as the model is open"));
@@ -31,16 +32,20 @@ int main(int argc, char** argv) {
     if (path.isEmpty()) {
         try {
             path = QString::fromStdString(tllm::util::default_model_dir());
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
     }
     if (parser.isSet(run))
-        QObject::connect(&w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startRun(); }, Qt::SingleShotConnection);
+        QObject::connect(
+            &w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startRun(); }, Qt::SingleShotConnection);
     if (parser.isSet(sweep))
-        QObject::connect(&w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startEvaluation(false); }, Qt::SingleShotConnection);
-    if (path.endsWith(QLatin1String(".tllm.json"))) w.openProject(path);
-    else if (path.endsWith(QLatin1String(".h5"))) w.openResults(path);
-    else if (!path.isEmpty()) w.openModel(path);
+        QObject::connect(
+            &w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startEvaluation(false); }, Qt::SingleShotConnection);
+    if (path.endsWith(QLatin1String(".tllm.json")))
+        w.openProject(path);
+    else if (path.endsWith(QLatin1String(".h5")))
+        w.openResults(path);
+    else if (!path.isEmpty())
+        w.openModel(path);
     w.show();
     return app.exec();
 }

@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
     }
     try {
         namespace ex = tllm::exporting;
-        if (kind == Kind::Any) kind = ex::hdf5_format_in_process(file) == ex::kSweepHdf5Format ? Kind::Sweep : Kind::Results;
+        if (kind == Kind::Any)
+            kind = ex::hdf5_format_in_process(file) == ex::kSweepHdf5Format ? Kind::Sweep : Kind::Results;
         const std::string stream = kind == Kind::Sweep ? ex::encode_sweep(ex::read_sweep_hdf5_in_process(file))
                                                        : ex::encode_results(ex::read_results_hdf5(file, ropt));
         if (!write_all(stream)) {
@@ -123,7 +124,9 @@ int main(int argc, char** argv) {
         }
         return 0;
     } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "%s: %s: out of memory while reading it (this helper's address space is limited to 8 GiB plus 4 times the file size)\n",
+        std::fprintf(stderr,
+                     "%s: %s: out of memory while reading it (this helper's address space is limited to 8 GiB plus 4 "
+                     "times the file size)\n",
                      kName, file.c_str());
         return 1;
     } catch (const std::exception& e) {

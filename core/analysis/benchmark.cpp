@@ -82,7 +82,8 @@ std::vector<BenchCase> standard_cases(bool quick) {
     const std::array<std::int64_t, 4> gpt2{768, 64, 4, 12}, llama{4096, 128, 4, 32};
     std::vector<BenchCase> v;
     for (auto r : {std::array<int, 3>{64, 32, 4}, std::array<int, 3>{256, 64, 4}}) {
-        const std::string rs = "(" + std::to_string(r[0]) + "," + std::to_string(r[1]) + "," + std::to_string(r[2]) + ")";
+        const std::string rs =
+            "(" + std::to_string(r[0]) + "," + std::to_string(r[1]) + "," + std::to_string(r[2]) + ")";
         v.push_back({"gpt2 " + rs + " hosvd", gpt2, r, Method::HOSVD, 0});
         v.push_back({"gpt2 " + rs + " sthosvd", gpt2, r, Method::STHOSVD, 0});
         v.push_back({"gpt2 " + rs + " hooi x1", gpt2, r, Method::HOOI, 1});
@@ -101,7 +102,8 @@ std::vector<BenchCase> standard_cases(bool quick) {
     v.push_back({"llama7b (512,64,4) sthosvd dv-first", llama, {512, 64, 4}, Method::STHOSVD, 0, 0, {1, 2, 0}});
     v.push_back({"llama7b (512,64,4) hooi x10 dv-first", llama, {512, 64, 4}, Method::HOOI, 10, 0, {1, 2, 0}});
     // The exact solver everywhere (Gram + dsyevr), for the error comparison.
-    v.push_back({"llama7b (512,64,4) sthosvd exact", llama, {512, 64, 4}, Method::STHOSVD, 0, 0, {}, tucker::Solver::Exact});
+    v.push_back(
+        {"llama7b (512,64,4) sthosvd exact", llama, {512, 64, 4}, Method::STHOSVD, 0, 0, {}, tucker::Solver::Exact});
     v.push_back({"llama7b (64,32,2) sthosvd", llama, {64, 32, 2}, Method::STHOSVD, 0});
     v.push_back({"llama7b (2312,128,1) sthosvd", llama, {2312, 128, 1}, Method::STHOSVD, 0});
     return v;

@@ -16,9 +16,9 @@ namespace tllm::bench {
 
 struct MachineLimits {
     int threads = 0;
-    double gemm_gflops = 0;      ///< float32 GEMM rate on the engine's kernel path
-    double bandwidth_gbs = 0;    ///< triad bandwidth, GB/s
-    std::string blas_coretype;   ///< $OPENBLAS_CORETYPE (forced kernels change the GEMM rate)
+    double gemm_gflops = 0;     ///< float32 GEMM rate on the engine's kernel path
+    double bandwidth_gbs = 0;   ///< triad bandwidth, GB/s
+    std::string blas_coretype;  ///< $OPENBLAS_CORETYPE (forced kernels change the GEMM rate)
 };
 
 /// Measures the GEMM rate (a 2048 x 2048 x 8192 mode product on the engine's path) and the
@@ -26,20 +26,20 @@ struct MachineLimits {
 MachineLimits measure_machine(int threads);
 
 struct BenchCase {
-    std::string name;                   ///< e.g. "llama7b (512,64,4) sthosvd"
-    std::array<std::int64_t, 4> dims;   ///< (d, dv, 4, h)
+    std::string name;                  ///< e.g. "llama7b (512,64,4) sthosvd"
+    std::array<std::int64_t, 4> dims;  ///< (d, dv, 4, h)
     std::array<int, 3> ranks;
     tucker::Method method = tucker::Method::STHOSVD;
-    int iterations = 0;                 ///< HOOI: at most this many sweeps
-    double tolerance = 0;               ///< HOOI stop tolerance (0: run all sweeps)
-    std::vector<int> mode_order{};      ///< ST-HOSVD order (empty: the default)
+    int iterations = 0;             ///< HOOI: at most this many sweeps
+    double tolerance = 0;           ///< HOOI stop tolerance (0: run all sweeps)
+    std::vector<int> mode_order{};  ///< ST-HOSVD order (empty: the default)
     tucker::Solver solver = tucker::Solver::Auto;
 };
 
 struct BenchResult {
     BenchCase c;
     double seconds = 0;
-    double flops = 0;          ///< counted by the kernels (tucker::flop_counter)
+    double flops = 0;  ///< counted by the kernels (tucker::flop_counter)
     double gflops = 0;
     double rel_error = 0;
     double peak_rss_mib = 0;   ///< process peak resident memory during the case

@@ -16,7 +16,6 @@ int worst_slice(const LayerMeasures& m) {
     return w;
 }
 
-
 LayerMeasures measure(const tensor::Tensor4& W, const tucker::TuckerResult& r, const model::AttentionShape& S,
                       const ModeSpectra* spectra, bool slice_spectra, const util::Control& ctl) {
     const std::int64_t d = W.dim[0], dv = W.dim[1], h = W.dim[3];

@@ -14,10 +14,10 @@
 namespace tllm::analysis {
 
 struct LayerMeasures {
-    double rel_error = 0;                 ///< ||W - W_hat||_F / ||W||_F (from the slices, double)
-    std::array<double, 4> type_error{};   ///< per Q, K, V, O over all heads
+    double rel_error = 0;                                ///< ||W - W_hat||_F / ||W||_F (from the slices, double)
+    std::array<double, 4> type_error{};                  ///< per Q, K, V, O over all heads
     std::vector<std::array<double, 4>> head_type_error;  ///< [head][type]
-    std::vector<double> head_error;       ///< [head], over the head's four slices
+    std::vector<double> head_error;                      ///< [head], over the head's four slices
     /// Singular values of each original slice W_i[:, :, t] (d x dv): [head][type][k].
     std::vector<std::array<std::vector<double>, 4>> head_type_sv;
     std::array<double, 3> captured_energy{};  ///< per mode at the chosen ranks (needs spectra)

@@ -18,37 +18,38 @@ void RankSpec::validate() const {
     auto check = [](const std::array<int, 3>& r, const std::string& where) {
         for (int n = 0; n < 3; ++n)
             if (r[n] < 1)
-                throw std::invalid_argument(where + "[" + std::to_string(n) + "]: must be >= 1, got " + std::to_string(r[n]));
+                throw std::invalid_argument(where + "[" + std::to_string(n) + "]: must be >= 1, got " +
+                                            std::to_string(r[n]));
     };
     switch (kind) {
-    case Kind::Fixed:
-        check(ranks, "ranks");
-        for (const auto& [l, r] : per_layer) check(r, "ranks of layer " + std::to_string(l));
-        break;
-    case Kind::Tolerance:
-        if (!(tolerance > 0 && tolerance <= 1))
-            throw std::invalid_argument("tolerance: must be in (0, 1], got " + std::to_string(tolerance));
-        break;
-    case Kind::Ratio:
-        if (!(ratio > 0) || !std::isfinite(ratio))
-            throw std::invalid_argument("ratio: must be a positive number, got " + std::to_string(ratio));
-        break;
-    case Kind::Params:
-        if (params == 0) throw std::invalid_argument("params: must be positive, got 0");
-        break;
+        case Kind::Fixed:
+            check(ranks, "ranks");
+            for (const auto& [l, r] : per_layer) check(r, "ranks of layer " + std::to_string(l));
+            break;
+        case Kind::Tolerance:
+            if (!(tolerance > 0 && tolerance <= 1))
+                throw std::invalid_argument("tolerance: must be in (0, 1], got " + std::to_string(tolerance));
+            break;
+        case Kind::Ratio:
+            if (!(ratio > 0) || !std::isfinite(ratio))
+                throw std::invalid_argument("ratio: must be a positive number, got " + std::to_string(ratio));
+            break;
+        case Kind::Params:
+            if (params == 0) throw std::invalid_argument("params: must be positive, got 0");
+            break;
     }
 }
 
 std::string RankSpec::describe() const {
     std::ostringstream o;
     switch (kind) {
-    case Kind::Fixed:
-        o << "ranks " << ranks[0] << "," << ranks[1] << "," << ranks[2];
-        for (const auto& [l, r] : per_layer) o << "; layer " << l << ": " << r[0] << "," << r[1] << "," << r[2];
-        break;
-    case Kind::Tolerance: o << "tolerance " << tolerance; break;
-    case Kind::Ratio: o << "compression ratio >= " << ratio; break;
-    case Kind::Params: o << "at most " << params << " parameters per layer"; break;
+        case Kind::Fixed:
+            o << "ranks " << ranks[0] << "," << ranks[1] << "," << ranks[2];
+            for (const auto& [l, r] : per_layer) o << "; layer " << l << ": " << r[0] << "," << r[1] << "," << r[2];
+            break;
+        case Kind::Tolerance: o << "tolerance " << tolerance; break;
+        case Kind::Ratio: o << "compression ratio >= " << ratio; break;
+        case Kind::Params: o << "at most " << params << " parameters per layer"; break;
     }
     return o.str();
 }
@@ -108,8 +109,8 @@ RankChoice choose_ranks_detailed(const RankSpec& spec, int layer, const model::A
         for (int n = 0; n < 3; ++n)
             if (r[n] > limits[n])
                 throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be <= " + kLimitNames[n] + " (" +
-                                            std::to_string(limits[n]) + "), got " + std::to_string(r[n]) +
-                                            " (layer " + std::to_string(layer) + ")");
+                                            std::to_string(limits[n]) + "), got " + std::to_string(r[n]) + " (layer " +
+                                            std::to_string(layer) + ")");
         const auto u = usable_ranks(r, S.h);
         if (u != r)
             c.warnings.push_back("ranks " + triple(r) + " reduced to " + triple(u) +
@@ -117,7 +118,8 @@ RankChoice choose_ranks_detailed(const RankSpec& spec, int layer, const model::A
                                  std::to_string(S.h) + "), and a rank beyond them adds parameters, not accuracy");
         finish(u);
         if (c.ratio <= 1)
-            c.warnings.push_back("ranks " + triple(u) + " do not compress this layer (ratio " + ratio_text(c.ratio) + ")");
+            c.warnings.push_back("ranks " + triple(u) + " do not compress this layer (ratio " + ratio_text(c.ratio) +
+                                 ")");
         return c;
     }
     if (!spectra) throw std::invalid_argument("choose_ranks: " + spec.describe() + " needs the mode spectra");
@@ -141,11 +143,14 @@ RankChoice choose_ranks_detailed(const RankSpec& spec, int layer, const model::A
                 if (sp.discarded(0, hi) > rest) continue;
                 while (lo < hi) {
                     const int mid = lo + (hi - lo) / 2;
-                    if (sp.discarded(0, mid) <= rest) hi = mid;
-                    else lo = mid + 1;
+                    if (sp.discarded(0, mid) <= rest)
+                        hi = mid;
+                    else
+                        lo = mid + 1;
                 }
-                const std::int64_t need = std::max<std::int64_t>({lo, (r2 + std::int64_t(r3) * S.h - 1) / (std::int64_t(r3) * S.h),
-                                                                  (r3 + std::int64_t(r2) * S.h - 1) / (std::int64_t(r2) * S.h)});
+                const std::int64_t need =
+                    std::max<std::int64_t>({lo, (r2 + std::int64_t(r3) * S.h - 1) / (std::int64_t(r3) * S.h),
+                                            (r3 + std::int64_t(r2) * S.h - 1) / (std::int64_t(r2) * S.h)});
                 if (need > S.d) continue;
                 const int r1 = int(need);
                 if (!usable(r1, r2, r3)) continue;
@@ -210,7 +215,8 @@ std::array<int, 3> parse_ranks(const std::string& text, const std::string& what)
             if (pos != part.size() || v < 1 || v > (1 << 24)) throw std::invalid_argument("");
             r[n++] = static_cast<int>(v);
         } catch (const std::exception&) {
-            throw std::invalid_argument(what + "[" + std::to_string(n) + "]: expected a positive integer, got '" + part + "'");
+            throw std::invalid_argument(what + "[" + std::to_string(n) + "]: expected a positive integer, got '" +
+                                        part + "'");
         }
     }
     if (n != 3) throw std::invalid_argument(what + ": expected three ranks R1,R2,R3, got '" + text + "'");

@@ -47,7 +47,8 @@ std::vector<double> thin_singular_values(const float* data, std::int64_t rows, s
     C.noalias() = Xd.transpose() * Xd;
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(C, Eigen::EigenvaluesOnly);
     std::vector<double> sv(static_cast<std::size_t>(cols));
-    for (std::int64_t k = 0; k < cols; ++k) sv[static_cast<std::size_t>(k)] = std::sqrt(std::max(0.0, es.eigenvalues()[cols - 1 - k]));
+    for (std::int64_t k = 0; k < cols; ++k)
+        sv[static_cast<std::size_t>(k)] = std::sqrt(std::max(0.0, es.eigenvalues()[cols - 1 - k]));
     return sv;
 }
 

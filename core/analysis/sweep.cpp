@@ -52,7 +52,8 @@ void sweep_exact(const tensor::Tensor4& W, std::vector<SweepPoint>& points, tuck
     for (std::size_t k = 0; k < points.size(); ++k) {
         ctl.check();
         base.ranks = points[k].ranks;
-        points[k].error_exact = tucker::decompose(W, base, ctl.sub(float(k) / points.size(), float(k + 1) / points.size())).rel_error;
+        points[k].error_exact =
+            tucker::decompose(W, base, ctl.sub(float(k) / points.size(), float(k + 1) / points.size())).rel_error;
     }
 }
 

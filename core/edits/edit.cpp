@@ -17,16 +17,18 @@ std::vector<tensor::RebuiltTensor> attention_tensors(const model::Model& m, int 
     const std::array<std::int64_t, 4> want{S.d, S.dv, 4, S.h};
     for (int n = 0; n < 3; ++n)
         if (T.factors[std::size_t(n)].rows() != want[std::size_t(n)])
-            throw std::invalid_argument("layer " + std::to_string(layer) + ": factor U" + std::to_string(n + 1) + " has " +
-                                        std::to_string(T.factors[std::size_t(n)].rows()) + " rows, the model's mode has " +
-                                        std::to_string(want[std::size_t(n)]));
+            throw std::invalid_argument("layer " + std::to_string(layer) + ": factor U" + std::to_string(n + 1) +
+                                        " has " + std::to_string(T.factors[std::size_t(n)].rows()) +
+                                        " rows, the model's mode has " + std::to_string(want[std::size_t(n)]));
     if (T.core.dim[3] != S.h)
-        throw std::invalid_argument("layer " + std::to_string(layer) + ": the core has " + std::to_string(T.core.dim[3]) +
-                                    " heads, the model " + std::to_string(S.h));
+        throw std::invalid_argument("layer " + std::to_string(layer) + ": the core has " +
+                                    std::to_string(T.core.dim[3]) + " heads, the model " + std::to_string(S.h));
     return tensor::detensorize(m, layer, tucker::reconstruct(T, ctl));
 }
 
-std::string LaserSpec::describe() const { return std::string(eval::mlp_matrix_name(matrix)) + ":" + std::to_string(rank); }
+std::string LaserSpec::describe() const {
+    return std::string(eval::mlp_matrix_name(matrix)) + ":" + std::to_string(rank);
+}
 
 std::vector<LaserSpec> parse_laser_list(const std::string& text, const std::string& what) {
     std::vector<LaserSpec> out;
@@ -42,10 +44,14 @@ std::vector<LaserSpec> parse_laser_list(const std::string& text, const std::stri
             throw std::invalid_argument(what + ": '" + item + "' is not MATRIX:RANK (MATRIX one of up, down, gate)");
         const std::string mat = item.substr(0, colon), rk = item.substr(colon + 1);
         LaserSpec s;
-        if (mat == "up") s.matrix = eval::MlpMatrix::Up;
-        else if (mat == "down") s.matrix = eval::MlpMatrix::Down;
-        else if (mat == "gate") s.matrix = eval::MlpMatrix::Gate;
-        else throw std::invalid_argument(what + ": unknown matrix '" + mat + "' in '" + item + "' (up, down, gate)");
+        if (mat == "up")
+            s.matrix = eval::MlpMatrix::Up;
+        else if (mat == "down")
+            s.matrix = eval::MlpMatrix::Down;
+        else if (mat == "gate")
+            s.matrix = eval::MlpMatrix::Gate;
+        else
+            throw std::invalid_argument(what + ": unknown matrix '" + mat + "' in '" + item + "' (up, down, gate)");
         std::size_t used = 0;
         long r = 0;
         try {
@@ -107,8 +113,10 @@ void add_to(EditSet& set, int layer, std::vector<tensor::RebuiltTensor> tensors)
     auto& v = set[layer];
     for (auto& t : tensors) {
         auto it = std::find_if(v.begin(), v.end(), [&](const tensor::RebuiltTensor& x) { return x.name == t.name; });
-        if (it != v.end()) *it = std::move(t);
-        else v.push_back(std::move(t));
+        if (it != v.end())
+            *it = std::move(t);
+        else
+            v.push_back(std::move(t));
     }
 }
 

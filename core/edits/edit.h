@@ -41,9 +41,9 @@ std::vector<LaserSpec> parse_laser_list(const std::string& text, const std::stri
 
 /// A LASER edit's tensor and what it does.
 struct LaserResult {
-    tensor::RebuiltTensor tensor;  ///< the truncated matrix in the checkpoint's name, shape, dtype
-    double rel_error = 0;          ///< ||A - A_r||_F / ||A||_F (from the discarded singular values)
-    std::uint64_t params = 0;      ///< m*n of the matrix
+    tensor::RebuiltTensor tensor;   ///< the truncated matrix in the checkpoint's name, shape, dtype
+    double rel_error = 0;           ///< ||A - A_r||_F / ||A||_F (from the discarded singular values)
+    std::uint64_t params = 0;       ///< m*n of the matrix
     std::uint64_t params_rank = 0;  ///< r*(m+n), the factored form's parameters
 };
 

@@ -177,8 +177,8 @@ SweepResult run_sweep(const model::Model& m, eval::Transformer& t, const eval::T
                 if (it == attention.end()) {
                     MadeEdit e;
                     const double ts = now();
-                    const auto r = jobs::run_layer(m, p.layer, job_options(opt, p.layer, opt.choices[std::size_t(p.choice)]),
-                                                   pc.sub(0, 0.3f));
+                    const auto r = jobs::run_layer(
+                        m, p.layer, job_options(opt, p.layer, opt.choices[std::size_t(p.choice)]), pc.sub(0, 0.3f));
                     if (r.status == tucker::Status::Cancelled) throw util::Cancelled{};
                     e.status = r.status;
                     e.message = r.message;
@@ -198,7 +198,8 @@ SweepResult run_sweep(const model::Model& m, eval::Transformer& t, const eval::T
                 pt.seconds_decompose += e.seconds;
                 if (e.status == tucker::Status::Failed) throw std::runtime_error(e.message);
                 not_converged = e.status == tucker::Status::NotConverged;
-                pt.ranks = e.ranks, pt.weight_error = e.error, pt.type_error = e.type_error, pt.iterations = e.iterations;
+                pt.ranks = e.ranks, pt.weight_error = e.error, pt.type_error = e.type_error,
+                pt.iterations = e.iterations;
                 before += e.params_before, after += e.params_after;
                 add_to(set, p.layer, e.tensors);
             }
@@ -234,7 +235,8 @@ SweepResult run_sweep(const model::Model& m, eval::Transformer& t, const eval::T
                 apply_edits(t, set);
                 const auto mc = eval::multiple_choice(t, tok, in.mc, in.mc_source, pc.sub(0.9f, 1.0f));
                 McScore s;
-                s.acc = mc.acc, s.acc_stderr = mc.acc_stderr, s.acc_norm = mc.acc_norm, s.acc_norm_stderr = mc.acc_norm_stderr;
+                s.acc = mc.acc, s.acc_stderr = mc.acc_stderr, s.acc_norm = mc.acc_norm,
+                s.acc_norm_stderr = mc.acc_norm_stderr;
                 s.delta_acc = mc.acc - R.baseline.mc->acc;
                 s.delta_acc_norm = mc.acc_norm - R.baseline.mc->acc_norm;
                 pt.mc = s;

@@ -52,11 +52,11 @@ struct Comparison {
 /// What the prefix cache holds and saves.
 struct PrefixStats {
     std::uint64_t budget_bytes = 0, used_bytes = 0;
-    std::vector<int> layers;          ///< layers whose entering hidden states are kept
-    double seconds_baseline = 0;      ///< the unedited pass over all windows
-    double seconds_per_layer = 0;     ///< measured cost of one layer over all windows
-    double seconds_saved = 0;         ///< layers skipped by all compare() calls x seconds_per_layer
-    int passes = 0;                   ///< compare() calls
+    std::vector<int> layers;       ///< layers whose entering hidden states are kept
+    double seconds_baseline = 0;   ///< the unedited pass over all windows
+    double seconds_per_layer = 0;  ///< measured cost of one layer over all windows
+    double seconds_saved = 0;      ///< layers skipped by all compare() calls x seconds_per_layer
+    int passes = 0;                ///< compare() calls
 };
 
 /// The unedited model's pass over a text's windows, kept for comparisons.
@@ -118,15 +118,15 @@ private:
 
 /// Options of a sweep.
 struct SweepOptions {
-    std::vector<int> layers;                  ///< layers edited (one at a time); empty: every mapped layer
-    std::vector<tucker::RankSpec> choices;    ///< attention rank choices (Fixed / Tolerance / Ratio / Params)
-    tucker::TuckerOptions tucker;             ///< method and iteration options (ranks ignored)
-    std::vector<LaserSpec> laser;             ///< LASER choices, each applied alone
-    bool combine = false;                     ///< also every (attention choice, LASER choice) pair together
-    bool balance_slices = false;              ///< attention decompositions with balanced slices (jobs::JobOptions)
-    eval::PerplexityOptions ppl;              ///< windows of the evaluation text
+    std::vector<int> layers;                ///< layers edited (one at a time); empty: every mapped layer
+    std::vector<tucker::RankSpec> choices;  ///< attention rank choices (Fixed / Tolerance / Ratio / Params)
+    tucker::TuckerOptions tucker;           ///< method and iteration options (ranks ignored)
+    std::vector<LaserSpec> laser;           ///< LASER choices, each applied alone
+    bool combine = false;                   ///< also every (attention choice, LASER choice) pair together
+    bool balance_slices = false;            ///< attention decompositions with balanced slices (jobs::JobOptions)
+    eval::PerplexityOptions ppl;            ///< windows of the evaluation text
     std::uint64_t prefix_cache_bytes = 2ull << 30;  ///< hidden states kept (docs: the budget)
-    int threads = 0;                          ///< 0: all cores
+    int threads = 0;                                ///< 0: all cores
 
     /// Throws std::invalid_argument naming the field: no layer, a layer the model or the
     /// forward pass does not have, no choice at all, invalid rank specs, LASER ranks < 1.
@@ -161,14 +161,14 @@ struct SweepPoint {
     static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
     // Attention edit (NaN / zeros without one).
     std::array<int, 3> ranks{0, 0, 0};
-    double weight_error = kNaN;    ///< ||W - W_hat|| / ||W|| of the layer's attention tensor
+    double weight_error = kNaN;  ///< ||W - W_hat|| / ||W|| of the layer's attention tensor
     std::array<double, 4> type_error{kNaN, kNaN, kNaN, kNaN};  ///< Q, K, V, O
     int iterations = 0;
     // LASER edit.
     double laser_error = kNaN;
     // Compression: the edited layer's attention (and/or MLP matrix) and the whole model.
-    double layer_ratio = kNaN;     ///< original / compressed parameters of what the edit factors
-    double model_ratio = kNaN;     ///< all parameters of the model / those after the edit
+    double layer_ratio = kNaN;  ///< original / compressed parameters of what the edit factors
+    double model_ratio = kNaN;  ///< all parameters of the model / those after the edit
     // Against the unedited model.
     double mean_nll = kNaN, delta_nll = kNaN, delta_nll_stderr = kNaN;
     double kl_mean = kNaN, kl_p99 = kNaN, top1_agreement = kNaN;
@@ -187,11 +187,11 @@ struct SweepBaseline {
 struct SweepResult {
     std::string model_path, model_type, text_source, mc_source;
     SweepOptions options;
-    std::vector<int> layers;          ///< the layers swept (resolved)
+    std::vector<int> layers;  ///< the layers swept (resolved)
     SweepBaseline baseline;
-    std::vector<SweepPoint> points;   ///< grid order; points not reached are absent
-    std::size_t grid_size = 0;        ///< points in the full grid
-    std::uint64_t model_params = 0;   ///< every tensor of the checkpoint
+    std::vector<SweepPoint> points;  ///< grid order; points not reached are absent
+    std::size_t grid_size = 0;       ///< points in the full grid
+    std::uint64_t model_params = 0;  ///< every tensor of the checkpoint
     PrefixStats prefix;
     bool cancelled = false;
     double seconds = 0;

@@ -58,8 +58,13 @@ RowStats row_stats(const float* z, int V) {
 TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, std::vector<std::int32_t> token_bytes,
                            const eval::PerplexityOptions& opt, std::string source, std::vector<int> layers,
                            std::uint64_t cache_bytes)
-    : t_(t), ids_(std::move(ids)), bytes_(std::move(token_bytes)), opt_(opt), source_(std::move(source)),
-      want_layers_(std::move(layers)), budget_(cache_bytes) {
+    : t_(t),
+      ids_(std::move(ids)),
+      bytes_(std::move(token_bytes)),
+      opt_(opt),
+      source_(std::move(source)),
+      want_layers_(std::move(layers)),
+      budget_(cache_bytes) {
     if (!bytes_.empty() && bytes_.size() != ids_.size())
         throw std::invalid_argument("TextComparer: token_bytes must have one entry per token");
     eval::PerplexityResult r;
@@ -89,7 +94,8 @@ TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, 
     want_layers_.erase(std::unique(want_layers_.begin(), want_layers_.end()), want_layers_.end());
     for (int l : want_layers_)
         if (l < 0 || l >= L)
-            throw std::invalid_argument("TextComparer: layer " + std::to_string(l) + " is outside 0.." + std::to_string(L - 1));
+            throw std::invalid_argument("TextComparer: layer " + std::to_string(l) + " is outside 0.." +
+                                        std::to_string(L - 1));
     // The final states are always kept (the unedited distribution for KL and top-1); the
     // budget is for the states entering layers, deepest first: each saves the most per pass.
     stats_.budget_bytes = budget_;
@@ -160,8 +166,8 @@ const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
         float* x = sc.s.x.data();
         const std::size_t block = std::size_t(len) * ns * d, off = std::size_t(offset_[bt.first]) * d;
         for (int j = 0; j < ns; ++j)
-            t_.embed(std::span(ids_).subspan(std::size_t(windows_[bt.first + std::size_t(j)].begin), std::size_t(len)), 0,
-                     x + std::size_t(j) * len * d);
+            t_.embed(std::span(ids_).subspan(std::size_t(windows_[bt.first + std::size_t(j)].begin), std::size_t(len)),
+                     0, x + std::size_t(j) * len * d);
         int at = 0;
         for (std::size_t k = 0; k < kept_layers_.size(); ++k) {
             t_.run_layers_batch(sc.s, x, ns, len, at, kept_layers_[k]);
@@ -176,9 +182,11 @@ const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
             std::fill(sc.targets.begin(), sc.targets.end(), -1);
             for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
                 sc.targets[std::size_t(tok - win.begin - 1)] = ids_[std::size_t(tok)];
-            t_.score(sc.s, x + std::size_t(j) * len * d, len, std::span(sc.targets).first(std::size_t(len)), sc.lp.data());
+            t_.score(sc.s, x + std::size_t(j) * len * d, len, std::span(sc.targets).first(std::size_t(len)),
+                     sc.lp.data());
             double sum = 0;
-            for (std::int64_t tok = win.first_scored; tok < win.end; ++tok) sum -= sc.lp[std::size_t(tok - win.begin - 1)];
+            for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
+                sum -= sc.lp[std::size_t(tok - win.begin - 1)];
             sums[w] = sum;
         }
     });
@@ -234,50 +242,52 @@ Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
         if (from == L) {
             std::copy_n(final_.data() + boff, block, xs);
         } else {
-            if (kept) std::copy_n(kept->data() + boff, block, xs);
+            if (kept)
+                std::copy_n(kept->data() + boff, block, xs);
             else
                 for (int j = 0; j < ns; ++j)
-                    t_.embed(std::span(ids_).subspan(std::size_t(windows_[bt.first + std::size_t(j)].begin), std::size_t(len)),
+                    t_.embed(std::span(ids_).subspan(std::size_t(windows_[bt.first + std::size_t(j)].begin),
+                                                     std::size_t(len)),
                              0, xs + std::size_t(j) * len * d);
             t_.run_layers_batch(sc.s, xs, ns, len, from, L);
         }
         for (int j = 0; j < ns; ++j) {
-        const std::size_t w = bt.first + std::size_t(j);
-        const auto& win = windows_[w];
-        float* x = xs + std::size_t(j) * len * d;
-        const std::size_t off = std::size_t(offset_[w]) * d;
-        WindowOut& o = res[w];
-        o.kl_tokens.reserve(std::size_t(win.end - win.first_scored));
-        // Rows predicting scored tokens: row i predicts token begin + i + 1, scored when it
-        // lies in [first_scored, end), i.e. i in [row0, row1). Logits in the row blocks of
-        // Transformer::score, so that the log-probabilities are bitwise the same.
-        const int row0 = int(win.first_scored - win.begin - 1), row1 = len - 1;
-        for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
-            const int nr = std::min(eval::RunState::kLogitRows, len - r0);
-            if (r0 + nr <= row0) continue;
-            t_.logits(sc.s, x + std::size_t(r0) * d, nr, sc.edit_logits.data());
-            t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
-            for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
-                const int row = r0 + i;
-                const std::int32_t target = ids_[std::size_t(win.begin + row + 1)];
-                const float* ze = sc.edit_logits.data() + std::size_t(i) * V;
-                const float* zb = sc.base_logits.data() + std::size_t(i) * V;
-                const RowStats se = row_stats(ze, V), sb = row_stats(zb, V);
-                // Exactly Transformer::score's log-probability of the target.
-                o.nll -= double(ze[target] - se.max) - se.lse;
-                if (se.argmax == sb.argmax) ++o.agree;
-                // KL(p_b || p_e) = sum_v p_b(v) (log p_b(v) - log p_e(v)).
-                const double cb = double(sb.max) + sb.lse, ce = double(se.max) + se.lse;
-                double kl = 0;
-                for (int v = 0; v < V; ++v) {
-                    const double lb = double(zb[v]) - cb;
-                    kl += std::exp(lb) * (lb - (double(ze[v]) - ce));
+            const std::size_t w = bt.first + std::size_t(j);
+            const auto& win = windows_[w];
+            float* x = xs + std::size_t(j) * len * d;
+            const std::size_t off = std::size_t(offset_[w]) * d;
+            WindowOut& o = res[w];
+            o.kl_tokens.reserve(std::size_t(win.end - win.first_scored));
+            // Rows predicting scored tokens: row i predicts token begin + i + 1, scored when it
+            // lies in [first_scored, end), i.e. i in [row0, row1). Logits in the row blocks of
+            // Transformer::score, so that the log-probabilities are bitwise the same.
+            const int row0 = int(win.first_scored - win.begin - 1), row1 = len - 1;
+            for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
+                const int nr = std::min(eval::RunState::kLogitRows, len - r0);
+                if (r0 + nr <= row0) continue;
+                t_.logits(sc.s, x + std::size_t(r0) * d, nr, sc.edit_logits.data());
+                t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
+                for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
+                    const int row = r0 + i;
+                    const std::int32_t target = ids_[std::size_t(win.begin + row + 1)];
+                    const float* ze = sc.edit_logits.data() + std::size_t(i) * V;
+                    const float* zb = sc.base_logits.data() + std::size_t(i) * V;
+                    const RowStats se = row_stats(ze, V), sb = row_stats(zb, V);
+                    // Exactly Transformer::score's log-probability of the target.
+                    o.nll -= double(ze[target] - se.max) - se.lse;
+                    if (se.argmax == sb.argmax) ++o.agree;
+                    // KL(p_b || p_e) = sum_v p_b(v) (log p_b(v) - log p_e(v)).
+                    const double cb = double(sb.max) + sb.lse, ce = double(se.max) + se.lse;
+                    double kl = 0;
+                    for (int v = 0; v < V; ++v) {
+                        const double lb = double(zb[v]) - cb;
+                        kl += std::exp(lb) * (lb - (double(ze[v]) - ce));
+                    }
+                    kl = std::max(0.0, kl);
+                    o.kl += kl;
+                    o.kl_tokens.push_back(float(kl));
                 }
-                kl = std::max(0.0, kl);
-                o.kl += kl;
-                o.kl_tokens.push_back(float(kl));
             }
-        }
         }
     });
     eval::PerplexityResult& e = out.edited;

@@ -59,7 +59,8 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<std::int32_t>&
         using Cand = std::pair<std::int32_t, std::int32_t>;
         std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap;
         const auto rule = [&](std::int32_t l, std::int32_t r) -> const MergeRule* {
-            const auto it = merges_.find(pair_key(sym[static_cast<std::size_t>(l)].id, sym[static_cast<std::size_t>(r)].id));
+            const auto it =
+                merges_.find(pair_key(sym[static_cast<std::size_t>(l)].id, sym[static_cast<std::size_t>(r)].id));
             return it == merges_.end() ? nullptr : &it->second;
         };
         for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(word.size()); ++i)
@@ -120,11 +121,10 @@ std::vector<std::int32_t> BpeTokenizer::encode(std::string_view text) const {
             if (text.compare(pos, a.content.size(), a.content) != 0) continue;
             std::size_t s = pos, e = pos + a.content.size();
             if (a.single_word) {
-                const bool before_ok =
-                    s == 0 || [&] {
-                        const auto [c, d] = char_class(previous_char_start(text, s));
-                        return !is_word_char(c, d.cp);
-                    }();
+                const bool before_ok = s == 0 || [&] {
+                    const auto [c, d] = char_class(previous_char_start(text, s));
+                    return !is_word_char(c, d.cp);
+                }();
                 const bool after_ok = e >= text.size() || [&] {
                     const auto [c, d] = char_class(e);
                     return !is_word_char(c, d.cp);

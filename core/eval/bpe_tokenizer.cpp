@@ -16,10 +16,10 @@
 
 namespace tllm::eval {
 
+using bpe_detail::pair_key;
 using detail::quote;
 using detail::quote_json;
 using unicode::CharClass;
-using bpe_detail::pair_key;
 
 namespace {
 
@@ -65,8 +65,7 @@ const nlohmann::json* member(const nlohmann::json& obj, const char* key) {
 bool bool_field(const nlohmann::json& obj, const char* key, bool dflt, const std::string& where) {
     const auto* v = member(obj, key);
     if (!v) return dflt;
-    if (!v->is_boolean())
-        throw std::runtime_error(where + "." + key + " must be true or false, got " + quote_json(*v));
+    if (!v->is_boolean()) throw std::runtime_error(where + "." + key + " must be true or false, got " + quote_json(*v));
     return v->get<bool>();
 }
 
@@ -80,8 +79,8 @@ std::string string_field(const nlohmann::json& obj, const char* key, const std::
 // An id field of a JSON file: an integer in [0, kMaxTokenizerVocab).
 std::int32_t id_value(const nlohmann::json& v, const std::string& where) {
     if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= kMaxTokenizerVocab)
-        throw std::runtime_error(where + ": id must be an integer from 0 to " +
-                                 std::to_string(kMaxTokenizerVocab - 1) + ", got " + quote_json(v));
+        throw std::runtime_error(where + ": id must be an integer from 0 to " + std::to_string(kMaxTokenizerVocab - 1) +
+                                 ", got " + quote_json(v));
     return static_cast<std::int32_t>(v.get<std::int64_t>());
 }
 
@@ -212,20 +211,19 @@ void BpeTokenizer::set_vocab(std::unordered_map<std::string, std::int32_t> vocab
     id_text_.assign(static_cast<std::size_t>(max_id + 1), std::string());
     id_kind_.assign(static_cast<std::size_t>(max_id + 1), 0);
     for (const auto& [token, id] : vocab) {
-        if (token.empty()) throw std::runtime_error(where + ": the empty string is not a token (id " +
-                                                    std::to_string(id) + ")");
+        if (token.empty())
+            throw std::runtime_error(where + ": the empty string is not a token (id " + std::to_string(id) + ")");
         auto& kind = id_kind_[static_cast<std::size_t>(id)];
         if (kind != 0) {
             // Name the two spellings in a stable order.
-            const std::int32_t dup = id;      // (clang 14 cannot capture structured bindings)
+            const std::int32_t dup = id;  // (clang 14 cannot capture structured bindings)
             const std::string& first = token;
-            const auto other = std::find_if(vocab.begin(), vocab.end(), [&](const auto& e) {
-                return e.second == dup && e.first != first;
-            });
+            const auto other = std::find_if(vocab.begin(), vocab.end(),
+                                            [&](const auto& e) { return e.second == dup && e.first != first; });
             std::string a = token, b = other == vocab.end() ? token : other->first;
             if (b < a) std::swap(a, b);
-            throw std::runtime_error(where + ": id " + std::to_string(id) + " is given to both " + quote(a) +
-                                     " and " + quote(b));
+            throw std::runtime_error(where + ": id " + std::to_string(id) + " is given to both " + quote(a) + " and " +
+                                     quote(b));
         }
         kind = 1;
         id_text_[static_cast<std::size_t>(id)] = spelling_to_bytes(token);
@@ -309,8 +307,8 @@ void BpeTokenizer::finish(const std::string& config_path, const std::string& whe
             }
         }
         std::vector<std::pair<std::string, std::string>> named;  // field, content
-        for (const char* f : {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token",
-                              "mask_token"}) {
+        for (const char* f :
+             {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}) {
             const std::string c = detail::config_token(cfg, f, config_path);
             if (!c.empty()) named.emplace_back(f, c);
         }
@@ -394,7 +392,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab_merges(const std::string&
                                  std::to_string(kMaxTokenizerVocab) + " accepted");
     std::unordered_map<std::string, std::int32_t> vocab;
     vocab.reserve(doc.size());
-    for (const auto& [token, id] : doc.items()) vocab.emplace(token, id_value(id, vocab_json + ": token " + quote(token)));
+    for (const auto& [token, id] : doc.items())
+        vocab.emplace(token, id_value(id, vocab_json + ": token " + quote(token)));
     tok->set_vocab(std::move(vocab), vocab_json);
 
     const std::string text = detail::read_file_bounded(merges_txt);
@@ -451,8 +450,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const nlohmann::
     tok->ignore_merges_ = bool_field(*model, "ignore_merges", false, path + ": model");
 
     const auto* vdoc = member(*model, "vocab");
-    if (!vdoc || !vdoc->is_object())
-        throw std::runtime_error(path + ": model.vocab must be an object of token -> id");
+    if (!vdoc || !vdoc->is_object()) throw std::runtime_error(path + ": model.vocab must be an object of token -> id");
     if (static_cast<std::int64_t>(vdoc->size()) > kMaxTokenizerVocab)
         throw std::runtime_error(path + ": model.vocab has " + std::to_string(vdoc->size()) +
                                  " tokens, more than the " + std::to_string(kMaxTokenizerVocab) + " accepted");

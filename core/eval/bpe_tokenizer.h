@@ -64,8 +64,7 @@ public:
     /// From vocab.json and merges.txt; `tokenizer_config` (tokenizer_config.json, may be
     /// absent) names the special tokens and add_bos_token. Without it <|endoftext|>, when in
     /// the vocabulary, is the special end-of-text token (GPT2Tokenizer's default).
-    static std::unique_ptr<BpeTokenizer> from_vocab_merges(const std::string& vocab_json,
-                                                           const std::string& merges_txt,
+    static std::unique_ptr<BpeTokenizer> from_vocab_merges(const std::string& vocab_json, const std::string& merges_txt,
                                                            const std::string& tokenizer_config);
     /// From a Hugging Face tokenizer.json (`path` names it in errors) whose model is BPE with
     /// a ByteLevel pre-tokeniser; `tokenizer_config` as above.

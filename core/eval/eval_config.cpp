@@ -33,14 +33,16 @@ int int_field(const json& j, std::initializer_list<const char*> keys, int fallba
 double num_field(const json& j, std::initializer_list<const char*> keys, double fallback, const std::string& path) {
     const json* v = field(j, keys);
     if (!v) return fallback;
-    if (!v->is_number()) throw std::runtime_error(path + ": field " + *keys.begin() + ": expected a number, got " + v->dump());
+    if (!v->is_number())
+        throw std::runtime_error(path + ": field " + *keys.begin() + ": expected a number, got " + v->dump());
     return v->get<double>();
 }
 
 bool bool_field(const json& j, std::initializer_list<const char*> keys, bool fallback, const std::string& path) {
     const json* v = field(j, keys);
     if (!v) return fallback;
-    if (!v->is_boolean()) throw std::runtime_error(path + ": field " + *keys.begin() + ": expected true or false, got " + v->dump());
+    if (!v->is_boolean())
+        throw std::runtime_error(path + ": field " + *keys.begin() + ": expected true or false, got " + v->dump());
     return v->get<bool>();
 }
 
@@ -56,7 +58,8 @@ Activation parse_activation(const std::string& s, const std::string& path) {
 void parse_rope_scaling(const json& raw, Config& c, const std::string& path) {
     const json* rs = field(raw, {"rope_scaling"});
     if (!rs) return;
-    if (!rs->is_object()) throw std::runtime_error(path + ": field rope_scaling: expected an object, got " + rs->dump());
+    if (!rs->is_object())
+        throw std::runtime_error(path + ": field rope_scaling: expected an object, got " + rs->dump());
     const json* t = field(*rs, {"rope_type", "type"});
     const std::string kind = t && t->is_string() ? t->get<std::string>() : "";
     if (kind == "default") return;
@@ -106,12 +109,14 @@ Config read_eval_config(const io::ModelConfig& mc) {
         c.vocab_size = int_field(j, {"vocab_size"}, 50257, path);
         c.max_positions = int_field(j, {"n_positions", "max_position_embeddings"}, 1024, path);
         c.norm_eps = float(num_field(j, {"layer_norm_epsilon"}, 1e-5, path));
-        c.act = parse_activation(field(j, {"activation_function"}) ? j["activation_function"].get<std::string>() : "gelu_new", path);
+        c.act = parse_activation(
+            field(j, {"activation_function"}) ? j["activation_function"].get<std::string>() : "gelu_new", path);
         c.qkv_bias = c.o_bias = c.mlp_bias = true;
         c.scale_by_inverse_layer = bool_field(j, {"scale_attn_by_inverse_layer_idx"}, false, path);
         if (!bool_field(j, {"scale_attn_weights"}, true, path))
-            throw std::runtime_error(path + ": field scale_attn_weights: false (unscaled attention scores) is not supported "
-                                            "by evaluation; decomposition is");
+            throw std::runtime_error(path +
+                                     ": field scale_attn_weights: false (unscaled attention scores) is not supported "
+                                     "by evaluation; decomposition is");
         c.tied_embeddings = bool_field(j, {"tie_word_embeddings"}, true, path);
     } else if (c.model_type == "gpt_neox") {
         c.family = Family::NeoX;
@@ -152,8 +157,9 @@ Config read_eval_config(const io::ModelConfig& mc) {
             c.qkv_bias = c.o_bias = bool_field(j, {"attention_bias"}, false, path);
             c.mlp_bias = bool_field(j, {"mlp_bias"}, false, path);
             if (c.mlp_bias)
-                throw std::runtime_error(path + ": field mlp_bias: true (biases on gate_proj, up_proj and down_proj) is "
-                                                "not supported by evaluation; decomposition is");
+                throw std::runtime_error(path +
+                                         ": field mlp_bias: true (biases on gate_proj, up_proj and down_proj) is "
+                                         "not supported by evaluation; decomposition is");
         }
         if (mistral) {
             c.sliding_window = int_field(j, {"sliding_window"}, 0, path);
@@ -169,7 +175,8 @@ Config read_eval_config(const io::ModelConfig& mc) {
     }
     if (c.head_dim == 0 && c.n_heads > 0) c.head_dim = c.dim / c.n_heads;
     auto bad = [&](const std::string& m) { throw std::runtime_error(path + ": " + m); };
-    if (c.dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.hidden_dim <= 0 || c.vocab_size <= 0 || c.max_positions <= 0)
+    if (c.dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.hidden_dim <= 0 || c.vocab_size <= 0 ||
+        c.max_positions <= 0)
         bad("hidden size, layers, heads, MLP width, vocab_size and positions must be positive");
     if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0)
         bad("num_attention_heads (" + std::to_string(c.n_heads) + ") must be a multiple of num_key_value_heads (" +
@@ -177,7 +184,8 @@ Config read_eval_config(const io::ModelConfig& mc) {
     if (c.family != Family::Llama && c.dim % c.n_heads != 0)
         bad("hidden size " + std::to_string(c.dim) + " is not divisible by the heads " + std::to_string(c.n_heads));
     if (c.head_dim <= 0) bad("head_dim must be positive");
-    if (c.rotary_dim % 2 != 0 || c.rotary_dim > c.head_dim) bad("rotary dimension " + std::to_string(c.rotary_dim) + " must be even and at most head_dim");
+    if (c.rotary_dim % 2 != 0 || c.rotary_dim > c.head_dim)
+        bad("rotary dimension " + std::to_string(c.rotary_dim) + " must be even and at most head_dim");
     if (!(c.norm_eps > 0)) bad("the norm epsilon must be positive");
     return c;
 }

@@ -94,7 +94,8 @@ void encode_pair(const Tokenizer& tok, std::string context, std::string cont, st
     }
     const auto whole = tok.encode(context + cont);
     const auto ctx = tok.encode(context);
-    if (whole.size() <= ctx.size()) throw std::runtime_error(where + ": the continuation '" + cont + "' adds no tokens");
+    if (whole.size() <= ctx.size())
+        throw std::runtime_error(where + ": the continuation '" + cont + "' adds no tokens");
     cont_ids.assign(whole.begin() + std::ptrdiff_t(ctx.size()), whole.end());
     prefix.clear();
     if (tok.bos_id() >= 0) prefix.push_back(tok.bos_id());
@@ -135,11 +136,13 @@ std::vector<PerplexityWindow> perplexity_windows(const Transformer& t, std::int6
                                  " positions");
     if (r.ctx < 2) throw std::runtime_error("ctx must be at least 2, got " + std::to_string(r.ctx));
     if (opt.stride < 0 || r.stride > r.ctx)
-        throw std::runtime_error("stride must be in 1.." + std::to_string(r.ctx) + ", got " + std::to_string(opt.stride));
+        throw std::runtime_error("stride must be in 1.." + std::to_string(r.ctx) + ", got " +
+                                 std::to_string(opt.stride));
     if (opt.max_tokens < 0) throw std::runtime_error("max_tokens must not be negative");
     std::int64_t n = n_ids;
     if (opt.max_tokens > 0) n = std::min(n, opt.max_tokens);
-    if (n < 2) throw std::runtime_error(source + ": the text has " + std::to_string(n) + " token(s); at least 2 are needed");
+    if (n < 2)
+        throw std::runtime_error(source + ": the text has " + std::to_string(n) + " token(s); at least 2 are needed");
     r.n_tokens = n;
     // Window starts: 0, s, 2s, ... until a window reaches the end. Each scores the tokens
     // after the previous window's end, except its own first token.
@@ -244,7 +247,8 @@ std::vector<McItem> parse_mc_jsonl(std::string_view text, const std::string& sou
         McItem it;
         it.line = line_no;
         const char* ctx_key = j.contains("context") ? "context" : j.contains("query") ? "query" : nullptr;
-        if (!ctx_key || !j[ctx_key].is_string()) throw std::runtime_error(where + ": missing string field \"context\" (or \"query\")");
+        if (!ctx_key || !j[ctx_key].is_string())
+            throw std::runtime_error(where + ": missing string field \"context\" (or \"query\")");
         it.context = j[ctx_key].get<std::string>();
         if (!j.contains("choices") || !j["choices"].is_array())
             throw std::runtime_error(where + ": missing array field \"choices\"");
@@ -282,7 +286,8 @@ McResult multiple_choice(Transformer& t, const Tokenizer& tok, const std::vector
         const std::string where = source + ":" + std::to_string(it.line);
         std::vector<std::int32_t> prefix;
         std::vector<std::vector<std::int32_t>> conts(it.choices.size());
-        for (std::size_t c = 0; c < it.choices.size(); ++c) encode_pair(tok, it.context, it.choices[c], prefix, conts[c], where);
+        for (std::size_t c = 0; c < it.choices.size(); ++c)
+            encode_pair(tok, it.context, it.choices[c], prefix, conts[c], where);
         McItemResult ir;
         std::vector<bool> greedy;
         score_continuations(t, prefix, conts, ir.loglik, greedy);

@@ -21,27 +21,26 @@ namespace tllm::eval {
 /// Largest evaluation text or task file read (a larger one is an error naming the file).
 inline constexpr std::uint64_t kMaxEvalFileBytes = 4ull << 30;
 
-
 /// Sliding-window layout of a perplexity evaluation.
 struct PerplexityOptions {
-    int ctx = 0;               ///< window length in tokens; 0: the model's positions, at most 1024
-    int stride = 0;            ///< distance between window starts; 0: ctx
+    int ctx = 0;                  ///< window length in tokens; 0: the model's positions, at most 1024
+    int stride = 0;               ///< distance between window starts; 0: ctx
     std::int64_t max_tokens = 0;  ///< score only the first N tokens of the text (0: all)
 };
 
 /// Result of a perplexity evaluation.
 struct PerplexityResult {
     int ctx = 0, stride = 0;
-    std::int64_t n_tokens = 0;   ///< tokens of the text evaluated (after max_tokens)
-    std::int64_t n_scored = 0;   ///< tokens whose log-probability was summed
-    std::int64_t n_bytes = 0;    ///< UTF-8 bytes of the scored tokens
-    double sum_nll = 0;          ///< nats
-    double mean_nll = 0;         ///< nats per scored token
-    double perplexity = 0;       ///< exp(mean_nll)
-    double bits_per_byte = 0;    ///< sum_nll / (ln 2 * n_bytes)
-    double mean_nll_stderr = 0;  ///< standard error of mean_nll with windows as the sampling unit
-    std::vector<double> window_nll;            ///< per window: sum of its scored tokens' NLL
-    std::vector<std::int64_t> window_scored;   ///< per window: tokens it scored
+    std::int64_t n_tokens = 0;                ///< tokens of the text evaluated (after max_tokens)
+    std::int64_t n_scored = 0;                ///< tokens whose log-probability was summed
+    std::int64_t n_bytes = 0;                 ///< UTF-8 bytes of the scored tokens
+    double sum_nll = 0;                       ///< nats
+    double mean_nll = 0;                      ///< nats per scored token
+    double perplexity = 0;                    ///< exp(mean_nll)
+    double bits_per_byte = 0;                 ///< sum_nll / (ln 2 * n_bytes)
+    double mean_nll_stderr = 0;               ///< standard error of mean_nll with windows as the sampling unit
+    std::vector<double> window_nll;           ///< per window: sum of its scored tokens' NLL
+    std::vector<std::int64_t> window_scored;  ///< per window: tokens it scored
     int n_windows() const { return int(window_nll.size()); }
 };
 
@@ -98,11 +97,11 @@ std::vector<McItem> parse_mc_jsonl(std::string_view text, const std::string& sou
 
 /// Scores of one multiple-choice item.
 struct McItemResult {
-    std::vector<double> loglik;         ///< sum of log p of each choice's tokens given the context
-    std::vector<std::int64_t> bytes;    ///< UTF-8 bytes of each choice
-    std::vector<int> n_tokens;          ///< tokens of each choice
-    int pick = 0;                       ///< argmax loglik (lowest index on ties)
-    int pick_norm = 0;                  ///< argmax loglik / bytes
+    std::vector<double> loglik;       ///< sum of log p of each choice's tokens given the context
+    std::vector<std::int64_t> bytes;  ///< UTF-8 bytes of each choice
+    std::vector<int> n_tokens;        ///< tokens of each choice
+    int pick = 0;                     ///< argmax loglik (lowest index on ties)
+    int pick_norm = 0;                ///< argmax loglik / bytes
     int answer = 0;
 };
 

@@ -36,8 +36,8 @@ struct LayerNames {
     std::string ln1_w, ln1_b, q, k, v, qkv, q_b, k_b, v_b, qkv_b, o, o_b, ln2_w, ln2_b, gate, up, up_b, down, down_b;
     std::vector<std::string> all() const {
         std::vector<std::string> r;
-        for (const auto* s : {&ln1_w, &ln1_b, &q, &k, &v, &qkv, &q_b, &k_b, &v_b, &qkv_b, &o, &o_b, &ln2_w, &ln2_b, &gate,
-                              &up, &up_b, &down, &down_b})
+        for (const auto* s : {&ln1_w, &ln1_b, &q, &k, &v, &qkv, &q_b, &k_b, &v_b, &qkv_b, &o, &o_b, &ln2_w, &ln2_b,
+                              &gate, &up, &up_b, &down, &down_b})
             if (!s->empty()) r.push_back(*s);
         return r;
     }
@@ -69,7 +69,8 @@ struct Transformer::Impl {
     bool has(const std::string& name) const { return ckpt.find(name).has_value(); }
 
     // Reads tensor `name` (override of `layer` first) as float32, checking its element count.
-    std::vector<float> read(const std::string& name, std::uint64_t expect_numel, int layer = -1, bool drop_pages = false) const {
+    std::vector<float> read(const std::string& name, std::uint64_t expect_numel, int layer = -1,
+                            bool drop_pages = false) const {
         std::vector<float> out;
         if (layer >= 0) {
             auto lo = overrides.find(layer);
@@ -200,7 +201,8 @@ struct Transformer::Impl {
 namespace {
 
 // The tensor-name prefix among `candidates` under which `probe` exists.
-std::string find_prefix(const io::Checkpoint& ck, std::initializer_list<const char*> candidates, const std::string& probe) {
+std::string find_prefix(const io::Checkpoint& ck, std::initializer_list<const char*> candidates,
+                        const std::string& probe) {
     for (const char* p : candidates)
         if (ck.find(p + probe)) return p;
     std::string tried;
@@ -276,10 +278,12 @@ Transformer::Transformer(std::shared_ptr<const model::Model> m, const ForwardOpt
                 n.q = L + "self_attn.q_proj.weight", n.k = L + "self_attn.k_proj.weight";
                 n.v = L + "self_attn.v_proj.weight", n.o = L + "self_attn.o_proj.weight";
                 if (c.qkv_bias)
-                    n.q_b = L + "self_attn.q_proj.bias", n.k_b = L + "self_attn.k_proj.bias", n.v_b = L + "self_attn.v_proj.bias";
+                    n.q_b = L + "self_attn.q_proj.bias", n.k_b = L + "self_attn.k_proj.bias",
+                    n.v_b = L + "self_attn.v_proj.bias";
                 if (c.o_bias) n.o_b = L + "self_attn.o_proj.bias";
                 n.ln2_w = L + "post_attention_layernorm.weight";
-                n.gate = L + "mlp.gate_proj.weight", n.up = L + "mlp.up_proj.weight", n.down = L + "mlp.down_proj.weight";
+                n.gate = L + "mlp.gate_proj.weight", n.up = L + "mlp.up_proj.weight",
+                n.down = L + "mlp.down_proj.weight";
             }
             break;
         }
@@ -337,8 +341,8 @@ Transformer::Transformer(std::shared_ptr<const model::Model> m, const ForwardOpt
             if (wavelen > low_wavelen) {
                 f /= c.rope_factor;
             } else if (wavelen >= high_wavelen) {  // medium frequencies: smooth interpolation
-                const double smooth = (old / wavelen - c.rope_low_freq_factor) /
-                                      (c.rope_high_freq_factor - c.rope_low_freq_factor);
+                const double smooth =
+                    (old / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
                 f = (1.0 - smooth) * f / c.rope_factor + smooth * f;
             }
         }
@@ -402,7 +406,8 @@ void Transformer::run_layers(RunState& s, float* x, int n, int pos, int first, i
 RunState Transformer::make_batch_state(int seq_len, int n_seq) const {
     if (n_seq <= 0 || seq_len <= 0 || seq_len > cfg_.max_positions || std::int64_t(seq_len) * n_seq > (1 << 24))
         throw std::invalid_argument("batch of " + std::to_string(n_seq) + " sequences of " + std::to_string(seq_len) +
-                                    " tokens is out of range (1.." + std::to_string(cfg_.max_positions) + " tokens each)");
+                                    " tokens is out of range (1.." + std::to_string(cfg_.max_positions) +
+                                    " tokens each)");
     RunState one = make_state(seq_len, seq_len);
     const std::size_t rows = std::size_t(seq_len) * std::size_t(n_seq);
     const Config& c = cfg_;
@@ -453,11 +458,15 @@ void Transformer::run_stack(RunState& s, float* x, int n_seq, int n, int pos, in
             const bool layer_norm = c.family != Family::Llama;
 
             // attention(norm1(x))
-            if (layer_norm) kernels::layernorm(s.xb.data(), x, w.ln1_w.data(), w.ln1_b.data(), rows, d, c.norm_eps);
-            else kernels::rmsnorm(s.xb.data(), x, w.ln1_w.data(), rows, d, c.norm_eps);
+            if (layer_norm)
+                kernels::layernorm(s.xb.data(), x, w.ln1_w.data(), w.ln1_b.data(), rows, d, c.norm_eps);
+            else
+                kernels::rmsnorm(s.xb.data(), x, w.ln1_w.data(), rows, d, c.norm_eps);
             kernels::matmul(s.q.data(), s.xb.data(), w.wq.data(), w.bq.empty() ? nullptr : w.bq.data(), rows, d, hd);
-            kernels::matmul(kc + std::size_t(pos) * kvd, s.xb.data(), w.wk.data(), w.bk.empty() ? nullptr : w.bk.data(), rows, d, kvd);
-            kernels::matmul(vc + std::size_t(pos) * kvd, s.xb.data(), w.wv.data(), w.bv.empty() ? nullptr : w.bv.data(), rows, d, kvd);
+            kernels::matmul(kc + std::size_t(pos) * kvd, s.xb.data(), w.wk.data(), w.bk.empty() ? nullptr : w.bk.data(),
+                            rows, d, kvd);
+            kernels::matmul(vc + std::size_t(pos) * kvd, s.xb.data(), w.wv.data(), w.bv.empty() ? nullptr : w.bv.data(),
+                            rows, d, kvd);
             float scale = 1.0f / std::sqrt(float(dv));
             if (c.scale_by_inverse_layer) scale /= float(l + 1);
             const int window = (c.sliding_window > 0 && l >= c.sliding_window_from) ? c.sliding_window : 0;
@@ -471,8 +480,10 @@ void Transformer::run_stack(RunState& s, float* x, int n_seq, int n, int pos, in
                 kernels::attention(s.att.data() + r * hd, s.q.data() + r * hd, kj, vc + r * kvd, n, pos, c.n_heads,
                                    c.n_kv_heads, dv, scale, window);
             };
-            if (n_seq == 1) one_sequence(0);
-            else tbb::parallel_for(0, n_seq, one_sequence);
+            if (n_seq == 1)
+                one_sequence(0);
+            else
+                tbb::parallel_for(0, n_seq, one_sequence);
             kernels::matmul(s.xb.data(), s.att.data(), w.wo.data(), w.bo.empty() ? nullptr : w.bo.data(), rows, hd, d);
 
             // MLP(norm2(.)): of x + attention (sequential) or of x itself (parallel residual).
@@ -481,18 +492,22 @@ void Transformer::run_stack(RunState& s, float* x, int n_seq, int n, int pos, in
                 kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), rows, d, c.norm_eps);
             } else {
                 kernels::add(x, s.xb.data(), std::size_t(rows) * d);
-                if (layer_norm) kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), rows, d, c.norm_eps);
-                else kernels::rmsnorm(mlp_in, x, w.ln2_w.data(), rows, d, c.norm_eps);
+                if (layer_norm)
+                    kernels::layernorm(mlp_in, x, w.ln2_w.data(), w.ln2_b.data(), rows, d, c.norm_eps);
+                else
+                    kernels::rmsnorm(mlp_in, x, w.ln2_w.data(), rows, d, c.norm_eps);
             }
             if (!w.w_gate.empty()) {
                 kernels::matmul(s.hb.data(), mlp_in, w.w_gate.data(), nullptr, rows, d, f);
                 kernels::matmul(s.hb2.data(), mlp_in, w.w_up.data(), nullptr, rows, d, f);
                 kernels::activate_mul(s.hb.data(), s.hb2.data(), std::size_t(rows) * f, c.act);
             } else {
-                kernels::matmul(s.hb.data(), mlp_in, w.w_up.data(), w.b_up.empty() ? nullptr : w.b_up.data(), rows, d, f);
+                kernels::matmul(s.hb.data(), mlp_in, w.w_up.data(), w.b_up.empty() ? nullptr : w.b_up.data(), rows, d,
+                                f);
                 kernels::activate(s.hb.data(), std::size_t(rows) * f, c.act);
             }
-            kernels::matmul(s.tmp.data(), s.hb.data(), w.w_down.data(), w.b_down.empty() ? nullptr : w.b_down.data(), rows, f, d);
+            kernels::matmul(s.tmp.data(), s.hb.data(), w.w_down.data(), w.b_down.empty() ? nullptr : w.b_down.data(),
+                            rows, f, d);
             if (c.parallel_residual) {
                 // hidden = mlp_output + attn_output + hidden (GPTNeoXLayer)
                 const std::size_t m = std::size_t(rows) * d;
@@ -511,8 +526,11 @@ void Transformer::logits(RunState& s, const float* x, int n, float* out) {
         for (int r0 = 0; r0 < n; r0 += RunState::kLogitRows) {
             const int nr = std::min(RunState::kLogitRows, n - r0);
             float* xb = s.xb.data();
-            if (c.family == Family::Llama) kernels::rmsnorm(xb, x + std::size_t(r0) * c.dim, I.norm_w.data(), nr, c.dim, c.norm_eps);
-            else kernels::layernorm(xb, x + std::size_t(r0) * c.dim, I.norm_w.data(), I.norm_b.data(), nr, c.dim, c.norm_eps);
+            if (c.family == Family::Llama)
+                kernels::rmsnorm(xb, x + std::size_t(r0) * c.dim, I.norm_w.data(), nr, c.dim, c.norm_eps);
+            else
+                kernels::layernorm(xb, x + std::size_t(r0) * c.dim, I.norm_w.data(), I.norm_b.data(), nr, c.dim,
+                                   c.norm_eps);
             kernels::matmul(out + std::size_t(r0) * c.vocab_size, xb, I.lm_head, nullptr, nr, c.dim, c.vocab_size);
         }
     });
@@ -557,7 +575,8 @@ void Transformer::forward(RunState& s, std::span<const std::int32_t> tokens, int
 
 std::vector<std::string> Transformer::layer_tensor_names(int layer) const {
     if (layer < 0 || layer >= cfg_.n_layers)
-        throw std::invalid_argument("layer " + std::to_string(layer) + " is outside 0.." + std::to_string(cfg_.n_layers - 1));
+        throw std::invalid_argument("layer " + std::to_string(layer) + " is outside 0.." +
+                                    std::to_string(cfg_.n_layers - 1));
     return impl_->names[std::size_t(layer)].all();
 }
 
@@ -617,8 +636,10 @@ bool Transformer::preload() {
     Impl& I = *impl_;
     bool all = true;
     for (int l = 0; l < cfg_.n_layers; ++l) {
-        if (I.cacheable[std::size_t(l)]) I.layer(l);
-        else all = false;
+        if (I.cacheable[std::size_t(l)])
+            I.layer(l);
+        else
+            all = false;
     }
     return all;
 }

@@ -59,12 +59,12 @@ const std::vector<std::string>& supported_eval_model_types();
 struct Config {
     std::string model_type;
     Family family = Family::GPT2;
-    int dim = 0;            ///< hidden size d
+    int dim = 0;  ///< hidden size d
     int n_layers = 0;
-    int n_heads = 0;        ///< query heads h
-    int n_kv_heads = 0;     ///< key/value heads (h / n_kv query heads share one)
-    int head_dim = 0;       ///< dv
-    int hidden_dim = 0;     ///< MLP width
+    int n_heads = 0;     ///< query heads h
+    int n_kv_heads = 0;  ///< key/value heads (h / n_kv query heads share one)
+    int head_dim = 0;    ///< dv
+    int hidden_dim = 0;  ///< MLP width
     int vocab_size = 0;
     int max_positions = 0;  ///< n_positions / max_position_embeddings: the longest sequence
     float norm_eps = 1e-5f;
@@ -76,8 +76,8 @@ struct Config {
     RopeScaling rope_scaling = RopeScaling::None;
     double rope_factor = 1.0, rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;
     double rope_original_max_positions = 8192.0;
-    int sliding_window = 0;        ///< 0: full causal attention; else keys with q - k < window
-    int sliding_window_from = 0;   ///< first layer with the window (qwen2 max_window_layers)
+    int sliding_window = 0;       ///< 0: full causal attention; else keys with q - k < window
+    int sliding_window_from = 0;  ///< first layer with the window (qwen2 max_window_layers)
     bool parallel_residual = false;
     bool tied_embeddings = false;  ///< logits use the input embedding
 };
@@ -99,27 +99,27 @@ struct ForwardOptions {
 /// One layer's weights in float32. Every matrix is in nn.Linear orientation (out, in),
 /// row-major; empty vectors mean "absent" (no bias, no gate).
 struct LayerWeights {
-    std::vector<float> ln1_w, ln1_b;  ///< attention norm (LayerNorm weight, bias / RMSNorm weight)
+    std::vector<float> ln1_w, ln1_b;    ///< attention norm (LayerNorm weight, bias / RMSNorm weight)
     std::vector<float> wq, wk, wv, wo;  ///< (h*dv, d), (n_kv*dv, d), (n_kv*dv, d), (d, h*dv)
     std::vector<float> bq, bk, bv, bo;
-    std::vector<float> ln2_w, ln2_b;  ///< MLP norm
-    std::vector<float> w_gate;        ///< SwiGLU gate (ffn, d); empty for gpt2 / gpt_neox
-    std::vector<float> w_up, b_up;    ///< (ffn, d): c_fc / dense_h_to_4h / up_proj
+    std::vector<float> ln2_w, ln2_b;    ///< MLP norm
+    std::vector<float> w_gate;          ///< SwiGLU gate (ffn, d); empty for gpt2 / gpt_neox
+    std::vector<float> w_up, b_up;      ///< (ffn, d): c_fc / dense_h_to_4h / up_proj
     std::vector<float> w_down, b_down;  ///< (d, ffn)
     std::uint64_t bytes() const;
 };
 
 /// Activations and key/value cache of one sequence, allocated once (as in run.c).
 struct RunState {
-    int max_seq = 0;     ///< cache length: positions 0 .. max_seq-1
-    int max_tokens = 0;  ///< most tokens per call
-    std::vector<float> x;    ///< (max_tokens, d) residual stream
-    std::vector<float> xb;   ///< (max_tokens, d) normed input of a block
-    std::vector<float> q;    ///< (max_tokens, h*dv)
-    std::vector<float> att;  ///< (max_tokens, h*dv) attention output before o_proj
-    std::vector<float> hb, hb2;  ///< (max_tokens, ffn)
-    std::vector<float> tmp;  ///< (max_tokens, d) parallel-residual MLP output
-    std::vector<float> logits;  ///< (kLogitRows, vocab)
+    int max_seq = 0;                            ///< cache length: positions 0 .. max_seq-1
+    int max_tokens = 0;                         ///< most tokens per call
+    std::vector<float> x;                       ///< (max_tokens, d) residual stream
+    std::vector<float> xb;                      ///< (max_tokens, d) normed input of a block
+    std::vector<float> q;                       ///< (max_tokens, h*dv)
+    std::vector<float> att;                     ///< (max_tokens, h*dv) attention output before o_proj
+    std::vector<float> hb, hb2;                 ///< (max_tokens, ffn)
+    std::vector<float> tmp;                     ///< (max_tokens, d) parallel-residual MLP output
+    std::vector<float> logits;                  ///< (kLogitRows, vocab)
     std::vector<float> key_cache, value_cache;  ///< (n_layers, max_seq, n_kv*dv), after RoPE
     /// Rows of logits computed at once (bounds the logits buffer for large vocabularies).
     static constexpr int kLogitRows = 64;

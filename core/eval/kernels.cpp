@@ -41,7 +41,6 @@ inline float fast_exp(float x) {
     return p * scale;
 }
 
-
 // Block sizes of matmul: functions of the shape only (never of the thread count).
 constexpr int kRowBlock = 256;
 // Many rows and a narrow output: one block of columns, so that each row block's input is
@@ -83,12 +82,12 @@ void map_blocks(std::size_t n, F&& body) {
 #define TLLM_VECTOR_CLONES
 #endif
 
-#define TLLM_ACTIVATION_RANGE(NAME, F)                                                   \
+#define TLLM_ACTIVATION_RANGE(NAME, F)                                                      \
     TLLM_VECTOR_CLONES void NAME(float* x, const float* up, std::size_t b, std::size_t e) { \
-        if (up)                                                                          \
-            for (std::size_t i = b; i < e; ++i) x[i] = F(x[i]) * up[i];                   \
-        else                                                                             \
-            for (std::size_t i = b; i < e; ++i) x[i] = F(x[i]);                           \
+        if (up)                                                                             \
+            for (std::size_t i = b; i < e; ++i) x[i] = F(x[i]) * up[i];                     \
+        else                                                                                \
+            for (std::size_t i = b; i < e; ++i) x[i] = F(x[i]);                             \
     }
 TLLM_ACTIVATION_RANGE(gelu_tanh_range, gelu_tanh)
 TLLM_ACTIVATION_RANGE(gelu_erf_range, gelu_erf)
@@ -214,8 +213,8 @@ void rope(float* v, int n, int heads, int dv, int half, const float* cos, const 
     }
 }
 
-void attention(float* out, const float* q, const float* kc, const float* vc, int n, int pos, int h, int n_kv,
-               int dv, float scale, int window) {
+void attention(float* out, const float* q, const float* kc, const float* vc, int n, int pos, int h, int n_kv, int dv,
+               float scale, int window) {
     const int hd = h * dv, kvd = n_kv * dv, group = h / n_kv;
     const int row_blocks = (n + kQueryBlock - 1) / kQueryBlock;
     tbb::parallel_for(0, h * row_blocks, [&](int task) {
@@ -228,8 +227,8 @@ void attention(float* out, const float* q, const float* kc, const float* vc, int
         thread_local std::vector<float> buffer;
         if (buffer.size() < std::size_t(nr) * nk) buffer.resize(std::size_t(nr) * nk);
         float* S = buffer.data();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, dv, scale, q + std::size_t(r0) * hd + head * dv, hd,
-                    kc + std::size_t(kbeg) * kvd + g * dv, kvd, 0.0f, S, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, dv, scale, q + std::size_t(r0) * hd + head * dv,
+                    hd, kc + std::size_t(kbeg) * kvd + g * dv, kvd, 0.0f, S, nk);
         for (int i = 0; i < nr; ++i) {
             const int p = pos + r0 + i;  // this query's position: keys lo..p
             const int lo = window > 0 ? std::max(kbeg, p - window + 1) : 0;

@@ -25,8 +25,8 @@ void rope(float* v, int n, int heads, int dv, int half, const float* cos, const 
 /// out (n, h*dv) = softmax(scale q k^T + mask) v per head, keys/values from the layer's
 /// cache (positions, n_kv*dv); query head i uses kv head i / (h / n_kv). With window > 0,
 /// query position p sees keys j with p - window < j <= p.
-void attention(float* out, const float* q, const float* kc, const float* vc, int n, int pos, int h, int n_kv,
-               int dv, float scale, int window);
+void attention(float* out, const float* q, const float* kc, const float* vc, int n, int pos, int h, int n_kv, int dv,
+               float scale, int window);
 /// x += y elementwise.
 void add(float* x, const float* y, std::size_t n);
 /// x = act(x) elementwise.

@@ -39,7 +39,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
         throw std::runtime_error(model_path + ": not a valid SentencePiece model: " + e.what());
     }
     if (!st.ok())
-        throw std::runtime_error(model_path + ": not a valid SentencePiece model: " + detail::quote(st.ToString(), 160));
+        throw std::runtime_error(model_path +
+                                 ": not a valid SentencePiece model: " + detail::quote(st.ToString(), 160));
     const int n = tok->sp_->GetPieceSize();
     if (n <= 0 || n > kMaxTokenizerVocab)
         throw std::runtime_error(model_path + ": the model has " + std::to_string(n) + " pieces (1 to " +
@@ -106,9 +107,7 @@ std::string SentencePieceTokenizer::decode(std::span<const std::int32_t> ids) co
     return out;
 }
 
-std::string SentencePieceTokenizer::describe() const {
-    return "SentencePiece (" + std::to_string(vocab_size_) + ")";
-}
+std::string SentencePieceTokenizer::describe() const { return "SentencePiece (" + std::to_string(vocab_size_) + ")"; }
 
 std::string SentencePieceTokenizer::piece(std::int32_t id) const {
     if (id < 0 || id >= vocab_size_)

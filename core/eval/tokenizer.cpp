@@ -124,13 +124,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir, int mode
         return byte_tokenizer();
     } else {
         throw std::runtime_error(model_dir + ": no tokenizer (tokenizer.json, vocab.json + merges.txt or " +
-                                 "tokenizer.model), and the model's vocab_size " +
-                                 std::to_string(model_vocab_size) + " is not the byte level's 256");
+                                 "tokenizer.model), and the model's vocab_size " + std::to_string(model_vocab_size) +
+                                 " is not the byte level's 256");
     }
     if (model_vocab_size > 0 && tok->vocab_size() > model_vocab_size)
         throw std::runtime_error(source + ": the tokenizer's vocabulary of " + std::to_string(tok->vocab_size()) +
-                                 " tokens is larger than the model's vocab_size " +
-                                 std::to_string(model_vocab_size));
+                                 " tokens is larger than the model's vocab_size " + std::to_string(model_vocab_size));
     return tok;
 }
 

@@ -39,8 +39,8 @@ CharClass classify(char32_t c);
 
 /// One decoded code point: its value and how many bytes of the input it spans.
 struct DecodedChar {
-    char32_t cp;       ///< the code point, or kInvalid for a byte that is not valid UTF-8
-    std::size_t len;   ///< bytes consumed (1 to 4)
+    char32_t cp;      ///< the code point, or kInvalid for a byte that is not valid UTF-8
+    std::size_t len;  ///< bytes consumed (1 to 4)
 };
 
 /// Stand-in code point for a byte that does not start a valid UTF-8 sequence (classified Other).

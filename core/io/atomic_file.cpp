@@ -22,8 +22,7 @@ AtomicFile::AtomicFile(std::string dest) : dest_(std::move(dest)) {
     fd_ = ::mkstemp(buf.data());
     if (fd_ < 0)
         throw std::runtime_error(dest_ + ": cannot create a temporary file in " +
-                                 std::filesystem::path(dest_).parent_path().string() + ": " +
-                                 std::strerror(errno));
+                                 std::filesystem::path(dest_).parent_path().string() + ": " + std::strerror(errno));
     tmp_ = buf.data();
     ::fchmod(fd_, 0644);
 }
@@ -50,8 +49,7 @@ void AtomicFile::write(std::span<const std::byte> data) {
 }
 
 void AtomicFile::commit() {
-    if (::fsync(fd_) != 0)
-        throw std::runtime_error(dest_ + ": fsync failed: " + std::strerror(errno));
+    if (::fsync(fd_) != 0) throw std::runtime_error(dest_ + ": fsync failed: " + std::strerror(errno));
     if (::close(fd_) != 0) {
         fd_ = -1;
         throw std::runtime_error(dest_ + ": close failed: " + std::strerror(errno));

@@ -58,7 +58,8 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
                 for (const auto& e : fs::directory_iterator(path, ec))
                     if (ends_with(e.path().filename().string(), ".safetensors.index.json"))
                         idx.push_back(e.path().string());
-                if (idx.size() == 1) index_path_ = idx.front();
+                if (idx.size() == 1)
+                    index_path_ = idx.front();
                 else
                     throw std::runtime_error(path + ": no model.safetensors or model.safetensors.index.json" +
                                              (found.empty() ? std::string(" (no .safetensors file at all)")
@@ -69,8 +70,10 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
     } else {
         dir_ = fs::path(path).parent_path().string();
         if (dir_.empty()) dir_ = ".";
-        if (ends_with(path, ".json")) index_path_ = path;
-        else single = path;
+        if (ends_with(path, ".json"))
+            index_path_ = path;
+        else
+            single = path;
     }
 
     if (!index_path_.empty()) {
@@ -85,11 +88,12 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
             if (!it.value().is_string())
                 throw std::runtime_error(index_path_ + ": weight_map['" + it.key() + "'] is not a string");
             const std::string file = it.value().get<std::string>();
-            const bool control = std::any_of(file.begin(), file.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+            const bool control =
+                std::any_of(file.begin(), file.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
             if (file.empty() || file.size() > 255 || control || file.find('/') != std::string::npos ||
                 file.find('\\') != std::string::npos || file == "." || file == "..")
-                throw std::runtime_error(index_path_ + ": weight_map['" + printable(it.key()) + "'] = '" + printable(file) +
-                                         "' is not a plain file name in the checkpoint directory");
+                throw std::runtime_error(index_path_ + ": weight_map['" + printable(it.key()) + "'] = '" +
+                                         printable(file) + "' is not a plain file name in the checkpoint directory");
             auto [pos, inserted] = shard_of_file.emplace(file, shards_.size());
             if (inserted) {
                 const fs::path shard = fs::path(dir_) / file;
@@ -120,8 +124,7 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
         shards_.push_back(std::make_unique<SafetensorsFile>(single));
         for (const auto& t : shards_.front()->tensors()) refs_.emplace(t.name, TensorRef{shards_.front().get(), &t});
     }
-    for (const auto& sh : shards_)
-        warnings_.insert(warnings_.end(), sh->warnings().begin(), sh->warnings().end());
+    for (const auto& sh : shards_) warnings_.insert(warnings_.end(), sh->warnings().begin(), sh->warnings().end());
 
     names_.reserve(refs_.size());
     for (const auto& [name, _] : refs_) names_.push_back(name);

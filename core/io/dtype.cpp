@@ -13,11 +13,21 @@ struct DTypeInfo {
     std::size_t size;
 };
 constexpr std::array<DTypeInfo, 15> kTypes{{
-    {DType::F64, "F64", 8},   {DType::F32, "F32", 4},   {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8},   {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2},   {DType::I8, "I8", 1},     {DType::U64, "U64", 8},
-    {DType::U32, "U32", 4},   {DType::U16, "U16", 2},   {DType::U8, "U8", 1},
-    {DType::BOOL, "BOOL", 1}, {DType::F8_E4M3, "F8_E4M3", 1}, {DType::F8_E5M2, "F8_E5M2", 1},
+    {DType::F64, "F64", 8},
+    {DType::F32, "F32", 4},
+    {DType::F16, "F16", 2},
+    {DType::BF16, "BF16", 2},
+    {DType::I64, "I64", 8},
+    {DType::I32, "I32", 4},
+    {DType::I16, "I16", 2},
+    {DType::I8, "I8", 1},
+    {DType::U64, "U64", 8},
+    {DType::U32, "U32", 4},
+    {DType::U16, "U16", 2},
+    {DType::U8, "U8", 1},
+    {DType::BOOL, "BOOL", 1},
+    {DType::F8_E4M3, "F8_E4M3", 1},
+    {DType::F8_E5M2, "F8_E5M2", 1},
 }};
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
 }  // namespace
@@ -29,9 +39,7 @@ std::optional<DType> parse_dtype(std::string_view s) {
 }
 std::string_view dtype_name(DType t) { return kTypes[static_cast<std::size_t>(t)].name; }
 std::size_t dtype_size(DType t) { return kTypes[static_cast<std::size_t>(t)].size; }
-bool dtype_is_float(DType t) {
-    return t == DType::F64 || t == DType::F32 || t == DType::F16 || t == DType::BF16;
-}
+bool dtype_is_float(DType t) { return t == DType::F64 || t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 float half_to_float(std::uint16_t h) {
     const std::uint32_t sign = (h & 0x8000u) << 16;
@@ -81,9 +89,7 @@ std::uint16_t float_to_half(float f) {
     return static_cast<std::uint16_t>(sign | (r >> 13));
 }
 
-float bf16_to_float(std::uint16_t b) {
-    return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
-}
+float bf16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
 std::uint16_t float_to_bf16(float f) {
     std::uint32_t x = std::bit_cast<std::uint32_t>(f);
@@ -96,64 +102,63 @@ std::uint16_t float_to_bf16(float f) {
 
 void to_float32(DType t, const std::byte* src, std::size_t count, float* dst) {
     switch (t) {
-    case DType::F32:
-        // memcpy with a null pointer is undefined even for 0 bytes, and an empty tensor's
-        // destination (an empty vector's data()) may be null.
-        if (count != 0) std::memcpy(dst, src, count * 4);
-        return;
-    case DType::F64:
-        for (std::size_t i = 0; i < count; ++i) {
-            double v;
-            std::memcpy(&v, src + 8 * i, 8);
-            dst[i] = static_cast<float>(v);
-        }
-        return;
-    case DType::F16:
-        for (std::size_t i = 0; i < count; ++i) {
-            std::uint16_t v;
-            std::memcpy(&v, src + 2 * i, 2);
-            dst[i] = half_to_float(v);
-        }
-        return;
-    case DType::BF16:
-        for (std::size_t i = 0; i < count; ++i) {
-            std::uint16_t v;
-            std::memcpy(&v, src + 2 * i, 2);
-            dst[i] = bf16_to_float(v);
-        }
-        return;
-    default:
-        throw std::invalid_argument("to_float32: dtype " + std::string(dtype_name(t)) +
-                                    " is not a floating type");
+        case DType::F32:
+            // memcpy with a null pointer is undefined even for 0 bytes, and an empty tensor's
+            // destination (an empty vector's data()) may be null.
+            if (count != 0) std::memcpy(dst, src, count * 4);
+            return;
+        case DType::F64:
+            for (std::size_t i = 0; i < count; ++i) {
+                double v;
+                std::memcpy(&v, src + 8 * i, 8);
+                dst[i] = static_cast<float>(v);
+            }
+            return;
+        case DType::F16:
+            for (std::size_t i = 0; i < count; ++i) {
+                std::uint16_t v;
+                std::memcpy(&v, src + 2 * i, 2);
+                dst[i] = half_to_float(v);
+            }
+            return;
+        case DType::BF16:
+            for (std::size_t i = 0; i < count; ++i) {
+                std::uint16_t v;
+                std::memcpy(&v, src + 2 * i, 2);
+                dst[i] = bf16_to_float(v);
+            }
+            return;
+        default:
+            throw std::invalid_argument("to_float32: dtype " + std::string(dtype_name(t)) + " is not a floating type");
     }
 }
 
 void from_float32(DType t, const float* src, std::size_t count, std::byte* dst) {
     switch (t) {
-    case DType::F32:
-        if (count != 0) std::memcpy(dst, src, count * 4);  // see to_float32
-        return;
-    case DType::F64:
-        for (std::size_t i = 0; i < count; ++i) {
-            const double v = src[i];
-            std::memcpy(dst + 8 * i, &v, 8);
-        }
-        return;
-    case DType::F16:
-        for (std::size_t i = 0; i < count; ++i) {
-            const std::uint16_t v = float_to_half(src[i]);
-            std::memcpy(dst + 2 * i, &v, 2);
-        }
-        return;
-    case DType::BF16:
-        for (std::size_t i = 0; i < count; ++i) {
-            const std::uint16_t v = float_to_bf16(src[i]);
-            std::memcpy(dst + 2 * i, &v, 2);
-        }
-        return;
-    default:
-        throw std::invalid_argument("from_float32: dtype " + std::string(dtype_name(t)) +
-                                    " is not a floating type");
+        case DType::F32:
+            if (count != 0) std::memcpy(dst, src, count * 4);  // see to_float32
+            return;
+        case DType::F64:
+            for (std::size_t i = 0; i < count; ++i) {
+                const double v = src[i];
+                std::memcpy(dst + 8 * i, &v, 8);
+            }
+            return;
+        case DType::F16:
+            for (std::size_t i = 0; i < count; ++i) {
+                const std::uint16_t v = float_to_half(src[i]);
+                std::memcpy(dst + 2 * i, &v, 2);
+            }
+            return;
+        case DType::BF16:
+            for (std::size_t i = 0; i < count; ++i) {
+                const std::uint16_t v = float_to_bf16(src[i]);
+                std::memcpy(dst + 2 * i, &v, 2);
+            }
+            return;
+        default:
+            throw std::invalid_argument("from_float32: dtype " + std::string(dtype_name(t)) +
+                                        " is not a floating type");
     }
 }
 

@@ -70,8 +70,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
     // file type is checked right after, and a regular file ignores the flag.
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd_ < 0)
-        throw std::runtime_error(path + ": cannot open: " + open_error(errno));
+    if (fd_ < 0) throw std::runtime_error(path + ": cannot open: " + open_error(errno));
     struct stat st {};
     if (::fstat(fd_, &st) != 0) {
         int e = errno;
@@ -137,7 +136,8 @@ void MappedFile::drop_pages(std::size_t offset, std::size_t len) const noexcept 
     // is only refaulted from the page cache if read again. The mapping starts on a page
     // boundary and covers whole pages.
     const std::uintptr_t begin = (base + offset) / page * page;
-    const std::uintptr_t end = std::min((base + offset + len + page - 1) / page * page, (base + size_ + page - 1) / page * page);
+    const std::uintptr_t end =
+        std::min((base + offset + len + page - 1) / page * page, (base + size_ + page - 1) / page * page);
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
 }
 

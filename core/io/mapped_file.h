@@ -20,7 +20,6 @@ std::string open_error(int err);
 /// `what`, e.g. "a JSON file", is given).
 std::string read_regular_file(const std::string& path, std::uint64_t max_bytes, std::string_view what = {});
 
-
 /// A read-only, private memory map of one file. Move-only.
 /// Throws std::runtime_error naming the path if the file cannot be opened or mapped.
 /// An empty file maps to an empty span (mmap of zero bytes is not attempted).

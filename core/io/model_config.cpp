@@ -12,15 +12,13 @@ namespace tllm::io {
 namespace {
 
 // First present, non-null key among `keys`; returns its integer value or `fallback`.
-int int_field(const nlohmann::json& j, std::initializer_list<const char*> keys, int fallback,
-              const std::string& path, bool* found = nullptr) {
+int int_field(const nlohmann::json& j, std::initializer_list<const char*> keys, int fallback, const std::string& path,
+              bool* found = nullptr) {
     for (const char* k : keys) {
         auto it = j.find(k);
         if (it == j.end() || it->is_null()) continue;
-        if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
-            it->get<std::int64_t>() > (1ll << 30))
-            throw std::runtime_error(path + ": field '" + k + "' must be a non-negative integer, got " +
-                                     it->dump());
+        if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > (1ll << 30))
+            throw std::runtime_error(path + ": field '" + k + "' must be a non-negative integer, got " + it->dump());
         if (found) *found = true;
         return static_cast<int>(it->get<std::int64_t>());
     }
@@ -43,8 +41,8 @@ void ModelConfig::validate() const {
     if (num_heads <= 0) bad("num_attention_heads must be positive, got " + std::to_string(num_heads));
     if (num_kv_heads <= 0) bad("num_key_value_heads must be positive, got " + std::to_string(num_kv_heads));
     if (num_kv_heads > num_heads || num_heads % num_kv_heads != 0)
-        bad("num_attention_heads (" + std::to_string(num_heads) +
-            ") must be a multiple of num_key_value_heads (" + std::to_string(num_kv_heads) + ")");
+        bad("num_attention_heads (" + std::to_string(num_heads) + ") must be a multiple of num_key_value_heads (" +
+            std::to_string(num_kv_heads) + ")");
     if (!head_dim_explicit && hidden_size % num_heads != 0)
         bad("hidden_size (" + std::to_string(hidden_size) + ") is not divisible by num_attention_heads (" +
             std::to_string(num_heads) + ") and head_dim is not given");

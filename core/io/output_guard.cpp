@@ -132,8 +132,9 @@ void check_output_file(const SourceSet& src, const std::string& option, const st
     }
     for (const auto& e : src.entries()) {
         if (e.is_dir && !e.real.empty() && e.real == parent_real && loader_reads_name(name))
-            refuse(option, path, "would add a file the checkpoint loader reads to the source directory " + e.path +
-                                     "; choose another name or directory");
+            refuse(option, path,
+                   "would add a file the checkpoint loader reads to the source directory " + e.path +
+                       "; choose another name or directory");
     }
 }
 
@@ -152,16 +153,17 @@ void check_output_dir(const SourceSet& src, const std::string& option, const std
     }
     for (const auto& e : src.entries()) {
         if (!e.real.empty() && is_within(e.real, real))
-            refuse(option, dir, std::string(e.real == real ? "is" : "contains") + " the source " + e.path +
-                                    "; an output directory may not hold the model it reads");
+            refuse(option, dir,
+                   std::string(e.real == real ? "is" : "contains") + " the source " + e.path +
+                       "; an output directory may not hold the model it reads");
         if (!exists || !e.have_id) continue;
         // The same test by device and inode, for every ancestor of the source (bind mounts,
         // hard-linked or otherwise differently named directories).
         for (fs::path a = fs::path(e.real.empty() ? e.path : e.real); !a.empty(); a = a.parent_path()) {
             struct stat as {};
             if (::stat(a.c_str(), &as) == 0 && as.st_dev == st.st_dev && as.st_ino == st.st_ino)
-                refuse(option, dir, "is or contains the source " + e.path +
-                                        "; an output directory may not hold the model it reads");
+                refuse(option, dir,
+                       "is or contains the source " + e.path + "; an output directory may not hold the model it reads");
             if (a == a.root_path()) break;
         }
     }
@@ -172,13 +174,13 @@ void check_output_dir(const SourceSet& src, const std::string& option, const std
     if (empty) return;
     const std::string found = output_kind_of(dir);
     if (found.empty())
-        refuse(option, dir, "exists, is not empty and is not an earlier tensorllm output (no " + std::string(kMarkerName) +
-                                "); it is never replaced: choose a new directory or remove it yourself");
+        refuse(option, dir,
+               "exists, is not empty and is not an earlier tensorllm output (no " + std::string(kMarkerName) +
+                   "); it is never replaced: choose a new directory or remove it yourself");
     if (found != kind)
-        refuse(option, dir, "holds an earlier tensorllm " + found + " output, not a " + kind +
-                                " output; it is not replaced");
-    if (!replace_same_kind)
-        refuse(option, dir, "holds an earlier " + kind + " output (add --overwrite to replace it)");
+        refuse(option, dir,
+               "holds an earlier tensorllm " + found + " output, not a " + kind + " output; it is not replaced");
+    if (!replace_same_kind) refuse(option, dir, "holds an earlier " + kind + " output (add --overwrite to replace it)");
 }
 
 std::string output_kind_of(const std::string& dir) {
@@ -192,8 +194,7 @@ std::string output_kind_of(const std::string& dir) {
         const auto j = nlohmann::json::parse(ss.str());
         if (j.is_object() && j.value("tool", "") == "tensorllm" && j.contains("kind") && j["kind"].is_string())
             return j["kind"].get<std::string>();
-    } catch (const nlohmann::json::exception&) {
-    }
+    } catch (const nlohmann::json::exception&) {}
     return {};
 }
 

@@ -40,8 +40,8 @@ public:
     bool empty() const { return entries_.empty(); }
 
     struct Entry {
-        std::string path;       ///< as given
-        std::string real;       ///< realpath, or "" when it cannot be resolved
+        std::string path;  ///< as given
+        std::string real;  ///< realpath, or "" when it cannot be resolved
         dev_t dev = 0;
         ino_t ino = 0;
         bool is_dir = false;
@@ -63,8 +63,8 @@ void check_output_file(const SourceSet& src, const std::string& option, const st
 /// exists, holds entries and is not an earlier output of `kind` (its marker says so). An
 /// earlier output of the same kind is replaced only when `replace_same_kind` (the caller
 /// passes --overwrite, or true for results sets, which always replace their predecessor).
-void check_output_dir(const SourceSet& src, const std::string& option, const std::string& dir,
-                      const std::string& kind, bool replace_same_kind);
+void check_output_dir(const SourceSet& src, const std::string& option, const std::string& dir, const std::string& kind,
+                      bool replace_same_kind);
 
 /// The kind recorded in `dir`'s marker, or "" when it has none (or it is unreadable).
 std::string output_kind_of(const std::string& dir);

@@ -11,9 +11,7 @@
 namespace tllm::io {
 namespace {
 
-[[noreturn]] void fail(const std::string& path, const std::string& msg) {
-    throw std::runtime_error(path + ": " + msg);
-}
+[[noreturn]] void fail(const std::string& path, const std::string& msg) { throw std::runtime_error(path + ": " + msg); }
 
 std::string json_excerpt(const nlohmann::json& j) {
     std::string s = j.dump();
@@ -34,17 +32,21 @@ void check_json_depth(std::string_view text, int max_depth, const std::string& w
     bool in_string = false, escape = false;
     for (char c : text) {
         if (in_string) {
-            if (escape) escape = false;
-            else if (c == '\\') escape = true;
-            else if (c == '"') in_string = false;
+            if (escape)
+                escape = false;
+            else if (c == '\\')
+                escape = true;
+            else if (c == '"')
+                in_string = false;
             continue;
         }
-        if (c == '"') in_string = true;
+        if (c == '"')
+            in_string = true;
         else if (c == '{' || c == '[') {
             if (++depth > max_depth)
-                throw std::runtime_error(what + ": JSON nested deeper than " +
-                                         std::to_string(max_depth) + " levels");
-        } else if (c == '}' || c == ']') --depth;
+                throw std::runtime_error(what + ": JSON nested deeper than " + std::to_string(max_depth) + " levels");
+        } else if (c == '}' || c == ']')
+            --depth;
     }
 }
 
@@ -53,8 +55,10 @@ nlohmann::json parse_json_unique(std::string_view text, const std::string& what,
     std::string duplicate;
     auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
         using E = nlohmann::json::parse_event_t;
-        if (ev == E::object_start) keys.emplace_back();
-        else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+        if (ev == E::object_start)
+            keys.emplace_back();
+        else if (ev == E::object_end && !keys.empty())
+            keys.pop_back();
         else if (ev == E::key && !keys.empty() && duplicate.empty() && parsed.is_string()) {
             const auto& k = parsed.get_ref<const std::string&>();
             if (!keys.back().insert(k).second) duplicate = k;
@@ -79,8 +83,7 @@ nlohmann::json parse_json_unique(std::string_view text, const std::string& what,
 SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     const auto bytes = file_.bytes();
     const std::uint64_t fsize = bytes.size();
-    if (fsize < 8)
-        fail(path, "file is " + std::to_string(fsize) + " bytes, shorter than the 8-byte header length");
+    if (fsize < 8) fail(path, "file is " + std::to_string(fsize) + " bytes, shorter than the 8-byte header length");
     std::uint64_t n = 0;
     std::memcpy(&n, bytes.data(), 8);
     const bool text_start = std::all_of(bytes.begin(), bytes.begin() + 8, [](std::byte b) {
@@ -90,8 +93,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     if (n > kMaxHeaderBytes && text_start)
         fail(path, "not a safetensors file (it begins with text, not an 8-byte header length)");
     if (n > kMaxHeaderBytes)
-        fail(path, "header length " + std::to_string(n) + " exceeds the limit of " +
-                       std::to_string(kMaxHeaderBytes) + " bytes");
+        fail(path, "header length " + std::to_string(n) + " exceeds the limit of " + std::to_string(kMaxHeaderBytes) +
+                       " bytes");
     if (n > fsize - 8)
         fail(path, "header length " + std::to_string(n) + " is larger than the file allows (" +
                        std::to_string(fsize - 8) + " bytes after the length field)");
@@ -116,8 +119,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
             if (!v.is_object()) fail(path, "__metadata__ is not an object");
             for (auto m = v.begin(); m != v.end(); ++m) {
                 if (!m.value().is_string())
-                    fail(path, "__metadata__." + m.key() + ": expected a string, got " +
-                                   json_excerpt(m.value()));
+                    fail(path, "__metadata__." + m.key() + ": expected a string, got " + json_excerpt(m.value()));
                 metadata_[m.key()] = m.value().get<std::string>();
             }
             continue;
@@ -139,12 +141,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
         for (std::size_t k = 0; k < sh->size(); ++k) {
             const auto& d = (*sh)[k];
             if (!d.is_number_unsigned())
-                fail(path, where + ": shape[" + std::to_string(k) +
-                               "] must be a non-negative integer, got " + json_excerpt(d));
+                fail(path, where + ": shape[" + std::to_string(k) + "] must be a non-negative integer, got " +
+                               json_excerpt(d));
             const std::uint64_t dim = d.get<std::uint64_t>();
             t.shape.push_back(dim);
-            if (dim != 0 && numel > std::numeric_limits<std::uint64_t>::max() / dim) overflow = true;
-            else numel *= dim;
+            if (dim != 0 && numel > std::numeric_limits<std::uint64_t>::max() / dim)
+                overflow = true;
+            else
+                numel *= dim;
         }
         if (overflow) fail(path, where + ": shape " + json_excerpt(*sh) + " overflows 64 bits");
 
@@ -156,8 +160,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
         t.begin = (*off)[0].get<std::uint64_t>();
         t.end = (*off)[1].get<std::uint64_t>();
         if (t.end < t.begin)
-            fail(path, where + ": data_offsets end " + std::to_string(t.end) + " < begin " +
-                           std::to_string(t.begin));
+            fail(path, where + ": data_offsets end " + std::to_string(t.end) + " < begin " + std::to_string(t.begin));
         if (t.end > data_size)
             fail(path, where + ": data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
                            ") outside the data section of " + std::to_string(data_size) + " bytes");
@@ -179,12 +182,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     for (const auto& t : tensors_) {
         if (t.begin == t.end) continue;  // empty tensors occupy no bytes
         if (prev && t.begin < prev_end)
-            fail(path, "tensors '" + prev->name + "' and '" + t.name + "' overlap ([" +
-                           std::to_string(prev->begin) + ", " + std::to_string(prev->end) + ") and [" +
-                           std::to_string(t.begin) + ", " + std::to_string(t.end) + "))");
+            fail(path, "tensors '" + prev->name + "' and '" + t.name + "' overlap ([" + std::to_string(prev->begin) +
+                           ", " + std::to_string(prev->end) + ") and [" + std::to_string(t.begin) + ", " +
+                           std::to_string(t.end) + "))");
         if (t.begin > prev_end)
-            warnings_.push_back(path + ": " + std::to_string(t.begin - prev_end) +
-                                " unused bytes before tensor '" + t.name + "'");
+            warnings_.push_back(path + ": " + std::to_string(t.begin - prev_end) + " unused bytes before tensor '" +
+                                t.name + "'");
         prev_end = t.end;
         prev = &t;
     }
@@ -206,15 +209,12 @@ std::span<const std::byte> SafetensorsFile::raw(const TensorInfo& t) const {
     return file_.bytes().subspan(data_start_ + t.begin, t.nbytes());
 }
 
-void SafetensorsFile::read_f32(const TensorInfo& t, float* dst) const {
-    read_f32(t, 0, t.numel(), dst);
-}
+void SafetensorsFile::read_f32(const TensorInfo& t, float* dst) const { read_f32(t, 0, t.numel(), dst); }
 
-void SafetensorsFile::read_f32(const TensorInfo& t, std::uint64_t first, std::uint64_t count,
-                               float* dst) const {
+void SafetensorsFile::read_f32(const TensorInfo& t, std::uint64_t first, std::uint64_t count, float* dst) const {
     if (!dtype_is_float(t.dtype))
-        fail(path(), "tensor '" + t.name + "': dtype " + std::string(dtype_name(t.dtype)) +
-                         " cannot be read as float32");
+        fail(path(),
+             "tensor '" + t.name + "': dtype " + std::string(dtype_name(t.dtype)) + " cannot be read as float32");
     if (first > t.numel() || count > t.numel() - first)
         throw std::out_of_range(path() + ": tensor '" + t.name + "': element range out of bounds");
     const auto bytes = raw(t);

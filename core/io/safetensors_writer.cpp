@@ -23,9 +23,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         for (auto d : t.shape) n *= d;
         const std::uint64_t nbytes = n * dtype_size(t.dtype);
         if (!t.fill && t.data.size() != nbytes)
-            throw std::invalid_argument(path + ": tensor '" + t.name + "' has " +
-                                        std::to_string(t.data.size()) + " bytes, shape needs " +
-                                        std::to_string(nbytes));
+            throw std::invalid_argument(path + ": tensor '" + t.name + "' has " + std::to_string(t.data.size()) +
+                                        " bytes, shape needs " + std::to_string(nbytes));
         header[t.name] = {{"dtype", std::string(dtype_name(t.dtype))},
                           {"shape", t.shape},
                           {"data_offsets", {offset, offset + nbytes}}};
@@ -53,8 +52,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     out.commit();
 }
 
-TensorToWrite make_tensor(std::string name, DType dtype, std::vector<std::uint64_t> shape,
-                          std::vector<float> values) {
+TensorToWrite make_tensor(std::string name, DType dtype, std::vector<std::uint64_t> shape, std::vector<float> values) {
     TensorToWrite t;
     t.name = std::move(name);
     t.dtype = dtype;

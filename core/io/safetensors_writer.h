@@ -30,7 +30,6 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
                        const std::map<std::string, std::string>& metadata = {});
 
 /// Convenience: a float32 tensor converted to `dtype` on write.
-TensorToWrite make_tensor(std::string name, DType dtype, std::vector<std::uint64_t> shape,
-                          std::vector<float> values);
+TensorToWrite make_tensor(std::string name, DType dtype, std::vector<std::uint64_t> shape, std::vector<float> values);
 
 }  // namespace tllm::io

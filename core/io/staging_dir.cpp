@@ -65,8 +65,7 @@ StagingDir::~StagingDir() {
 void StagingDir::commit(bool replace_existing) {
     std::error_code ec;
     const bool exists = fs::exists(fs::symlink_status(dest_, ec));
-    if (exists && !fs::is_directory(dest_, ec))
-        throw std::runtime_error(dest_ + ": exists and is not a directory");
+    if (exists && !fs::is_directory(dest_, ec)) throw std::runtime_error(dest_ + ": exists and is not a directory");
     if (!non_empty_directory(dest_)) {
         if (::rename(tmp_.c_str(), dest_.c_str()) != 0)
             throw std::runtime_error(dest_ + ": cannot move the finished output into place: " + std::strerror(errno));
@@ -81,8 +80,10 @@ void StagingDir::commit(bool replace_existing) {
         committed_ = true;
         fs::remove_all(tmp_, ec);
         if (ec)
-            throw std::runtime_error(dest_ + ": the new output is in place, but the previous one could not be "
-                                     "removed completely from " + tmp_ + ": " + ec.message());
+            throw std::runtime_error(dest_ +
+                                     ": the new output is in place, but the previous one could not be "
+                                     "removed completely from " +
+                                     tmp_ + ": " + ec.message());
         return;
     }
     if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
@@ -101,8 +102,10 @@ void StagingDir::commit(bool replace_existing) {
     committed_ = true;
     fs::remove_all(old, ec);
     if (ec)
-        throw std::runtime_error(dest_ + ": the new output is in place, but the previous one could not be "
-                                 "removed completely from " + old + ": " + ec.message());
+        throw std::runtime_error(dest_ +
+                                 ": the new output is in place, but the previous one could not be "
+                                 "removed completely from " +
+                                 old + ": " + ec.message());
 }
 
 void prepare_destination(const std::string& dest) {

@@ -118,9 +118,10 @@ LayerResult run_layer(const model::Model& m, int layer, const JobOptions& opt, c
             if (auto bad = nonfinite_report(m, layer, W); !bad.empty()) throw std::runtime_error(bad);
         // Finite weights can still overflow single precision once squared and summed in the
         // mode Grams; remembered so that a solver failure can say so.
-        for (std::int64_t i = 0; i < W.size(); ++i) max_abs = std::max<double>(max_abs, std::fabs(W.data[std::size_t(i)]));
-        const double widest = double(std::max({W.dim[0] * W.dim[1] * W.dim[3], W.dim[2] * W.dim[3] * W.dim[0],
-                                               W.dim[0] * W.dim[1] * W.dim[2]}));
+        for (std::int64_t i = 0; i < W.size(); ++i)
+            max_abs = std::max<double>(max_abs, std::fabs(W.data[std::size_t(i)]));
+        const double widest = double(
+            std::max({W.dim[0] * W.dim[1] * W.dim[3], W.dim[2] * W.dim[3] * W.dim[0], W.dim[0] * W.dim[1] * W.dim[2]}));
         safe_abs = std::sqrt(double(std::numeric_limits<float>::max()) / std::max(1.0, widest));
         ctl.report(0.05f);
         ctl.check();

@@ -34,18 +34,18 @@
 namespace tllm::jobs {
 
 struct JobOptions {
-    std::vector<int> layers;        ///< layer indices; empty = every mapped layer
-    tucker::RankSpec ranks;         ///< how to choose (R1, R2, R3) per layer
-    tucker::TuckerOptions tucker;   ///< method and iteration options (its ranks are ignored)
-    int threads = 0;                ///< worker threads; 0 = all cores
-    bool spectra = true;            ///< compute the mode spectra (forced when ranks need them)
-    bool slice_spectra = true;      ///< per-head per-type singular values
+    std::vector<int> layers;       ///< layer indices; empty = every mapped layer
+    tucker::RankSpec ranks;        ///< how to choose (R1, R2, R3) per layer
+    tucker::TuckerOptions tucker;  ///< method and iteration options (its ranks are ignored)
+    int threads = 0;               ///< worker threads; 0 = all cores
+    bool spectra = true;           ///< compute the mode spectra (forced when ranks need them)
+    bool slice_spectra = true;     ///< per-head per-type singular values
     /// Balance the slices (docs/method.md section 5.1): decompose W with Q, K, V and O each
     /// scaled to unit Frobenius norm, and fold the scales back into U3's rows, so that the
     /// error is shared by the four projections instead of falling on those with small norms.
     /// The mode spectra, tolerance bounds and HOOI trace then refer to the balanced tensor.
     bool balance_slices = false;
-    bool allow_nonfinite = false;   ///< false: a layer with NaN/Inf weights fails with a message
+    bool allow_nonfinite = false;  ///< false: a layer with NaN/Inf weights fails with a message
     /// Run the worker threads at a lower scheduling priority (nice +5) so an interactive
     /// thread sharing the cores (the GUI) is served first. Results do not change.
     bool background_priority = false;

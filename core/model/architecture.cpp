@@ -95,10 +95,11 @@ std::vector<ArchitectureSpec> parse_architectures(const nlohmann::json& j, const
     if (!j.is_object()) throw std::runtime_error(source + ": not a JSON object");
     auto fmt = j.find("format");
     if (fmt == j.end() || *fmt != "tensorllm-architectures/1")
-        throw std::runtime_error(source + ": field 'format' must be \"tensorllm-architectures/1\" (see " +
-                                 kFormatDoc + ")");
+        throw std::runtime_error(source + ": field 'format' must be \"tensorllm-architectures/1\" (see " + kFormatDoc +
+                                 ")");
     auto arr = j.find("architectures");
-    if (arr == j.end() || !arr->is_array()) throw std::runtime_error(source + ": field 'architectures' must be an array");
+    if (arr == j.end() || !arr->is_array())
+        throw std::runtime_error(source + ": field 'architectures' must be an array");
     std::vector<ArchitectureSpec> out;
     std::set<std::string> names;
     for (std::size_t i = 0; i < arr->size(); ++i) {
@@ -118,7 +119,8 @@ std::vector<ArchitectureSpec> parse_architectures(const nlohmann::json& j, const
         if (mts == a.end() || !mts->is_array() || mts->empty())
             throw std::runtime_error(where + ".model_types: must be a non-empty array of strings");
         for (const auto& m : *mts) {
-            if (!m.is_string()) throw std::runtime_error(where + ".model_types: entry " + m.dump() + " is not a string");
+            if (!m.is_string())
+                throw std::runtime_error(where + ".model_types: entry " + m.dump() + " is not a string");
             s.model_types.push_back(m.get<std::string>());
         }
         WeightLayout def = WeightLayout::Linear;
@@ -130,8 +132,7 @@ std::vector<ArchitectureSpec> parse_architectures(const nlohmann::json& j, const
         s.o = parse_pattern(a, "o", def, where);
         if (s.o.empty()) throw std::runtime_error(where + ".o: missing (the output projection pattern)");
         const bool separate = !s.q.empty() || !s.k.empty() || !s.v.empty();
-        if (separate && !s.qkv.empty())
-            throw std::runtime_error(where + ": give either q, k and v or qkv, not both");
+        if (separate && !s.qkv.empty()) throw std::runtime_error(where + ": give either q, k and v or qkv, not both");
         if (separate) {
             if (s.q.empty() || s.k.empty() || s.v.empty())
                 throw std::runtime_error(where + ": q, k and v must all be given");
@@ -142,10 +143,13 @@ std::vector<ArchitectureSpec> parse_architectures(const nlohmann::json& j, const
             if (ord == a.end() || !ord->is_string())
                 throw std::runtime_error(where + ".qkv_order: required with qkv: \"blocks\" or \"head_interleaved\"");
             const auto o = ord->get<std::string>();
-            if (o == "blocks") s.qkv_order = QkvOrder::Blocks;
-            else if (o == "head_interleaved") s.qkv_order = QkvOrder::HeadInterleaved;
+            if (o == "blocks")
+                s.qkv_order = QkvOrder::Blocks;
+            else if (o == "head_interleaved")
+                s.qkv_order = QkvOrder::HeadInterleaved;
             else
-                throw std::runtime_error(where + ".qkv_order: must be \"blocks\" or \"head_interleaved\", got \"" + o + "\"");
+                throw std::runtime_error(where + ".qkv_order: must be \"blocks\" or \"head_interleaved\", got \"" + o +
+                                         "\"");
         }
         out.push_back(std::move(s));
     }

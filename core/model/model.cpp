@@ -30,7 +30,8 @@ std::string contradiction(const io::ModelConfig& c, const std::string& tensor, c
         why = "has " + std::to_string(got[model_axis]) + " along the model axis, but field 'hidden_size' is " +
               std::to_string(c.hidden_size);
     } else {
-        const std::string hd = "head_dim " + std::to_string(c.head_dim) + (c.head_dim_explicit ? "" : " (hidden_size / heads)");
+        const std::string hd =
+            "head_dim " + std::to_string(c.head_dim) + (c.head_dim_explicit ? "" : " (hidden_size / heads)");
         std::string fields;
         if (fused == QkvOrder::Blocks)
             fields = "(num_attention_heads " + std::to_string(c.num_heads) + " + 2 x num_key_value_heads " +
@@ -62,9 +63,8 @@ std::string layer_wildcard(const std::string& name) {
         std::size_t j = name.find('.', i);
         if (j == std::string::npos) j = name.size();
         const std::string part = name.substr(i, j - i);
-        const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](unsigned char c) {
-            return std::isdigit(c);
-        });
+        const bool numeric =
+            !part.empty() && std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isdigit(c); });
         out += numeric ? "*" : part;
         if (j < name.size()) out += '.';
         i = j + 1;
@@ -135,9 +135,9 @@ Model::Model(const std::string& path, const std::vector<ArchitectureSpec>& extra
             // Stored shape: Linear keeps (out, in), Conv1D (in, out). For Q/K/V "out" is the
             // head axis; for O "in" is.
             const bool head_rows = (w.pat->layout == WeightLayout::Linear) != w.is_o;
-            const std::vector<std::uint64_t> expect =
-                head_rows ? std::vector<std::uint64_t>{w.head_axis, std::uint64_t(S.d)}
-                          : std::vector<std::uint64_t>{std::uint64_t(S.d), w.head_axis};
+            const std::vector<std::uint64_t> expect = head_rows
+                                                          ? std::vector<std::uint64_t>{w.head_axis, std::uint64_t(S.d)}
+                                                          : std::vector<std::uint64_t>{std::uint64_t(S.d), w.head_axis};
             if (info.shape != expect)
                 throw std::runtime_error(contradiction(config_, name, info.shape, expect, head_rows, w.is_o,
                                                        fused ? arch_.qkv_order : QkvOrder::Separate,
@@ -154,7 +154,9 @@ Model::Model(const std::string& path, const std::vector<ArchitectureSpec>& extra
                 if (ckpt_->find(n)) unmapped_.push_back({n, "layer " + std::to_string(index) + " incomplete: " + msg});
             continue;
         }
-        auto head_rows_of = [](const TensorPattern& p, bool is_o) { return (p.layout == WeightLayout::Linear) != is_o; };
+        auto head_rows_of = [](const TensorPattern& p, bool is_o) {
+            return (p.layout == WeightLayout::Linear) != is_o;
+        };
         if (fused) {
             for (int p = 0; p < 3; ++p) {
                 PartSource& src = L.parts[p];
@@ -210,8 +212,8 @@ Model::Model(const std::string& path, const std::vector<ArchitectureSpec>& extra
     for (const auto& name : ckpt_->tensor_names()) {
         if (used.count(name) || claimed.count(name)) continue;
         const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-        unmapped_.push_back({name, bias ? "bias: not part of the tensor, never changed"
-                                        : "not an attention weight: copied unchanged"});
+        unmapped_.push_back(
+            {name, bias ? "bias: not part of the tensor, never changed" : "not an attention weight: copied unchanged"});
     }
 }
 

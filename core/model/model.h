@@ -24,14 +24,12 @@ struct AttentionShape {
     /// Elements of W_all: d * dv * 4 * h.
     std::uint64_t tensor_elements() const { return std::uint64_t(d) * dv * 4 * h; }
     /// Parameters of Q, K, V, O as stored: 2*d*h*dv + 2*d*n_kv*dv (docs/method.md section 4).
-    std::uint64_t original_params() const {
-        return 2ull * d * h * dv + 2ull * d * n_kv * dv;
-    }
+    std::uint64_t original_params() const { return 2ull * d * h * dv + 2ull * d * n_kv * dv; }
 };
 
 /// Where one of Q, K, V, O comes from in the checkpoint.
 struct PartSource {
-    std::string tensor;                 ///< checkpoint tensor name
+    std::string tensor;  ///< checkpoint tensor name
     WeightLayout layout = WeightLayout::Linear;
     /// Index of (head j, column b) along the tensor's head axis is offset + j*stride + b,
     /// with j < heads (h for Q and O, n_kv for K and V).
@@ -44,7 +42,7 @@ struct PartSource {
 /// One layer's attention: its index (from the tensor names) and the source of each type.
 struct AttentionLayer {
     int index = 0;
-    PartSource parts[4];          ///< indexed by AttnType
+    PartSource parts[4];               ///< indexed by AttnType
     std::vector<std::string> tensors;  ///< distinct checkpoint tensors (3 or 4, or 2 fused)
     io::DType dtype = io::DType::F32;  ///< dtype of the Q tensor (all are checked to be float)
 };

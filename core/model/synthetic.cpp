@@ -48,10 +48,9 @@ private:
 };
 
 std::string default_prefix(const std::string& arch) {
-    static const std::map<std::string, std::string> p{{"llama", "model."},         {"gpt2", "transformer."},
-                                                      {"gpt_neox", "gpt_neox."},   {"gptj", "transformer."},
-                                                      {"opt", "model.decoder."},   {"bert", "bert.encoder."},
-                                                      {"phi", "model."}};
+    static const std::map<std::string, std::string> p{
+        {"llama", "model."},       {"gpt2", "transformer."},  {"gpt_neox", "gpt_neox."}, {"gptj", "transformer."},
+        {"opt", "model.decoder."}, {"bert", "bert.encoder."}, {"phi", "model."}};
     auto it = p.find(arch);
     return it == p.end() ? "model." : it->second;
 }
@@ -98,7 +97,8 @@ void SyntheticSpec::validate() const {
         bad("hidden (" + std::to_string(hidden) + ") must be divisible by heads (" + std::to_string(heads) + ")");
     if (layers <= 0) bad("layers must be positive, got " + std::to_string(layers));
     if (rank <= 0) bad("rank must be positive, got " + std::to_string(rank));
-    if (shards <= 0 || shards > layers) bad("shards must be in 1.." + std::to_string(layers) + ", got " + std::to_string(shards));
+    if (shards <= 0 || shards > layers)
+        bad("shards must be in 1.." + std::to_string(layers) + ", got " + std::to_string(shards));
     if (!io::dtype_is_float(dtype)) bad("dtype must be a floating type");
     if (vocab < 0 || ffn < 0 || positions < 0) bad("vocab, ffn and positions must not be negative");
     if (vocab > 0) {
@@ -189,7 +189,8 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
             }
         } else if (spec.extras) {
             const std::string o = PatternMatcher(arch.o.pattern).expand(l, prefix);
-            const std::string lp = o.substr(0, o.find(std::to_string(l) + ".", prefix.size()) + std::to_string(l).size() + 1);
+            const std::string lp =
+                o.substr(0, o.find(std::to_string(l) + ".", prefix.size()) + std::to_string(l).size() + 1);
             P.push_back({lp + "mlp.up_proj.weight", {std::uint64_t(2 * d), std::uint64_t(d)}, rng.next(), 2, false});
             P.push_back({lp + "input_layernorm.weight", {std::uint64_t(d)}, rng.next(), 1, false});
         }
@@ -246,8 +247,10 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
         for (int l = l0; l < l1; ++l) planned.insert(planned.end(), per_layer[l].begin(), per_layer[l].end());
         for (const auto& p : planned) ts.push_back(produce(p));
         char fname[64];
-        if (spec.shards == 1) std::snprintf(fname, sizeof fname, "model.safetensors");
-        else std::snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", s + 1, spec.shards);
+        if (spec.shards == 1)
+            std::snprintf(fname, sizeof fname, "model.safetensors");
+        else
+            std::snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", s + 1, spec.shards);
         io::write_safetensors((fs::path(dir) / fname).string(), ts, meta);
         for (const auto& p : planned) {
             weight_map[p.name] = fname;
@@ -294,9 +297,10 @@ void write_synthetic_checkpoint(const std::string& dir, const SyntheticSpec& spe
         cfg["rope_theta"] = 10000.0;
         cfg["tie_word_embeddings"] = spec.tied_embeddings;
     }
-    cfg["torch_dtype"] = spec.dtype == io::DType::BF16 ? "bfloat16"
+    cfg["torch_dtype"] = spec.dtype == io::DType::BF16  ? "bfloat16"
                          : spec.dtype == io::DType::F16 ? "float16"
-                         : spec.dtype == io::DType::F64 ? "float64" : "float32";
+                         : spec.dtype == io::DType::F64 ? "float64"
+                                                        : "float32";
     cfg["tensorllm_synthetic"] = {{"seed", spec.seed}, {"rank", spec.rank}, {"noise", spec.noise}};
     write_text(fs::path(dir) / "config.json", cfg.dump(2) + "\n");
 }

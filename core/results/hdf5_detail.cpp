@@ -49,19 +49,20 @@ std::string dims_text(const std::vector<hsize_t>& d) {
 
 std::string dims_text(const std::vector<std::int64_t>& d) {
     std::string s = "(";
-    for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + (d[i] < 0 ? std::string("*") : std::to_string(d[i]));
+    for (std::size_t i = 0; i < d.size(); ++i)
+        s += (i ? ", " : "") + (d[i] < 0 ? std::string("*") : std::to_string(d[i]));
     return s + (d.size() == 1 ? ",)" : ")");
 }
 
 const char* class_name(H5T_class_t c) {
     switch (c) {
-    case H5T_INTEGER: return "integer";
-    case H5T_FLOAT: return "float";
-    case H5T_STRING: return "string";
-    case H5T_COMPOUND: return "compound";
-    case H5T_ENUM: return "enum";
-    case H5T_ARRAY: return "array";
-    default: return "other";
+        case H5T_INTEGER: return "integer";
+        case H5T_FLOAT: return "float";
+        case H5T_STRING: return "string";
+        case H5T_COMPOUND: return "compound";
+        case H5T_ENUM: return "enum";
+        case H5T_ARRAY: return "array";
+        default: return "other";
     }
 }
 
@@ -236,7 +237,8 @@ Handle open_attr(const Reader& R, hid_t loc, const std::string& obj, const std::
     const H5T_class_t c = H5Tget_class(t.get());
     bool ok = false;
     for (auto k : classes) ok |= c == k;
-    if (!ok) R.bad(where, std::string("has type class ") + class_name(c) + ", expected " + class_name(*classes.begin()));
+    if (!ok)
+        R.bad(where, std::string("has type class ") + class_name(c) + ", expected " + class_name(*classes.begin()));
     Handle s(H5Aget_space(a.get()), H5Sclose);
     const hssize_t count = H5Sget_simple_extent_npoints(s.get());
     const int rank = H5Sget_simple_extent_ndims(s.get());
@@ -254,11 +256,13 @@ std::string Reader::attr_str(hid_t loc, const std::string& obj, const std::strin
     Handle ft(H5Aget_type(a.get()), H5Tclose);
     std::string out;
     if (H5Tis_variable_str(ft.get()) > 0) {
-        bad(where, "is a variable-length string; this reader takes fixed-length strings only (format_version 2; "
-                   "variable-length data is not read from untrusted files)");
+        bad(where,
+            "is a variable-length string; this reader takes fixed-length strings only (format_version 2; "
+            "variable-length data is not read from untrusted files)");
     } else {
         const std::size_t size = H5Tget_size(ft.get());
-        if (size > max_len) bad(where, "string of " + std::to_string(size) + " bytes exceeds " + std::to_string(max_len));
+        if (size > max_len)
+            bad(where, "string of " + std::to_string(size) + " bytes exceeds " + std::to_string(max_len));
         Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
         H5Tset_size(mt.get(), size + 1);
         H5Tset_cset(mt.get(), H5Tget_cset(ft.get()));  // ASCII <-> UTF-8 has no conversion path
@@ -308,8 +312,7 @@ std::vector<std::int64_t> Reader::attr_ints(hid_t loc, const std::string& obj, c
     return v;
 }
 
-std::vector<double> Reader::attr_f64s(hid_t loc, const std::string& obj, const std::string& name,
-                                      std::size_t n) const {
+std::vector<double> Reader::attr_f64s(hid_t loc, const std::string& obj, const std::string& name, std::size_t n) const {
     Handle a = open_attr(*this, loc, obj, name, {H5T_FLOAT, H5T_INTEGER}, n);
     std::vector<double> v(n);
     if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) < 0) fail(file, obj + " attribute '" + name + "'", "cannot read");
@@ -372,8 +375,8 @@ OpenedDataset open_dataset(const Reader& R, hid_t loc, const std::string& obj, c
         n *= d;
     }
     if (n * size > limit)
-        R.bad(path, "dims " + dims_text(o.dims) + " need " + std::to_string(n * size) +
-                        " bytes, more than the file (" + std::to_string(R.file_size) + " bytes) can hold");
+        R.bad(path, "dims " + dims_text(o.dims) + " need " + std::to_string(n * size) + " bytes, more than the file (" +
+                        std::to_string(R.file_size) + " bytes) can hold");
     o.count = n;
     return o;
 }
@@ -440,18 +443,22 @@ std::vector<std::string> Reader::strings(hid_t loc, const std::string& obj, cons
     if (o.count == 0) return out;
     const std::size_t n = static_cast<std::size_t>(o.count);
     if (H5Tis_variable_str(o.type.get()) > 0) {
-        bad(path, "holds variable-length strings; this reader takes fixed-length strings only (format_version 2; "
-                  "variable-length data is not read from untrusted files)");
+        bad(path,
+            "holds variable-length strings; this reader takes fixed-length strings only (format_version 2; "
+            "variable-length data is not read from untrusted files)");
     } else {
         const std::size_t size = H5Tget_size(o.type.get());
-        if (size > max_len) bad(path, "strings of " + std::to_string(size) + " bytes exceed " + std::to_string(max_len));
+        if (size > max_len)
+            bad(path, "strings of " + std::to_string(size) + " bytes exceed " + std::to_string(max_len));
         Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
         H5Tset_size(mt.get(), size);
         H5Tset_strpad(mt.get(), H5T_STR_NULLPAD);
         H5Tset_cset(mt.get(), H5Tget_cset(o.type.get()));
         std::vector<char> buf(n * size);
-        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) fail(file, path, read_failure(o));
-        for (std::size_t i = 0; i < n; ++i) out.emplace_back(buf.data() + i * size, ::strnlen(buf.data() + i * size, size));
+        if (H5Dread(o.ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+            fail(file, path, read_failure(o));
+        for (std::size_t i = 0; i < n; ++i)
+            out.emplace_back(buf.data() + i * size, ::strnlen(buf.data() + i * size, size));
     }
     return out;
 }
@@ -497,11 +504,23 @@ void check_superblock(const std::string& path, std::uint64_t size) {
     std::size_t off_sizes = 0, off_addr = 0;
     const char* what = nullptr;
     switch (version) {
-    case 0: off_sizes = 13; off_addr = 48; what = "driver info block"; break;
-    case 1: off_sizes = 13; off_addr = 52; what = "driver info block"; break;
-    case 2:
-    case 3: off_sizes = 9; off_addr = 20; what = "superblock extension"; break;
-    default: bad("version " + std::to_string(version) + " (results files use versions 0-3)");
+        case 0:
+            off_sizes = 13;
+            off_addr = 48;
+            what = "driver info block";
+            break;
+        case 1:
+            off_sizes = 13;
+            off_addr = 52;
+            what = "driver info block";
+            break;
+        case 2:
+        case 3:
+            off_sizes = 9;
+            off_addr = 20;
+            what = "superblock extension";
+            break;
+        default: bad("version " + std::to_string(version) + " (results files use versions 0-3)");
     }
     need(off_sizes + 2);
     if (b[off_sizes] != 8 || b[off_sizes + 1] != 8)
@@ -518,13 +537,15 @@ void check_superblock(const std::string& path, std::uint64_t size) {
 void verify_content_hash(const std::string& path, const std::string& stored) {
     const std::string_view ph(kContentHashPlaceholder);
     if (stored.size() != ph.size())
-        throw std::runtime_error(path + ": / attribute '" + std::string(kContentHashAttribute) + "' is not 64 characters");
+        throw std::runtime_error(path + ": / attribute '" + std::string(kContentHashAttribute) +
+                                 "' is not 64 characters");
     const io::MappedFile f(path);
     const std::string_view img(reinterpret_cast<const char*>(f.bytes().data()), f.bytes().size());
     const std::size_t at = img.find(stored);
     if (at == std::string_view::npos || img.find(stored, at + 1) != std::string_view::npos)
-        throw std::runtime_error(path + ": content checksum: the stored digest is not found once in the file; the file "
-                                        "is damaged");
+        throw std::runtime_error(path +
+                                 ": content checksum: the stored digest is not found once in the file; the file "
+                                 "is damaged");
     util::Sha256 h;
     h.update(img.substr(0, at));
     h.update(ph);
@@ -535,7 +556,6 @@ void verify_content_hash(const std::string& path, const std::string& stored) {
                                  "..., content " + got.substr(0, 12) +
                                  "...): the file was changed or damaged after it was written");
 }
-
 
 Handle open_read_only(const std::string& path, std::uint64_t size) {
     if (H5Fis_hdf5(path.c_str()) <= 0) {
@@ -566,7 +586,8 @@ void write_file_image(io::AtomicFile& out, const std::string& path, std::uint64_
         const ssize_t n = H5Fget_file_image(file.get(), nullptr, 0);
         if (n <= 0) fail(path, "/", "cannot get the file image");
         image.resize(std::size_t(n));
-        if (H5Fget_file_image(file.get(), image.data(), image.size()) != n) fail(path, "/", "cannot copy the file image");
+        if (H5Fget_file_image(file.get(), image.data(), image.size()) != n)
+            fail(path, "/", "cannot copy the file image");
         if (file.close() < 0) fail(path, "/", "cannot close the file in memory");
     }
     // The whole-file checksum, over the image with the placeholder in place, then written

@@ -22,15 +22,17 @@ namespace {
 using h5::Handle;
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-
 tucker::Status parse_status(const h5::Reader& R, const std::string& obj, const std::string& name,
                             const std::string& s) {
-    for (auto st : {tucker::Status::Ok, tucker::Status::NotConverged, tucker::Status::Cancelled, tucker::Status::Failed})
+    for (auto st :
+         {tucker::Status::Ok, tucker::Status::NotConverged, tucker::Status::Cancelled, tucker::Status::Failed})
         if (s == tucker::status_name(st)) return st;
-    R.bad(obj + " attribute '" + name + "'", "unknown status '" + s + "' (expected ok, not_converged, cancelled or failed)");
+    R.bad(obj + " attribute '" + name + "'",
+          "unknown status '" + s + "' (expected ok, not_converged, cancelled or failed)");
 }
 
-tucker::Method parse_method(const h5::Reader& R, const std::string& obj, const std::string& name, const std::string& s) {
+tucker::Method parse_method(const h5::Reader& R, const std::string& obj, const std::string& name,
+                            const std::string& s) {
     for (auto m : {tucker::Method::HOSVD, tucker::Method::STHOSVD, tucker::Method::HOOI})
         if (s == tucker::method_name(m)) return m;
     R.bad(obj + " attribute '" + name + "'", "unknown method '" + s + "' (expected hosvd, sthosvd or hooi)");
@@ -45,16 +47,23 @@ jobs::JobOptions read_options(const h5::Reader& R, hid_t root) {
     jobs::JobOptions o;
     const std::string kind = R.attr_str(id, obj, "rank_kind", 64);
     using K = tucker::RankSpec::Kind;
-    if (kind == "fixed") o.ranks.kind = K::Fixed;
-    else if (kind == "tolerance") o.ranks.kind = K::Tolerance;
-    else if (kind == "ratio") o.ranks.kind = K::Ratio;
-    else if (kind == "params") o.ranks.kind = K::Params;
-    else R.bad(obj + " attribute 'rank_kind'", "unknown value '" + kind + "' (expected fixed, tolerance, ratio or params)");
+    if (kind == "fixed")
+        o.ranks.kind = K::Fixed;
+    else if (kind == "tolerance")
+        o.ranks.kind = K::Tolerance;
+    else if (kind == "ratio")
+        o.ranks.kind = K::Ratio;
+    else if (kind == "params")
+        o.ranks.kind = K::Params;
+    else
+        R.bad(obj + " attribute 'rank_kind'",
+              "unknown value '" + kind + "' (expected fixed, tolerance, ratio or params)");
     const auto ranks = R.attr_ints(id, obj, "ranks", 3);
     for (int n = 0; n < 3; ++n) {
         if (ranks[std::size_t(n)] < 1 || ranks[std::size_t(n)] > kMaxHidden)
-            R.bad(obj + " attribute 'ranks'", "entry " + std::to_string(n) + " = " + std::to_string(ranks[std::size_t(n)]) +
-                                                  " outside [1, " + std::to_string(kMaxHidden) + "]");
+            R.bad(obj + " attribute 'ranks'", "entry " + std::to_string(n) + " = " +
+                                                  std::to_string(ranks[std::size_t(n)]) + " outside [1, " +
+                                                  std::to_string(kMaxHidden) + "]");
         o.ranks.ranks[std::size_t(n)] = to_int(ranks[std::size_t(n)]);
     }
     o.ranks.tolerance = R.attr_f64(id, obj, "rank_tolerance");
@@ -64,12 +73,15 @@ jobs::JobOptions read_options(const h5::Reader& R, hid_t root) {
     const auto pd = R.read(id, obj, "per_layer_ranks", {-1, 4}, per);
     for (std::size_t k = 0; k < pd[0]; ++k) {
         const std::int64_t l = per[4 * k];
-        if (l < 0 || l >= kMaxLayer) R.bad(obj + "/per_layer_ranks", "row " + std::to_string(k) + ": layer " + std::to_string(l) + " out of range");
+        if (l < 0 || l >= kMaxLayer)
+            R.bad(obj + "/per_layer_ranks",
+                  "row " + std::to_string(k) + ": layer " + std::to_string(l) + " out of range");
         std::array<int, 3> r{};
         for (int n = 0; n < 3; ++n) {
             const std::int64_t v = per[4 * k + 1 + std::size_t(n)];
             if (v < 1 || v > kMaxHidden)
-                R.bad(obj + "/per_layer_ranks", "row " + std::to_string(k) + ": rank " + std::to_string(v) + " out of range");
+                R.bad(obj + "/per_layer_ranks",
+                      "row " + std::to_string(k) + ": rank " + std::to_string(v) + " out of range");
             r[std::size_t(n)] = to_int(v);
         }
         o.ranks.per_layer[to_int(l)] = r;
@@ -114,8 +126,8 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
     const hid_t id = g.get();
     r.layer = L;
     if (R.attr_int(id, obj, "layer") != L)
-        R.bad(obj + " attribute 'layer'", "value " + std::to_string(R.attr_int(id, obj, "layer")) +
-                                              " differs from the group name " + name);
+        R.bad(obj + " attribute 'layer'",
+              "value " + std::to_string(R.attr_int(id, obj, "layer")) + " differs from the group name " + name);
     r.status = parse_status(R, obj, "status", R.attr_str(id, obj, "status", 64));
     r.message = R.attr_str(id, obj, "message");
     if (R.has_attr(id, "warnings")) {
@@ -134,7 +146,8 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
         const std::int64_t lo = r.complete() ? 1 : 0;
         if (v < lo || v > lim[std::size_t(n)])
             R.bad(obj + " attribute 'ranks'", "R" + std::to_string(n + 1) + " = " + std::to_string(v) + " outside [" +
-                                                  std::to_string(lo) + ", " + std::to_string(lim[std::size_t(n)]) + "]");
+                                                  std::to_string(lo) + ", " + std::to_string(lim[std::size_t(n)]) +
+                                                  "]");
         r.ranks[std::size_t(n)] = to_int(v);
     }
     lay.layer = L;
@@ -209,8 +222,7 @@ void read_layer(const h5::Reader& R, hid_t layers, int L, const ResultsMetadata&
     for (int n = 0; n < 3; ++n) {
         const std::string un = "U" + std::to_string(n + 1);
         R.read(id, obj, un, {lim[std::size_t(n)], r.ranks[std::size_t(n)]}, f);
-        T.factors[std::size_t(n)] =
-            Eigen::Map<const RowMajorF>(f.data(), lim[std::size_t(n)], r.ranks[std::size_t(n)]);
+        T.factors[std::size_t(n)] = Eigen::Map<const RowMajorF>(f.data(), lim[std::size_t(n)], r.ranks[std::size_t(n)]);
     }
     R.read(id, obj, "core", {S.h, r.ranks[2], r.ranks[1], r.ranks[0]}, f);
     T.core.dim = {r.ranks[0], r.ranks[1], r.ranks[2], S.h};
@@ -242,13 +254,15 @@ ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ro
     auto& meta = out.meta;
     const std::string fmt = R.attr_str(root, "/", "format", 256);
     if (fmt != kHdf5Format)
-        R.bad("/ attribute 'format'", "is '" + fmt + "', expected '" + kHdf5Format + "' (not a TensorLLM results file)");
+        R.bad("/ attribute 'format'",
+              "is '" + fmt + "', expected '" + kHdf5Format + "' (not a TensorLLM results file)");
     meta.format_version = to_int(R.attr_int(root, "/", "format_version", 1, 1 << 20));
     if (meta.format_version > kHdf5FormatVersion)
         R.bad("/ attribute 'format_version'", "is " + std::to_string(meta.format_version) +
                                                   ": written by a newer version; this build reads version " +
                                                   std::to_string(kHdf5FormatVersion));
-    if (R.has_attr(root, kContentHashAttribute)) h5::verify_content_hash(path, R.attr_str(root, "/", kContentHashAttribute, 64));
+    if (R.has_attr(root, kContentHashAttribute))
+        h5::verify_content_hash(path, R.attr_str(root, "/", kContentHashAttribute, 64));
     meta.tool_version = R.attr_str(root, "/", "tool_version", 256);
     meta.created_utc = R.attr_str(root, "/", "created_utc", 256);
     const bool has_factors = R.attr_int(root, "/", "has_factors", 0, 1) != 0;
@@ -271,9 +285,9 @@ ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ro
         R.read(id, "/model", "kv_head_of_head", {S.h}, kv);
         for (int i = 0; i < S.h; ++i) {
             if (kv[std::size_t(i)] != i / S.group())
-                R.bad("/model/kv_head_of_head", "entry " + std::to_string(i) + " = " + std::to_string(kv[std::size_t(i)]) +
-                                                    ", expected " + std::to_string(i / S.group()) + " (head / " +
-                                                    std::to_string(S.group()) + ")");
+                R.bad("/model/kv_head_of_head",
+                      "entry " + std::to_string(i) + " = " + std::to_string(kv[std::size_t(i)]) + ", expected " +
+                          std::to_string(i / S.group()) + " (head / " + std::to_string(S.group()) + ")");
             meta.kv_head_of_head.push_back(to_int(kv[std::size_t(i)]));
         }
         R.read(id, "/model", "mapped_layers", {-1}, mapped);
@@ -312,12 +326,11 @@ ResultsFile read_results_hdf5(const std::string& path, const Hdf5ReadOptions& ro
     }
     for (int l : ropt.layers)
         if (std::find(order.begin(), order.end(), l) == order.end())
-            throw std::runtime_error(path + ": layer " + std::to_string(l) + " is not in the file (layers: " +
-                                     [&] {
-                                         std::string s;
-                                         for (auto x : order) s += (s.empty() ? "" : ",") + std::to_string(x);
-                                         return s.empty() ? std::string("none") : s;
-                                     }() + ")");
+            throw std::runtime_error(path + ": layer " + std::to_string(l) + " is not in the file (layers: " + [&] {
+                std::string s;
+                for (auto x : order) s += (s.empty() ? "" : ",") + std::to_string(x);
+                return s.empty() ? std::string("none") : s;
+            }() + ")");
     Handle layers = R.group(root, "/", "layers");
     H5G_info_t info{};
     if (H5Gget_info(layers.get(), &info) < 0) h5::fail(path, "/layers", "cannot list");

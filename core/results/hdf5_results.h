@@ -59,14 +59,14 @@ inline constexpr std::uint64_t kMaxCompressionRatio = 1100;
 
 /// Which checkpoint a result was computed from.
 struct SourceIdentity {
-    std::string path;                       ///< absolute path of the checkpoint (file or directory)
-    std::uint64_t total_bytes = 0;          ///< sum of the shard file sizes
+    std::string path;               ///< absolute path of the checkpoint (file or directory)
+    std::uint64_t total_bytes = 0;  ///< sum of the shard file sizes
     /// SHA-256 (hex) of the safetensors headers (bytes [0, 8 + N) of each shard, in the
     /// checkpoint's shard order, concatenated). Cheap and changes when any tensor's name,
     /// dtype, shape or offset changes.
     std::string header_sha256;
-    std::vector<std::string> shard_files;   ///< file names (no directory), in shard order
-    std::vector<std::uint64_t> shard_bytes; ///< file size of each shard
+    std::vector<std::string> shard_files;    ///< file names (no directory), in shard order
+    std::vector<std::uint64_t> shard_bytes;  ///< file size of each shard
 };
 
 /// Where one layer's attention lives in the original checkpoint.
@@ -85,10 +85,10 @@ struct ResultsMetadata {
     std::string architecture;  ///< architecture layout name ("llama")
     std::string model_type;    ///< config.json model_type
     model::AttentionShape shape;
-    int num_layers = 0;                  ///< layers in config.json
-    std::vector<int> kv_head_of_head;    ///< [h]: kv head used by each query head (i / (h / n_kv))
-    std::vector<int> mapped_layers;      ///< every layer index the model maps
-    std::vector<LayerLayout> layouts;    ///< one per job layer, in job order
+    int num_layers = 0;                ///< layers in config.json
+    std::vector<int> kv_head_of_head;  ///< [h]: kv head used by each query head (i / (h / n_kv))
+    std::vector<int> mapped_layers;    ///< every layer index the model maps
+    std::vector<LayerLayout> layouts;  ///< one per job layer, in job order
     SourceIdentity source;
     jobs::JobOptions options;
 };

@@ -32,10 +32,10 @@ const char* kArrayOrder =
 
 const char* rank_kind_name(tucker::RankSpec::Kind k) {
     switch (k) {
-    case tucker::RankSpec::Kind::Fixed: return "fixed";
-    case tucker::RankSpec::Kind::Tolerance: return "tolerance";
-    case tucker::RankSpec::Kind::Ratio: return "ratio";
-    case tucker::RankSpec::Kind::Params: return "params";
+        case tucker::RankSpec::Kind::Fixed: return "fixed";
+        case tucker::RankSpec::Kind::Tolerance: return "tolerance";
+        case tucker::RankSpec::Kind::Ratio: return "ratio";
+        case tucker::RankSpec::Kind::Params: return "params";
     }
     return "?";
 }
@@ -47,8 +47,9 @@ std::string dims(std::int64_t a, std::int64_t b) { return "(" + std::to_string(a
 void check_summary(const ResultsMetadata& meta, const jobs::JobSummary& s) {
     const auto& S = meta.shape;
     if (S.d <= 0 || S.dv <= 0 || S.h <= 0 || S.n_kv <= 0 || S.h % S.n_kv != 0)
-        throw std::invalid_argument("results: invalid attention shape d=" + std::to_string(S.d) + ", dv=" +
-                                    std::to_string(S.dv) + ", h=" + std::to_string(S.h) + ", n_kv=" + std::to_string(S.n_kv));
+        throw std::invalid_argument("results: invalid attention shape d=" + std::to_string(S.d) +
+                                    ", dv=" + std::to_string(S.dv) + ", h=" + std::to_string(S.h) +
+                                    ", n_kv=" + std::to_string(S.n_kv));
     if (meta.layouts.size() != s.layers.size())
         throw std::invalid_argument("results: " + std::to_string(meta.layouts.size()) + " layer layouts for " +
                                     std::to_string(s.layers.size()) + " layer results");
@@ -58,7 +59,8 @@ void check_summary(const ResultsMetadata& meta, const jobs::JobSummary& s) {
         const std::string L = "layer " + std::to_string(r.layer);
         if (meta.layouts[k].layer != r.layer)
             throw std::invalid_argument("results: layout " + std::to_string(k) + " is for layer " +
-                                        std::to_string(meta.layouts[k].layer) + ", result for " + std::to_string(r.layer));
+                                        std::to_string(meta.layouts[k].layer) + ", result for " +
+                                        std::to_string(r.layer));
         if (!seen.insert(r.layer).second) throw std::invalid_argument("results: " + L + " appears twice");
         if (!r.complete()) continue;
         const auto& R = r.ranks;
@@ -66,7 +68,8 @@ void check_summary(const ResultsMetadata& meta, const jobs::JobSummary& s) {
         for (int n = 0; n < 3; ++n)
             if (R[std::size_t(n)] < 1 || R[std::size_t(n)] > lim[std::size_t(n)])
                 throw std::invalid_argument("results: " + L + ": ranks[" + std::to_string(n) + "] must be in 1.." +
-                                            std::to_string(lim[std::size_t(n)]) + ", got " + std::to_string(R[std::size_t(n)]));
+                                            std::to_string(lim[std::size_t(n)]) + ", got " +
+                                            std::to_string(R[std::size_t(n)]));
         const auto& T = r.tucker;
         for (int n = 0; n < 3; ++n) {
             const auto& U = T.factors[std::size_t(n)];
@@ -94,8 +97,8 @@ void check_summary(const ResultsMetadata& meta, const jobs::JobSummary& s) {
                 for (const auto& sv : head)
                     if (sv.size() != std::size_t(S.dv))
                         throw std::invalid_argument("results: " + L + ": a head_type_sv entry has " +
-                                                    std::to_string(sv.size()) + " values, expected head_dim = " +
-                                                    std::to_string(S.dv));
+                                                    std::to_string(sv.size()) +
+                                                    " values, expected head_dim = " + std::to_string(S.dv));
         }
         if (r.spectra) {
             const std::array<int, 4> len{S.d, S.dv, 4, S.h};
@@ -299,8 +302,10 @@ void write_results_hdf5(const std::string& path, const ResultsMetadata& meta, co
         // The source as recorded (report --from has no model open): its files and directory.
         io::SourceSet src;
         std::error_code dec;
-        if (fs::is_directory(meta.source.path, dec)) src.add_directory(meta.source.path);
-        else src.add_file(meta.source.path);
+        if (fs::is_directory(meta.source.path, dec))
+            src.add_directory(meta.source.path);
+        else
+            src.add_file(meta.source.path);
         io::check_output_file(src, "HDF5 results file", path);
     }
     std::error_code ec;
@@ -318,8 +323,9 @@ void write_results_hdf5(const std::string& path, const ResultsMetadata& meta, co
     io::AtomicFile out(path);
     const std::uint64_t increment =
         std::clamp<std::uint64_t>(estimate_bytes(meta, s, wopt.factors), 1ull << 20, 256ull << 20);
-    h5::write_file_image(out, path, increment, wopt.free_space_margin,
-                         [&](const h5::Writer& W, hid_t root) { write_content(W, root, meta, s, wopt, ctl); }, ctl);
+    h5::write_file_image(
+        out, path, increment, wopt.free_space_margin,
+        [&](const h5::Writer& W, hid_t root) { write_content(W, root, meta, s, wopt, ctl); }, ctl);
     out.commit();
     ctl.report(1.0f);
 }

@@ -39,8 +39,9 @@ std::vector<jobs::LayerResult> layers_from_results_json(const nlohmann::json& do
         const int lim[3] = {S.d, S.dv, 4};
         for (int n = 0; n < 3; ++n)
             if (r.ranks[n] < 1 || r.ranks[n] > lim[n])
-                fail(source, where, "ranks[" + std::to_string(n) + "] = " + std::to_string(r.ranks[n]) + " outside 1.." +
-                                        std::to_string(lim[n]));
+                fail(source, where,
+                     "ranks[" + std::to_string(n) + "] = " + std::to_string(r.ranks[n]) + " outside 1.." +
+                         std::to_string(lim[n]));
         auto& M = r.measures;
         M.rel_error = get<double>(l, "rel_error", source, where);
         const auto& te = l.at("type_error");
@@ -49,11 +50,13 @@ std::vector<jobs::LayerResult> layers_from_results_json(const nlohmann::json& do
         M.head_error = get<std::vector<double>>(l, "head_error", source, where);
         M.head_type_error = get<std::vector<std::array<double, 4>>>(l, "head_type_error", source, where);
         if (M.head_error.size() != std::size_t(S.h) || M.head_type_error.size() != std::size_t(S.h))
-            fail(source, where, "per-head arrays have " + std::to_string(M.head_error.size()) + " entries, the model has " +
-                                    std::to_string(S.h) + " heads");
+            fail(source, where,
+                 "per-head arrays have " + std::to_string(M.head_error.size()) + " entries, the model has " +
+                     std::to_string(S.h) + " heads");
         if (l.contains("head_type_sv")) {
             M.head_type_sv = get<std::vector<std::array<std::vector<double>, 4>>>(l, "head_type_sv", source, where);
-            if (M.head_type_sv.size() != std::size_t(S.h)) fail(source, where, "head_type_sv has the wrong number of heads");
+            if (M.head_type_sv.size() != std::size_t(S.h))
+                fail(source, where, "head_type_sv has the wrong number of heads");
         }
         M.original_params = get<std::uint64_t>(l, "original_params", source, where);
         M.compressed_params = get<std::uint64_t>(l, "compressed_params", source, where);
@@ -79,14 +82,15 @@ std::vector<jobs::LayerResult> layers_from_results_json(const nlohmann::json& do
             analysis::ModeSpectra sp;
             sp.norm_sq = get<double>(l["spectra"], "norm_sq", source, where + ".spectra");
             for (int n = 0; n < 4; ++n)
-                sp.singular_values[n] =
-                    get<std::vector<double>>(l["spectra"], ("mode" + std::to_string(n + 1)).c_str(), source, where + ".spectra");
+                sp.singular_values[n] = get<std::vector<double>>(l["spectra"], ("mode" + std::to_string(n + 1)).c_str(),
+                                                                 source, where + ".spectra");
             const std::size_t want[4] = {std::size_t(S.d), std::size_t(S.dv), 4, std::size_t(S.h)};
             for (int n = 0; n < 4; ++n)
                 if (sp.singular_values[n].size() != want[n])
-                    fail(source, where, "spectra.mode" + std::to_string(n + 1) + " has " +
-                                            std::to_string(sp.singular_values[n].size()) + " values, expected " +
-                                            std::to_string(want[n]));
+                    fail(source, where,
+                         "spectra.mode" + std::to_string(n + 1) + " has " +
+                             std::to_string(sp.singular_values[n].size()) + " values, expected " +
+                             std::to_string(want[n]));
             r.spectra = std::move(sp);
         }
         out.push_back(std::move(r));
@@ -119,11 +123,16 @@ jobs::JobOptions options_from_json(const nlohmann::json& j, const std::string& s
     const std::string where = "options";
     o.layers = get<std::vector<int>>(j, "layers", source, where);
     const auto kind = get<std::string>(j, "rank_kind", source, where);
-    if (kind == "fixed") o.ranks.kind = tucker::RankSpec::Kind::Fixed;
-    else if (kind == "tolerance") o.ranks.kind = tucker::RankSpec::Kind::Tolerance;
-    else if (kind == "ratio") o.ranks.kind = tucker::RankSpec::Kind::Ratio;
-    else if (kind == "params") o.ranks.kind = tucker::RankSpec::Kind::Params;
-    else fail(source, where, "rank_kind '" + kind + "' is not fixed, tolerance, ratio or params");
+    if (kind == "fixed")
+        o.ranks.kind = tucker::RankSpec::Kind::Fixed;
+    else if (kind == "tolerance")
+        o.ranks.kind = tucker::RankSpec::Kind::Tolerance;
+    else if (kind == "ratio")
+        o.ranks.kind = tucker::RankSpec::Kind::Ratio;
+    else if (kind == "params")
+        o.ranks.kind = tucker::RankSpec::Kind::Params;
+    else
+        fail(source, where, "rank_kind '" + kind + "' is not fixed, tolerance, ratio or params");
     o.ranks.ranks = get<std::array<int, 3>>(j, "ranks", source, where);
     if (j.contains("per_layer"))
         for (auto it = j["per_layer"].begin(); it != j["per_layer"].end(); ++it) {

@@ -94,8 +94,7 @@ struct Child {
         }
     }
     void wait() {
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         pid = -1;
     }
 };
@@ -262,8 +261,10 @@ Hdf5Contents read_hdf5_isolated(const std::string& path, const Hdf5ReadOptions& 
     flags.insert(flags.begin(), "--any");
     const std::string out = run_reader(path, flags, ctl, reader);
     Hdf5Contents c;
-    if (std::string_view(out).substr(0, kSweepWireMagic.size()) == kSweepWireMagic) c.sweep = decode_sweep(out, path);
-    else c.results = decode_results(out, path);
+    if (std::string_view(out).substr(0, kSweepWireMagic.size()) == kSweepWireMagic)
+        c.sweep = decode_sweep(out, path);
+    else
+        c.results = decode_results(out, path);
     return c;
 }
 

@@ -152,7 +152,8 @@ std::string spectra_csv(const jobs::JobSummary& s) {
             const auto& sv = r.spectra->singular_values[n];
             for (std::size_t k = 0; k < sv.size(); ++k)
                 o << r.layer << ',' << n + 1 << ',' << k + 1 << ',' << num(sv[k]) << ','
-                  << num(r.spectra->captured(n, int(k + 1))) << ',' << (n < 3 ? std::to_string(r.ranks[n]) : "") << '\n';
+                  << num(r.spectra->captured(n, int(k + 1))) << ',' << (n < 3 ? std::to_string(r.ranks[n]) : "")
+                  << '\n';
         }
     }
     return o.str();
@@ -177,7 +178,8 @@ std::string trace_csv(const jobs::JobSummary& s) {
     o << "layer,iteration,rel_error\n";
     for (const auto& r : s.layers) {
         if (!r.complete()) continue;
-        for (std::size_t k = 0; k < r.tucker.trace.size(); ++k) o << r.layer << ',' << k << ',' << num(r.tucker.trace[k]) << '\n';
+        for (std::size_t k = 0; k < r.tucker.trace.size(); ++k)
+            o << r.layer << ',' << k << ',' << num(r.tucker.trace[k]) << '\n';
     }
     return o.str();
 }
@@ -192,10 +194,12 @@ void write_results(const std::string& dir, const model::Model& m, const jobs::Jo
     const std::filesystem::path d(stage.path());
     auto doc = results_json(m, opt, s);
     util::add_json_checksum(doc);
-    const std::pair<const char*, std::string> files[] = {
-        {"results.json", doc.dump(1) + "\n"}, {"layers.csv", layers_csv(s)},
-        {"heads.csv", heads_csv(s)},           {"spectra.csv", spectra_csv(s)},
-        {"head_spectra.csv", head_spectra_csv(s)}, {"trace.csv", trace_csv(s)}};
+    const std::pair<const char*, std::string> files[] = {{"results.json", doc.dump(1) + "\n"},
+                                                         {"layers.csv", layers_csv(s)},
+                                                         {"heads.csv", heads_csv(s)},
+                                                         {"spectra.csv", spectra_csv(s)},
+                                                         {"head_spectra.csv", head_spectra_csv(s)},
+                                                         {"trace.csv", trace_csv(s)}};
     for (const auto& [name, text] : files) {
         ctl.check();
         write_text_file((d / name).string(), text);

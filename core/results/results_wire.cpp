@@ -34,7 +34,9 @@ public:
     void f64(const char*, const double& v) { raw(v); }
     void flag(const char*, const bool& v) { raw(std::uint8_t(v ? 1 : 0)); }
     template <class E>
-    void enumeration(const char*, const E& v, int) { raw(std::int64_t(static_cast<int>(v))); }
+    void enumeration(const char*, const E& v, int) {
+        raw(std::int64_t(static_cast<int>(v)));
+    }
     void str(const char*, const std::string& s, std::size_t) {
         raw(std::uint64_t(s.size()));
         out.append(s);
@@ -111,8 +113,8 @@ public:
         const auto n = raw<std::uint64_t>(field);
         if (n > max) bad(field, std::to_string(n) + " entries, at most " + std::to_string(max));
         if (n > (in_.size() - pos_) / min_bytes)
-            bad(field, std::to_string(n) + " entries cannot fit in the " + std::to_string(in_.size() - pos_) +
-                           " bytes left");
+            bad(field,
+                std::to_string(n) + " entries cannot fit in the " + std::to_string(in_.size() - pos_) + " bytes left");
         return std::size_t(n);
     }
     /// Throws unless n elements of `elem` bytes fit in the bytes left (no overflow).
@@ -132,8 +134,7 @@ public:
         v.resize(n);
     }
     void finish() const {
-        if (pos_ != in_.size())
-            bad("end", std::to_string(in_.size() - pos_) + " bytes after the last field");
+        if (pos_ != in_.size()) bad("end", std::to_string(in_.size() - pos_) + " bytes after the last field");
     }
 
 private:
@@ -145,8 +146,10 @@ private:
 // `IO::count` with the element size the decoder should bound by (the encoder ignores it).
 template <class IO>
 std::size_t count_of(IO& io, const char* field, std::size_t n, std::size_t max, std::size_t min_bytes) {
-    if constexpr (IO::decoding) return io.count(field, n, max, min_bytes);
-    else return io.count(field, n, max);
+    if constexpr (IO::decoding)
+        return io.count(field, n, max, min_bytes);
+    else
+        return io.count(field, n, max);
 }
 
 template <class IO, class T>
@@ -210,7 +213,8 @@ void options(IO& io, O& o) {
             // In increasing order, as encoded from the map: one stream per result.
             if (!R.per_layer.empty() && layer <= R.per_layer.rbegin()->first)
                 io.bad("options.ranks.per_layer", "layer " + std::to_string(layer) + " after layer " +
-                                                      std::to_string(R.per_layer.rbegin()->first) + " (not increasing)");
+                                                      std::to_string(R.per_layer.rbegin()->first) +
+                                                      " (not increasing)");
             R.per_layer.emplace(layer, r);
         }
     } else {
@@ -343,7 +347,6 @@ void fields(IO& io, F& f) {
     io.resize(S.layers, n);
     for (auto& r : S.layers) layer(io, r);
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Sweeps (edits::SweepResult). Bounds as read_sweep_hdf5_in_process enforces them; then
@@ -566,8 +569,8 @@ void check_results(const ResultsFile& f) {
         bad("model", "num_heads (" + std::to_string(S.h) + ") is not a multiple of num_kv_heads (" +
                          std::to_string(S.n_kv) + ")");
     if (M.kv_head_of_head.size() != std::size_t(S.h))
-        bad("model/kv_head_of_head", std::to_string(M.kv_head_of_head.size()) + " entries for " + std::to_string(S.h) +
-                                         " heads");
+        bad("model/kv_head_of_head",
+            std::to_string(M.kv_head_of_head.size()) + " entries for " + std::to_string(S.h) + " heads");
     for (int i = 0; i < S.h; ++i)
         if (M.kv_head_of_head[std::size_t(i)] != i / S.group())
             bad("model/kv_head_of_head", "entry " + std::to_string(i) + " = " +
@@ -591,7 +594,8 @@ void check_results(const ResultsFile& f) {
     if (M.layouts.size() != layers.size())
         bad("layers", std::to_string(layers.size()) + " layers but " + std::to_string(M.layouts.size()) + " layouts");
     if (f.summary.failed < 0 || std::size_t(f.summary.failed) > layers.size())
-        bad("summary", "failed = " + std::to_string(f.summary.failed) + " of " + std::to_string(layers.size()) + " layers");
+        bad("summary",
+            "failed = " + std::to_string(f.summary.failed) + " of " + std::to_string(layers.size()) + " layers");
     std::set<int> seen;
     const std::array<std::int64_t, 3> lim{S.d, S.dv, 4};
     for (std::size_t k = 0; k < layers.size(); ++k) {
@@ -599,8 +603,7 @@ void check_results(const ResultsFile& f) {
         const std::string obj = "layers/" + std::to_string(r.layer);
         if (!in(r.layer, 0, kMaxLayer - 1) || !seen.insert(r.layer).second)
             bad(obj, "layer index out of range or repeated");
-        if (M.layouts[k].layer != r.layer)
-            bad(obj, "layout is for layer " + std::to_string(M.layouts[k].layer));
+        if (M.layouts[k].layer != r.layer) bad(obj, "layout is for layer " + std::to_string(M.layouts[k].layer));
         const bool complete = r.complete();
         for (std::size_t n = 0; n < 3; ++n)
             if (!in(r.ranks[n], complete ? 1 : 0, lim[n]))
@@ -608,8 +611,8 @@ void check_results(const ResultsFile& f) {
                                         std::to_string(complete ? 1 : 0) + ", " + std::to_string(lim[n]) + "]");
         const auto& T = r.tucker;
         const auto& Me = r.measures;
-        const bool any_factor = T.factors[0].size() || T.factors[1].size() || T.factors[2].size() || !T.core.data.empty() ||
-                                T.core.dim != std::array<std::int64_t, 4>{0, 0, 0, 0};
+        const bool any_factor = T.factors[0].size() || T.factors[1].size() || T.factors[2].size() ||
+                                !T.core.data.empty() || T.core.dim != std::array<std::int64_t, 4>{0, 0, 0, 0};
         if (!complete) {
             if (any_factor) bad(obj, "has factors but status " + std::string(tucker::status_name(r.status)));
             if (!Me.head_error.empty() || !Me.head_type_error.empty() || !Me.head_type_sv.empty())
@@ -621,8 +624,8 @@ void check_results(const ResultsFile& f) {
             for (std::size_t n = 0; n < 3; ++n)
                 if (T.factors[n].rows() != lim[n] || T.factors[n].cols() != r.ranks[n])
                     bad(obj + "/U" + std::to_string(n + 1),
-                        std::to_string(T.factors[n].rows()) + " x " + std::to_string(T.factors[n].cols()) + ", expected " +
-                            std::to_string(lim[n]) + " x " + std::to_string(r.ranks[n]));
+                        std::to_string(T.factors[n].rows()) + " x " + std::to_string(T.factors[n].cols()) +
+                            ", expected " + std::to_string(lim[n]) + " x " + std::to_string(r.ranks[n]));
             const std::array<std::int64_t, 4> cd{r.ranks[0], r.ranks[1], r.ranks[2], S.h};
             if (T.core.dim != cd || T.core.data.size() != std::size_t(cd[0] * cd[1] * cd[2] * cd[3]))
                 bad(obj + "/core", "dims do not match (R1, R2, R3, h)");

@@ -26,10 +26,10 @@ constexpr int kMcColumns = 6;
 
 const char* kind_name(Kind k) {
     switch (k) {
-    case Kind::Fixed: return "fixed";
-    case Kind::Tolerance: return "tolerance";
-    case Kind::Ratio: return "ratio";
-    case Kind::Params: return "params";
+        case Kind::Fixed: return "fixed";
+        case Kind::Tolerance: return "tolerance";
+        case Kind::Ratio: return "ratio";
+        case Kind::Params: return "params";
     }
     return "?";
 }
@@ -242,7 +242,8 @@ void write_content(const h5::Writer& W, hid_t root, const edits::SweepResult& r)
 
 int checked_int(const h5::Reader& R, const std::string& where, std::int64_t v, std::int64_t lo, std::int64_t hi) {
     if (v < lo || v > hi)
-        R.bad(where, "value " + std::to_string(v) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        R.bad(where,
+              "value " + std::to_string(v) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return static_cast<int>(v);
 }
 
@@ -269,9 +270,12 @@ void read_options(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
     o.tucker.method = parse_method(R, where("method"), R.attr_str(id, obj, "method", 64));
     o.tucker.init = parse_method(R, where("init"), R.attr_str(id, obj, "init", 64));
     const std::string solver = R.attr_str(id, obj, "solver", 64);
-    if (solver == tucker::solver_name(tucker::Solver::Auto)) o.tucker.solver = tucker::Solver::Auto;
-    else if (solver == tucker::solver_name(tucker::Solver::Exact)) o.tucker.solver = tucker::Solver::Exact;
-    else R.bad(where("solver"), "unknown solver '" + solver + "'");
+    if (solver == tucker::solver_name(tucker::Solver::Auto))
+        o.tucker.solver = tucker::Solver::Auto;
+    else if (solver == tucker::solver_name(tucker::Solver::Exact))
+        o.tucker.solver = tucker::Solver::Exact;
+    else
+        R.bad(where("solver"), "unknown solver '" + solver + "'");
     o.tucker.max_iterations = int(R.attr_int(id, obj, "max_iterations", 0, 1 << 30));
     o.tucker.tolerance = R.attr_f64(id, obj, "hooi_tolerance");
     const auto tr = R.attr_ints(id, obj, "tucker_ranks", 3);
@@ -294,7 +298,8 @@ void read_options(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
     const std::int64_t c = std::int64_t(kinds.size());
     const auto spec = R.strings(id, obj, "choice_spec", 1 << 16);
     if (std::int64_t(spec.size()) != c)
-        R.bad(obj + "/choice_spec", "has " + std::to_string(spec.size()) + " entries, choice_kind " + std::to_string(c));
+        R.bad(obj + "/choice_spec",
+              "has " + std::to_string(spec.size()) + " entries, choice_kind " + std::to_string(c));
     std::vector<std::int64_t> ranks, per;
     std::vector<double> tol, ratio;
     std::vector<std::uint64_t> params;
@@ -306,12 +311,17 @@ void read_options(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
     for (std::int64_t k = 0; k < c; ++k) {
         tucker::RankSpec s;
         const std::string& kn = kinds[std::size_t(k)];
-        if (kn == "fixed") s.kind = Kind::Fixed;
-        else if (kn == "tolerance") s.kind = Kind::Tolerance;
-        else if (kn == "ratio") s.kind = Kind::Ratio;
-        else if (kn == "params") s.kind = Kind::Params;
-        else R.bad(obj + "/choice_kind", "entry " + std::to_string(k) + ": unknown kind '" + kn +
-                                             "' (expected fixed, tolerance, ratio or params)");
+        if (kn == "fixed")
+            s.kind = Kind::Fixed;
+        else if (kn == "tolerance")
+            s.kind = Kind::Tolerance;
+        else if (kn == "ratio")
+            s.kind = Kind::Ratio;
+        else if (kn == "params")
+            s.kind = Kind::Params;
+        else
+            R.bad(obj + "/choice_kind", "entry " + std::to_string(k) + ": unknown kind '" + kn +
+                                            "' (expected fixed, tolerance, ratio or params)");
         for (std::size_t n = 0; n < 3; ++n)
             s.ranks[n] = checked_int(R, obj + "/choice_ranks", ranks[std::size_t(3 * k) + n], 1, kMaxHidden);
         s.tolerance = tol[std::size_t(k)];
@@ -325,7 +335,8 @@ void read_options(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
         const int l = checked_int(R, w, per[5 * row + 1], 0, kMaxLayer - 1);
         std::array<int, 3> rr{};
         for (std::size_t n = 0; n < 3; ++n) rr[n] = checked_int(R, w, per[5 * row + 2 + n], 1, kMaxHidden);
-        if (!o.choices[std::size_t(k)].per_layer.emplace(l, rr).second) R.bad(w, "layer " + std::to_string(l) + " repeated");
+        if (!o.choices[std::size_t(k)].per_layer.emplace(l, rr).second)
+            R.bad(w, "layer " + std::to_string(l) + " repeated");
     }
 
     const auto matrix = R.strings(id, obj, "laser_matrix", 1 << 16, 16);
@@ -336,8 +347,9 @@ void read_options(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
         bool known = false;
         for (auto m : {eval::MlpMatrix::Up, eval::MlpMatrix::Down, eval::MlpMatrix::Gate})
             if (matrix[k] == eval::mlp_matrix_name(m)) l.matrix = m, known = true;
-        if (!known) R.bad(obj + "/laser_matrix", "entry " + std::to_string(k) + ": unknown matrix '" + matrix[k] +
-                                                     "' (expected up, down or gate)");
+        if (!known)
+            R.bad(obj + "/laser_matrix",
+                  "entry " + std::to_string(k) + ": unknown matrix '" + matrix[k] + "' (expected up, down or gate)");
         l.rank = checked_int(R, obj + "/laser_rank", lrank[k], 1, kMaxLaserRank);
         o.laser.push_back(l);
     }
@@ -408,7 +420,8 @@ void read_baseline(const h5::Reader& R, hid_t root, edits::SweepBaseline& b) {
 }
 
 tucker::Status parse_status(const h5::Reader& R, const std::string& where, const std::string& s) {
-    for (auto st : {tucker::Status::Ok, tucker::Status::NotConverged, tucker::Status::Cancelled, tucker::Status::Failed})
+    for (auto st :
+         {tucker::Status::Ok, tucker::Status::NotConverged, tucker::Status::Cancelled, tucker::Status::Failed})
         if (s == tucker::status_name(st)) return st;
     R.bad(where, "unknown status '" + s + "' (expected ok, not_converged, cancelled or failed)");
 }
@@ -429,33 +442,36 @@ void read_points(const h5::Reader& R, hid_t root, edits::SweepResult& r) {
     const auto message = R.strings(id, obj, "message", std::size_t(kMaxCount), 1 << 20);
     for (const auto* s : {&label, &status, &message})
         if (std::int64_t(s->size()) != n)
-            R.bad(obj, "a string column has " + std::to_string(s->size()) + " rows, /points/layer " + std::to_string(n));
+            R.bad(obj,
+                  "a string column has " + std::to_string(s->size()) + " rows, /points/layer " + std::to_string(n));
     R.read(id, obj, "ranks", {n, 3}, ranks);
     R.read(id, obj, "iterations", {n}, iterations);
     R.read(id, obj, "has_mc", {n}, has_mc);
     std::vector<double> te, mc;
     R.read(id, obj, "type_error", {n, 4}, te);
     R.read(id, obj, "mc", {n, kMcColumns}, mc);
-    const char* real_names[] = {"weight_error", "laser_error", "layer_ratio", "model_ratio",   "mean_nll",
-                                "delta_nll",    "delta_nll_stderr", "kl_mean", "kl_p99", "top1_agreement",
-                                "seconds_decompose", "seconds_eval"};
+    const char* real_names[] = {"weight_error", "laser_error",    "layer_ratio",       "model_ratio",
+                                "mean_nll",     "delta_nll",      "delta_nll_stderr",  "kl_mean",
+                                "kl_p99",       "top1_agreement", "seconds_decompose", "seconds_eval"};
     std::vector<std::vector<double>> reals(std::size(real_names));
     for (std::size_t k = 0; k < reals.size(); ++k) R.read(id, obj, real_names[k], {n}, reals[k]);
     for (std::size_t i = 0; i < std::size_t(n); ++i) {
         const std::string row = " row " + std::to_string(i);
         edits::SweepPoint p;
         p.spec.layer = checked_int(R, obj + "/layer" + row, layer[i], 0, kMaxLayer - 1);
-        p.spec.choice = checked_int(R, obj + "/choice" + row, choice[i], -1, std::int64_t(r.options.choices.size()) - 1);
+        p.spec.choice =
+            checked_int(R, obj + "/choice" + row, choice[i], -1, std::int64_t(r.options.choices.size()) - 1);
         p.spec.laser = checked_int(R, obj + "/laser" + row, laser[i], -1, std::int64_t(r.options.laser.size()) - 1);
         p.label = label[i];
         p.status = parse_status(R, obj + "/status" + row, status[i]);
         p.message = message[i];
-        for (std::size_t k = 0; k < 3; ++k) p.ranks[k] = checked_int(R, obj + "/ranks" + row, ranks[3 * i + k], 0, kMaxHidden);
+        for (std::size_t k = 0; k < 3; ++k)
+            p.ranks[k] = checked_int(R, obj + "/ranks" + row, ranks[3 * i + k], 0, kMaxHidden);
         for (std::size_t k = 0; k < 4; ++k) p.type_error[k] = te[4 * i + k];
         p.iterations = checked_int(R, obj + "/iterations" + row, iterations[i], 0, 1 << 30);
-        double* dst[] = {&p.weight_error, &p.laser_error, &p.layer_ratio, &p.model_ratio, &p.mean_nll, &p.delta_nll,
-                         &p.delta_nll_stderr, &p.kl_mean, &p.kl_p99, &p.top1_agreement, &p.seconds_decompose,
-                         &p.seconds_eval};
+        double* dst[] = {&p.weight_error, &p.laser_error,    &p.layer_ratio,       &p.model_ratio,
+                         &p.mean_nll,     &p.delta_nll,      &p.delta_nll_stderr,  &p.kl_mean,
+                         &p.kl_p99,       &p.top1_agreement, &p.seconds_decompose, &p.seconds_eval};
         for (std::size_t k = 0; k < reals.size(); ++k) *dst[k] = reals[k][i];
         if (checked_int(R, obj + "/has_mc" + row, has_mc[i], 0, 1)) {
             const double* m = mc.data() + std::size_t(kMcColumns) * i;
@@ -484,7 +500,8 @@ void check_sweep(const edits::SweepResult& r, const std::string& where) {
         const auto& s = o.choices[k];
         const std::string f = "options.choices[" + std::to_string(k) + "]";
         for (int x : s.ranks)
-            if (!in(x, 1, kMaxHidden)) bad(f, "rank " + std::to_string(x) + " outside [1, " + std::to_string(kMaxHidden) + "]");
+            if (!in(x, 1, kMaxHidden))
+                bad(f, "rank " + std::to_string(x) + " outside [1, " + std::to_string(kMaxHidden) + "]");
         for (const auto& [l, rr] : s.per_layer) {
             if (!in(l, 0, kMaxLayer - 1)) bad(f, "per-layer override of layer " + std::to_string(l) + " out of range");
             for (int x : rr)
@@ -500,8 +517,8 @@ void check_sweep(const edits::SweepResult& r, const std::string& where) {
         const auto& l = o.laser[k];
         const int m = static_cast<int>(l.matrix);
         if (!in(m, 0, 2) || !in(l.rank, 1, kMaxLaserRank))
-            bad("options.laser[" + std::to_string(k) + "]", "matrix " + std::to_string(m) + ", rank " +
-                                                               std::to_string(l.rank) + " out of range");
+            bad("options.laser[" + std::to_string(k) + "]",
+                "matrix " + std::to_string(m) + ", rank " + std::to_string(l.rank) + " out of range");
     }
     if (o.tucker.mode_order.size() > 3) bad("options.tucker.mode_order", "more than 3 entries");
     for (int x : o.tucker.mode_order)
@@ -569,8 +586,8 @@ void write_sweep_hdf5(const std::string& path, const edits::SweepResult& r, cons
     // Far less than 1 KiB per point; the in-memory file grows by this much at a time.
     const std::uint64_t increment =
         std::clamp<std::uint64_t>(std::uint64_t(r.points.size()) * 1024 + (256u << 10), 1ull << 20, 64ull << 20);
-    h5::write_file_image(out, path, increment, 16ull << 10,
-                         [&](const h5::Writer& W, hid_t root) { write_content(W, root, r); }, ctl);
+    h5::write_file_image(
+        out, path, increment, 16ull << 10, [&](const h5::Writer& W, hid_t root) { write_content(W, root, r); }, ctl);
     out.commit();
     ctl.report(1.0f);
 }
@@ -583,7 +600,8 @@ edits::SweepResult read_sweep_hdf5_in_process(const std::string& path) {
     const hid_t root = file.get();
     const std::string fmt = R.attr_str(root, "/", "format", 256);
     if (fmt != kSweepHdf5Format)
-        R.bad("/ attribute 'format'", "is '" + fmt + "', expected '" + kSweepHdf5Format + "' (not a TensorLLM sweep file)");
+        R.bad("/ attribute 'format'",
+              "is '" + fmt + "', expected '" + kSweepHdf5Format + "' (not a TensorLLM sweep file)");
     const auto version = R.attr_int(root, "/", "format_version", 1, 1 << 20);
     if (version > kSweepHdf5FormatVersion)
         R.bad("/ attribute 'format_version'", "is " + std::to_string(version) +

@@ -52,11 +52,16 @@ tucker::RankSpec choice_from(const nlohmann::json& c, const std::string& where) 
     if (!c.contains("value")) throw std::runtime_error(where + ": missing field \"value\"");
     const auto& v = c.at("value");
     try {
-        if (k == "ranks") s.kind = tucker::RankSpec::Kind::Fixed, s.ranks = v.get<std::array<int, 3>>();
-        else if (k == "tolerance") s.kind = tucker::RankSpec::Kind::Tolerance, s.tolerance = v.get<double>();
-        else if (k == "ratio") s.kind = tucker::RankSpec::Kind::Ratio, s.ratio = v.get<double>();
-        else if (k == "params") s.kind = tucker::RankSpec::Kind::Params, s.params = v.get<std::uint64_t>();
-        else throw std::runtime_error(where + ": unknown choice kind \"" + k + "\"");
+        if (k == "ranks")
+            s.kind = tucker::RankSpec::Kind::Fixed, s.ranks = v.get<std::array<int, 3>>();
+        else if (k == "tolerance")
+            s.kind = tucker::RankSpec::Kind::Tolerance, s.tolerance = v.get<double>();
+        else if (k == "ratio")
+            s.kind = tucker::RankSpec::Kind::Ratio, s.ratio = v.get<double>();
+        else if (k == "params")
+            s.kind = tucker::RankSpec::Kind::Params, s.params = v.get<std::uint64_t>();
+        else
+            throw std::runtime_error(where + ": unknown choice kind \"" + k + "\"");
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(where + ": bad \"value\" (" + e.what() + ")");
     }
@@ -64,7 +69,8 @@ tucker::RankSpec choice_from(const nlohmann::json& c, const std::string& where) 
 }
 
 tucker::Status status_from(const std::string& s, const std::string& where) {
-    for (auto st : {tucker::Status::Ok, tucker::Status::NotConverged, tucker::Status::Cancelled, tucker::Status::Failed})
+    for (auto st :
+         {tucker::Status::Ok, tucker::Status::NotConverged, tucker::Status::Cancelled, tucker::Status::Failed})
         if (s == tucker::status_name(st)) return st;
     throw std::runtime_error(where + ": unknown status \"" + s + "\"");
 }
@@ -92,8 +98,11 @@ ordered_json sweep_json(const edits::SweepResult& r) {
     j["format_version"] = 1;
     j["tool_version"] = TENSORLLM_VERSION;
     j["model"] = {{"path", r.model_path}, {"model_type", r.model_type}, {"params", r.model_params}};
-    j["text"] = {{"source", r.text_source}, {"ctx", r.baseline.ppl.ctx}, {"stride", r.baseline.ppl.stride},
-                 {"tokens", r.baseline.ppl.n_tokens}, {"max_tokens", o.ppl.max_tokens}};
+    j["text"] = {{"source", r.text_source},
+                 {"ctx", r.baseline.ppl.ctx},
+                 {"stride", r.baseline.ppl.stride},
+                 {"tokens", r.baseline.ppl.n_tokens},
+                 {"max_tokens", o.ppl.max_tokens}};
     j["mc"] = r.mc_source.empty() ? ordered_json(nullptr) : ordered_json({{"source", r.mc_source}});
     ordered_json opts;
     opts["layers"] = r.layers;
@@ -115,13 +124,18 @@ ordered_json sweep_json(const edits::SweepResult& r) {
                          {"scored_tokens", b.n_scored},     {"scored_bytes", b.n_bytes},
                          {"windows", b.n_windows()},        {"sum_nll", num(b.sum_nll)}};
     if (r.baseline.mc)
-        base["mc"] = {{"items", r.baseline.mc->items.size()}, {"acc", r.baseline.mc->acc},
-                      {"acc_stderr", r.baseline.mc->acc_stderr}, {"acc_norm", r.baseline.mc->acc_norm},
+        base["mc"] = {{"items", r.baseline.mc->items.size()},
+                      {"acc", r.baseline.mc->acc},
+                      {"acc_stderr", r.baseline.mc->acc_stderr},
+                      {"acc_norm", r.baseline.mc->acc_norm},
                       {"acc_norm_stderr", r.baseline.mc->acc_norm_stderr}};
     j["baseline"] = base;
-    j["prefix_cache"] = {{"budget_bytes", r.prefix.budget_bytes},     {"used_bytes", r.prefix.used_bytes},
-                         {"layers", r.prefix.layers},                 {"seconds_baseline", r.prefix.seconds_baseline},
-                         {"seconds_per_layer", r.prefix.seconds_per_layer}, {"seconds_saved", r.prefix.seconds_saved},
+    j["prefix_cache"] = {{"budget_bytes", r.prefix.budget_bytes},
+                         {"used_bytes", r.prefix.used_bytes},
+                         {"layers", r.prefix.layers},
+                         {"seconds_baseline", r.prefix.seconds_baseline},
+                         {"seconds_per_layer", r.prefix.seconds_per_layer},
+                         {"seconds_saved", r.prefix.seconds_saved},
                          {"passes", r.prefix.passes}};
     j["grid_size"] = r.grid_size;
     j["cancelled"] = r.cancelled;
@@ -149,9 +163,12 @@ ordered_json sweep_json(const edits::SweepResult& r) {
         e["kl_p99"] = num(p.kl_p99);
         e["top1_agreement"] = num(p.top1_agreement);
         if (p.mc)
-            e["mc"] = {{"acc", p.mc->acc},           {"acc_stderr", p.mc->acc_stderr},
-                       {"acc_norm", p.mc->acc_norm}, {"acc_norm_stderr", p.mc->acc_norm_stderr},
-                       {"delta_acc", p.mc->delta_acc}, {"delta_acc_norm", p.mc->delta_acc_norm}};
+            e["mc"] = {{"acc", p.mc->acc},
+                       {"acc_stderr", p.mc->acc_stderr},
+                       {"acc_norm", p.mc->acc_norm},
+                       {"acc_norm_stderr", p.mc->acc_norm_stderr},
+                       {"delta_acc", p.mc->delta_acc},
+                       {"delta_acc_norm", p.mc->delta_acc_norm}};
         else
             e["mc"] = nullptr;
         e["seconds_decompose"] = p.seconds_decompose;
@@ -165,8 +182,8 @@ edits::SweepResult sweep_from_json(const nlohmann::json& j, const std::string& s
     if (!j.is_object() || j.value("format", "") != "tensorllm-sweep")
         throw std::runtime_error(source + ": not a tensorllm sweep (field \"format\" is not \"tensorllm-sweep\")");
     if (j.value("format_version", 0) != 1)
-        throw std::runtime_error(source + ": sweep format_version " + j.value("format_version", nlohmann::json(0)).dump() +
-                                 " is not supported (1 is)");
+        throw std::runtime_error(source + ": sweep format_version " +
+                                 j.value("format_version", nlohmann::json(0)).dump() + " is not supported (1 is)");
     edits::SweepResult r;
     try {
         r.model_path = j.at("model").at("path").get<std::string>();
@@ -190,7 +207,8 @@ edits::SweepResult sweep_from_json(const nlohmann::json& j, const std::string& s
         r.options.tucker.tolerance = o.at("tolerance").get<double>();
         for (const auto& c : o.at("choices")) r.options.choices.push_back(choice_from(c, source + ": options.choices"));
         for (const auto& l : o.at("laser"))
-            r.options.laser.push_back(edits::parse_laser_list(l.get<std::string>(), source + ": options.laser").front());
+            r.options.laser.push_back(
+                edits::parse_laser_list(l.get<std::string>(), source + ": options.laser").front());
         r.options.combine = o.at("combine").get<bool>();
         r.options.balance_slices = o.value("balance_slices", false);
         r.options.prefix_cache_bytes = o.at("prefix_cache_bytes").get<std::uint64_t>();
@@ -242,11 +260,12 @@ edits::SweepResult sweep_from_json(const nlohmann::json& j, const std::string& s
                 p.type_error[std::size_t(i)] = v.is_null() ? edits::SweepPoint::kNaN : v.get<double>();
             }
             p.iterations = e.at("iterations").get<int>();
-            for (auto [key, dst] : {std::pair{"laser_error", &p.laser_error}, std::pair{"layer_ratio", &p.layer_ratio},
-                                    std::pair{"model_ratio", &p.model_ratio}, std::pair{"mean_nll", &p.mean_nll},
-                                    std::pair{"delta_nll", &p.delta_nll}, std::pair{"delta_nll_stderr", &p.delta_nll_stderr},
-                                    std::pair{"kl_mean", &p.kl_mean}, std::pair{"kl_p99", &p.kl_p99},
-                                    std::pair{"top1_agreement", &p.top1_agreement}})
+            for (auto [key, dst] :
+                 {std::pair{"laser_error", &p.laser_error}, std::pair{"layer_ratio", &p.layer_ratio},
+                  std::pair{"model_ratio", &p.model_ratio}, std::pair{"mean_nll", &p.mean_nll},
+                  std::pair{"delta_nll", &p.delta_nll}, std::pair{"delta_nll_stderr", &p.delta_nll_stderr},
+                  std::pair{"kl_mean", &p.kl_mean}, std::pair{"kl_p99", &p.kl_p99},
+                  std::pair{"top1_agreement", &p.top1_agreement}})
                 *dst = get_num(e, key, w);
             if (!e.at("mc").is_null()) {
                 edits::McScore s;
@@ -277,14 +296,16 @@ std::string sweep_csv(const edits::SweepResult& r) {
     for (const auto& p : r.points) {
         const bool att = p.spec.choice >= 0;
         s += std::to_string(p.spec.layer) + "," + csv_quote(p.label) + "," + (att ? method : "") + ",";
-        for (int n = 0; n < 3; ++n) s += (att && p.ranks[std::size_t(n)] > 0 ? std::to_string(p.ranks[std::size_t(n)]) : "") + ",";
+        for (int n = 0; n < 3; ++n)
+            s += (att && p.ranks[std::size_t(n)] > 0 ? std::to_string(p.ranks[std::size_t(n)]) : "") + ",";
         s += (p.spec.laser >= 0 ? r.options.laser[std::size_t(p.spec.laser)].describe() : "") + ",";
-        for (double v : {p.weight_error, p.type_error[0], p.type_error[1], p.type_error[2], p.type_error[3], p.laser_error,
-                         p.layer_ratio, p.model_ratio, p.mean_nll, p.delta_nll, p.delta_nll_stderr, p.kl_mean, p.kl_p99,
-                         p.top1_agreement})
+        for (double v : {p.weight_error, p.type_error[0], p.type_error[1], p.type_error[2], p.type_error[3],
+                         p.laser_error, p.layer_ratio, p.model_ratio, p.mean_nll, p.delta_nll, p.delta_nll_stderr,
+                         p.kl_mean, p.kl_p99, p.top1_agreement})
             s += cell(v) + ",";
         if (p.mc)
-            s += cell(p.mc->acc) + "," + cell(p.mc->acc_norm) + "," + cell(p.mc->delta_acc) + "," + cell(p.mc->delta_acc_norm) + ",";
+            s += cell(p.mc->acc) + "," + cell(p.mc->acc_norm) + "," + cell(p.mc->delta_acc) + "," +
+                 cell(p.mc->delta_acc_norm) + ",";
         else
             s += ",,,,";
         s += std::string(tucker::status_name(p.status)) + "," + cell(p.seconds_decompose, "%.3f") + "," +

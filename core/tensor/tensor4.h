@@ -52,7 +52,9 @@ struct TensorAllocator {
             ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
     }
     template <class U>
-    bool operator==(const TensorAllocator<U>&) const noexcept { return true; }
+    bool operator==(const TensorAllocator<U>&) const noexcept {
+        return true;
+    }
 };
 
 using FloatBuffer = std::vector<float, TensorAllocator<float>>;

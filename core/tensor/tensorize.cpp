@@ -72,9 +72,8 @@ std::vector<RebuiltTensor> detensorize(const model::Model& m, int layer, const T
     if (w.dim != std::array<std::int64_t, 4>{S.d, S.dv, 4, S.h})
         throw std::invalid_argument("detensorize: tensor dimensions (" + std::to_string(w.dim[0]) + ", " +
                                     std::to_string(w.dim[1]) + ", " + std::to_string(w.dim[2]) + ", " +
-                                    std::to_string(w.dim[3]) + ") do not match the layer (" +
-                                    std::to_string(S.d) + ", " + std::to_string(S.dv) + ", 4, " +
-                                    std::to_string(S.h) + ")");
+                                    std::to_string(w.dim[3]) + ") do not match the layer (" + std::to_string(S.d) +
+                                    ", " + std::to_string(S.dv) + ", 4, " + std::to_string(S.h) + ")");
     const AttentionLayer& L = m.layer(layer);
     const int group = S.group();
     std::map<std::string, std::vector<int>> by_tensor;
@@ -98,8 +97,10 @@ std::vector<RebuiltTensor> detensorize(const model::Model& m, int layer, const T
                     for (int a = 0; a < S.d; ++a) {
                         const std::uint64_t idx = p.head_axis_rows ? k * cols + a : std::uint64_t(a) * cols + k;
                         const double v = src[a + std::int64_t(b) * S.d];
-                        if (kv) acc[idx] += v;
-                        else acc[idx] = v * weight;
+                        if (kv)
+                            acc[idx] += v;
+                        else
+                            acc[idx] = v * weight;
                     }
                 }
             }

@@ -95,15 +95,15 @@ Tensor4 mode_product(const Tensor4& X, int mode, const Eigen::MatrixXf& M, const
         tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
             ctl.check();
             const std::int64_t q0 = b * qb, nq = std::min(qb, v.Q - q0);
-            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(J), int(nq), int(v.I), 1.0f, M.data(),
-                        int(J), x + q0 * v.I, int(v.I), 0.0f, y + q0 * J, int(J));
+            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(J), int(nq), int(v.I), 1.0f, M.data(), int(J),
+                        x + q0 * v.I, int(v.I), 0.0f, y + q0 * J, int(J));
         });
     } else {
         // For each q: Y_q (P x J) = X_q (P x I) * M^T.
         tbb::parallel_for(std::int64_t(0), v.Q, [&](std::int64_t q) {
             ctl.check();
-            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, int(v.P), int(J), int(v.I), 1.0f,
-                        x + q * v.P * v.I, int(v.P), M.data(), int(J), 0.0f, y + q * v.P * J, int(v.P));
+            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, int(v.P), int(J), int(v.I), 1.0f, x + q * v.P * v.I,
+                        int(v.P), M.data(), int(J), 0.0f, y + q * v.P * J, int(v.P));
         });
     }
     return Y;
@@ -159,7 +159,7 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
                     ctl.check();
                     const std::int64_t nk = std::min(kGramChunk, v.Q - k0);
                     const Eigen::Map<const Eigen::MatrixXf, 0, Eigen::OuterStride<>> X(x + k0 * I, I, nk,
-                                                                                      Eigen::OuterStride<>(I));
+                                                                                       Eigen::OuterStride<>(I));
                     xr.leftCols(nk) = X.middleRows(r0, nr).cast<double>();
                     xc.leftCols(nk) = X.middleRows(c0, nc).cast<double>();
                     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, int(nr), int(nc), int(nk), 1.0, xr.data(),
@@ -195,7 +195,7 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
             const std::int64_t q = it / pblocks, pb = it % pblocks;
             const std::int64_t p0 = pb * kGramChunk, np = std::min(kGramChunk, v.P - p0);
             const Eigen::Map<const Eigen::MatrixXf, 0, Eigen::OuterStride<>> B(x + q * v.P * I + p0, np, I,
-                                                                              Eigen::OuterStride<>(v.P));
+                                                                               Eigen::OuterStride<>(v.P));
             blkd.topRows(np) = B.cast<double>();
             // The upper triangle only: half the FLOP of a full DGEMM, the same exact products.
             // (Float SSYRK in place would be faster still, but float accumulation turns the
@@ -251,7 +251,8 @@ bool few_tridiagonal_eigenpairs(const Eigen::VectorXf& d, const Eigen::VectorXf&
     // the vectors at the widest such gap nearest the middle, with a factor 2 to spare.
     float norm1 = 0;
     for (int i = 0; i < n; ++i)
-        norm1 = std::max(norm1, std::abs(d(i)) + (i > 0 ? std::abs(e(i - 1)) : 0.0f) + (i + 1 < n ? std::abs(e(i)) : 0.0f));
+        norm1 =
+            std::max(norm1, std::abs(d(i)) + (i > 0 ? std::abs(e(i - 1)) : 0.0f) + (i + 1 < n ? std::abs(e(i)) : 0.0f));
     const float gap = 2e-3f * norm1;
     int cut = -1;
     for (int off = 0; off <= r / 4 && cut < 0; ++off)
@@ -318,7 +319,8 @@ bool float_eigenpairs(const Eigen::MatrixXd& G, int r, Eigen::VectorXd& w, Eigen
     // it), so blocks sharing them corrupted each other's vectors now and then, and with a copy
     // per block the copies' fresh pages and each call's own block reflectors (slarft) cost more
     // than the parallel work saved.
-    if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), top.data(), n) != 0) return false;
+    if (LAPACKE_sormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', n, r, a.data(), n, tau.data(), top.data(), n) != 0)
+        return false;
     if (!top.allFinite()) return false;
     w.head(r) = values.cast<double>();
     z = top.cast<double>();
@@ -373,7 +375,8 @@ EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
     const int n = static_cast<int>(G.rows());
     if (G.cols() != n) throw std::invalid_argument("top_eigenpairs: matrix is not square");
     if (r < 0 || r > n)
-        throw std::invalid_argument("top_eigenpairs: r must be in 0.." + std::to_string(n) + ", got " + std::to_string(r));
+        throw std::invalid_argument("top_eigenpairs: r must be in 0.." + std::to_string(n) + ", got " +
+                                    std::to_string(r));
     EigenPairs out;
     if (r == 0) {
         out.values.resize(0);
@@ -381,7 +384,8 @@ EigenPairs top_eigenpairs(const Eigen::MatrixXd& G, int r) {
         return out;
     }
     // Householder tridiagonalisation (4/3 n^3) plus back-transformation of r vectors (2 n^2 r).
-    flop_counter().fetch_add(std::uint64_t(4.0 / 3.0 * double(n) * n * n + 2.0 * double(n) * n * r), std::memory_order_relaxed);
+    flop_counter().fetch_add(std::uint64_t(4.0 / 3.0 * double(n) * n * n + 2.0 * double(n) * n * r),
+                             std::memory_order_relaxed);
     Eigen::VectorXd w(n);
     Eigen::MatrixXd z(n, r);
     out.single_precision = n >= kFloatEigenMinOrder && float_eigenpairs(G, r, w, z);
@@ -461,7 +465,8 @@ double norm_sq(const Tensor4& X) {
         for (; i + 8 <= e; i += 8)
             for (int k = 0; k < 8; ++k) acc[k] += double(x[i + k]) * double(x[i + k]);
         for (; i < e; ++i) acc[0] += double(x[i]) * double(x[i]);
-        part[static_cast<std::size_t>(b)] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        part[static_cast<std::size_t>(b)] =
+            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     });
     double s = 0;
     for (double p : part) s += p;

@@ -19,7 +19,7 @@ namespace {
 
 using tensor::Tensor4;
 
-constexpr std::int64_t kRowBlock = 256;   // rows per task in the triangular solve of Cholesky QR
+constexpr std::int64_t kRowBlock = 256;  // rows per task in the triangular solve of Cholesky QR
 // Rows (Y = X Z) or columns (Z = X^T Q, and the projection) of X per task for a side of n:
 // up to 512, fewer where that would leave fewer than 8 tasks. Columns: GPT-2's d-mode
 // unfolding in HOOI has M = 1536, and 3 blocks of 512 would keep one of two threads idle for
@@ -163,8 +163,8 @@ Eigen::MatrixXd cholesky_qr_step(Eigen::MatrixXf& Y, const util::Control& ctl) {
     const std::int64_t nb = (m + kRowBlock - 1) / kRowBlock;
     tbb::parallel_for(std::int64_t(0), nb, [&](std::int64_t b) {
         const std::int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, m - r0);
-        cblas_strsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, int(nr), int(n), 1.0f,
-                    Rf.data(), int(n), Y.data() + r0, int(m));
+        cblas_strsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, int(nr), int(n), 1.0f, Rf.data(),
+                    int(n), Y.data() + r0, int(m));
     });
     return G;
 }
@@ -269,8 +269,9 @@ Eigen::MatrixXf probes(std::int64_t I, int k, std::uint64_t seed) {
     Eigen::MatrixXf G(I, k);
     tbb::parallel_for(0, k, [&](int j) {
         for (std::int64_t i = 0; i < I; ++i)
-            G(i, j) = hashed_uniform(seed ^ 0x9b0be5ULL, std::uint64_t(j) * std::uint64_t(I) + std::uint64_t(i)) < 0 ? -1.0f
-                                                                                                                  : 1.0f;
+            G(i, j) = hashed_uniform(seed ^ 0x9b0be5ULL, std::uint64_t(j) * std::uint64_t(I) + std::uint64_t(i)) < 0
+                          ? -1.0f
+                          : 1.0f;
     });
     return G;
 }
@@ -422,9 +423,9 @@ SubspaceResult solve(Operand& op, int r, const Eigen::MatrixXf* warm, const Subs
 
     Eigen::VectorXd theta;
     Eigen::MatrixXd V;
-    Eigen::MatrixXf B;                                    // [Q, Gp]
-    Block zb(M * (s + kProbes));                           // X^T [Q, Gp] = [Z, P]
-    Tensor4 wb;                                            // implicit operand: W_(0)^T [Q, Gp]
+    Eigen::MatrixXf B;            // [Q, Gp]
+    Block zb(M * (s + kProbes));  // X^T [Q, Gp] = [Z, P]
+    Tensor4 wb;                   // implicit operand: W_(0)^T [Q, Gp]
     double prev = -std::numeric_limits<double>::infinity(), last_gain = 0;
     for (int it = 1; it <= opt.max_iterations; ++it) {
         ctl.check();
@@ -570,8 +571,8 @@ bool hooi_subspace_pays_off(const std::array<std::int64_t, 4>& dims, int r, int 
     // Forming X (the modes that are reduced), the warm solve's first product with it (R + p
     // columns and the probes), and W x_0 U^T afterwards ...
     const double s_formed = std::min(I, double(r + default_oversample(r))) + kProbes;
-    const double formed = (f2 < 1 ? 2 * N * r2 : 0) + (f3 < 1 ? 2 * N * f2 * r3 : 0) + 2 * N * f2 * f3 * s_formed +
-                          2 * N * r;
+    const double formed =
+        (f2 < 1 ? 2 * N * r2 : 0) + (f3 < 1 ? 2 * N * f2 * r3 : 0) + 2 * N * f2 * f3 * s_formed + 2 * N * r;
     // ... against W's own product (R columns and the probes), its columns reduced the same
     // way, and W x_0 U^T from it (2 * R * R per column of W_(0)).
     const double s_w = r + kProbes, cols = N / I * s_w;

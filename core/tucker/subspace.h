@@ -46,12 +46,12 @@ struct SubspaceOptions {
 };
 
 struct SubspaceResult {
-    Eigen::MatrixXf vectors;  ///< I x R, orthonormal, sign convention of fix_signs()
+    Eigen::MatrixXf vectors;    ///< I x R, orthonormal, sign convention of fix_signs()
     tensor::Tensor4 projected;  ///< X x_0 U^T, (R, dims 1..3 of X), where options.project
-    Eigen::VectorXd values;   ///< R leading Ritz values (estimates of the Gram's eigenvalues)
-    double energy = 0;        ///< sum of values = ||U^T X||^2
-    int iterations = 0;       ///< sweeps (products X^T Q) performed
-    bool converged = false;   ///< false: the caller should use the exact path
+    Eigen::VectorXd values;     ///< R leading Ritz values (estimates of the Gram's eigenvalues)
+    double energy = 0;          ///< sum of values = ||U^T X||^2
+    int iterations = 0;         ///< sweeps (products X^T Q) performed
+    bool converged = false;     ///< false: the caller should use the exact path
 };
 
 /// How many block orthonormalisations (process-wide, since start) Cholesky QR answered and

@@ -34,9 +34,9 @@ std::vector<int> reduction_order(const std::array<std::int64_t, 4>& dims, const 
 
 const char* method_name(Method m) {
     switch (m) {
-    case Method::HOSVD: return "hosvd";
-    case Method::STHOSVD: return "sthosvd";
-    case Method::HOOI: return "hooi";
+        case Method::HOSVD: return "hosvd";
+        case Method::STHOSVD: return "sthosvd";
+        case Method::HOOI: return "hooi";
     }
     return "?";
 }
@@ -50,10 +50,10 @@ Method parse_method(const std::string& s) {
 
 const char* status_name(Status s) {
     switch (s) {
-    case Status::Ok: return "ok";
-    case Status::NotConverged: return "not_converged";
-    case Status::Cancelled: return "cancelled";
-    case Status::Failed: return "failed";
+        case Status::Ok: return "ok";
+        case Status::NotConverged: return "not_converged";
+        case Status::Cancelled: return "cancelled";
+        case Status::Failed: return "failed";
     }
     return "?";
 }
@@ -61,7 +61,8 @@ const char* status_name(Status s) {
 void TuckerOptions::validate(const std::array<std::int64_t, 4>& dims) const {
     for (int n = 0; n < 3; ++n) {
         if (ranks[n] < 1)
-            throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be >= 1, got " + std::to_string(ranks[n]));
+            throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be >= 1, got " +
+                                        std::to_string(ranks[n]));
         if (ranks[n] > dims[n])
             throw std::invalid_argument("ranks[" + std::to_string(n) + "]: must be <= " + kModeNames[n] + " (" +
                                         std::to_string(dims[n]) + "), got " + std::to_string(ranks[n]));
@@ -74,8 +75,7 @@ void TuckerOptions::validate(const std::array<std::int64_t, 4>& dims) const {
     if (!mode_order.empty()) {
         std::vector<int> s = mode_order;
         std::sort(s.begin(), s.end());
-        if (s != std::vector<int>{0, 1, 2})
-            throw std::invalid_argument("mode_order: must be a permutation of 0, 1, 2");
+        if (s != std::vector<int>{0, 1, 2}) throw std::invalid_argument("mode_order: must be a permutation of 0, 1, 2");
     }
 }
 
@@ -92,8 +92,8 @@ namespace {
 // The subspace solver's answer where it pays off and converges; nothing where the exact path
 // has to answer (small modes, R close to the mode size, or no spectral gap near R within the
 // sweep limit).
-std::optional<SubspaceResult> try_subspace(const Tensor4& Y, int mode, int r, const util::Control& ctl,
-                                           Solver solver, const Eigen::MatrixXf* warm, bool project) {
+std::optional<SubspaceResult> try_subspace(const Tensor4& Y, int mode, int r, const util::Control& ctl, Solver solver,
+                                           const Eigen::MatrixXf* warm, bool project) {
     if (solver != Solver::Auto || !subspace_pays_off(Y.dim, mode, r, warm != nullptr)) return std::nullopt;
     SubspaceOptions opt;
     opt.project = project;
@@ -216,8 +216,8 @@ bool solved_in_sweeps(const std::array<bool, 3>& full, int mode) {
 // change no other mode's Gram). X itself when all of them are square; otherwise the product,
 // held in `keep`.
 const Tensor4& project_nonsquare(const Tensor4& X, std::initializer_list<int> modes,
-                                 const std::array<Eigen::MatrixXf, 3>& U, const std::array<bool, 3>& full, Tensor4& keep,
-                                 const util::Control& ctl) {
+                                 const std::array<Eigen::MatrixXf, 3>& U, const std::array<bool, 3>& full,
+                                 Tensor4& keep, const util::Control& ctl) {
     const Tensor4* src = &X;
     for (const int n : modes)
         if (!full[std::size_t(n)]) {
@@ -243,12 +243,12 @@ bool through_w_pays_off(const Tensor4& W, const TuckerOptions& opt, const HooiSt
 
 // U1 by hooi_subspace through W with the kept probe product; returns T = W x1 U1^T from the
 // same product when it certifies the answer (a pass over W saved), else falls back to the exact path.
-Tensor4 d_mode_through_w(const Tensor4& W, const TuckerOptions& opt, std::array<Eigen::MatrixXf, 3>& U,
-                         HooiState& s, const util::Control& ctl) {
+Tensor4 d_mode_through_w(const Tensor4& W, const TuckerOptions& opt, std::array<Eigen::MatrixXf, 3>& U, HooiState& s,
+                         const util::Control& ctl) {
     const int r1 = opt.ranks[0];
     Tensor4 X;  // formed by hooi_subspace where its first product did not do
-    SubspaceResult sub = hooi_subspace(W, s.full[1] ? nullptr : &U[1], s.full[2] ? nullptr : &U[2], r1, U[0], {},
-                                       ctl, &X, &s.probe_product);
+    SubspaceResult sub = hooi_subspace(W, s.full[1] ? nullptr : &U[1], s.full[2] ? nullptr : &U[2], r1, U[0], {}, ctl,
+                                       &X, &s.probe_product);
     s.through_w = sub.converged && sub.iterations == 1;
     if (sub.converged) {
         U[0] = std::move(sub.vectors);

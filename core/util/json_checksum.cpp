@@ -46,9 +46,8 @@ void verify_json_checksum(const nlohmann::json& doc, const std::string& source, 
     const std::string want = c["sha256"].get<std::string>();
     const std::string got = json_sha256(doc);
     if (want != got)
-        throw std::runtime_error(source + ": checksum mismatch (stored sha256 " + want.substr(0, 12) +
-                                 "..., content " + got.substr(0, 12) +
-                                 "...): the file was changed or damaged after it was written");
+        throw std::runtime_error(source + ": checksum mismatch (stored sha256 " + want.substr(0, 12) + "..., content " +
+                                 got.substr(0, 12) + "...): the file was changed or damaged after it was written");
 }
 
 }  // namespace tllm::util

@@ -33,8 +33,8 @@ using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 // Other weight formats are never copied: they would carry the original, unchanged weights
 // next to the denoised ones, and a loader could pick them.
 bool other_weight_format(const std::string& name) {
-    static const char* ext[] = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf",
-                                ".ggml", ".onnx", ".npz", ".tflite", ".ot", ".pkl"};
+    static const char* ext[] = {".safetensors", ".bin",  ".pt",   ".pth", ".ckpt",   ".h5", ".msgpack",
+                                ".gguf",        ".ggml", ".onnx", ".npz", ".tflite", ".ot", ".pkl"};
     for (const char* e : ext) {
         const std::size_t n = std::strlen(e);
         if (name.size() >= n && name.compare(name.size() - n, n, e) == 0) return true;
@@ -112,7 +112,8 @@ nlohmann::ordered_json export_json(const model::Model& m, const jobs::JobOptions
         e["original"] = nlohmann::ordered_json::array();
         for (const auto& name : L.tensors) {
             const auto& info = *m.checkpoint().at(name).info;
-            e["original"].push_back({{"name", name}, {"dtype", std::string(io::dtype_name(info.dtype))}, {"shape", info.shape}});
+            e["original"].push_back(
+                {{"name", name}, {"dtype", std::string(io::dtype_name(info.dtype))}, {"shape", info.shape}});
         }
         j["layers"].push_back(std::move(e));
     }
@@ -222,7 +223,8 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
             if (!e.is_regular_file(ec)) continue;
             if (other_weight_format(name)) {
                 if (name.size() < 12 || name.compare(name.size() - 12, 12, ".safetensors") != 0)
-                    rep.warnings.push_back("not copied: '" + name + "' (another weight format; it would hold the original weights)");
+                    rep.warnings.push_back("not copied: '" + name +
+                                           "' (another weight format; it would hold the original weights)");
                 continue;
             }
             const std::uint64_t size = e.file_size(ec);
@@ -240,8 +242,7 @@ DenoisedReport write_denoised_checkpoint(const std::string& dir, const model::Mo
     std::uint64_t estimate = ck.total_bytes() + copy_bytes;
     if (factorised) {
         for (const auto& [name, l] : replaced) estimate -= std::min(estimate, ck.at(name).info->nbytes());
-        for (const auto& [l, r] : layers)
-            estimate += 4 * analysis::compressed_params(m.shape(), r->ranks) + 4096;
+        for (const auto& [l, r] : layers) estimate += 4 * analysis::compressed_params(m.shape(), r->ranks) + 4096;
     }
     io::check_writable_beside(rep.directory);  // before the space: a read-only disk is not a full one
     const fs::path parent = fs::path(rep.directory).parent_path();

@@ -103,9 +103,14 @@ void bm_spectra_and_sweep(benchmark::State& st) {
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     for (const auto& c : bench::standard_cases(false))
-        benchmark::RegisterBenchmark(c.name.c_str(), bm_case, c)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
-    benchmark::RegisterBenchmark("open sharded llama7b-layout checkpoint", bm_open_sharded)->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("tensorize llama7b layer from bf16 mmap", bm_tensorize_bf16)->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(c.name.c_str(), bm_case, c)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond)
+            ->Iterations(1);
+    benchmark::RegisterBenchmark("open sharded llama7b-layout checkpoint", bm_open_sharded)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("tensorize llama7b layer from bf16 mmap", bm_tensorize_bf16)
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("mode spectra + sweep estimate, llama7b layer", bm_spectra_and_sweep)
         ->Unit(benchmark::kMillisecond)
         ->Iterations(1);

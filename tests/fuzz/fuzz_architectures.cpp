@@ -47,9 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 // Lookup with the user specs first must find a spec serving the type.
                 for (const auto& mt : s.model_types) {
                     const auto& found = model::find_architecture(mt, specs);
-                    fuzz::require(std::find(found.model_types.begin(), found.model_types.end(), mt) !=
-                                      found.model_types.end(),
-                                  "find_architecture('" + mt + "')");
+                    fuzz::require(
+                        std::find(found.model_types.begin(), found.model_types.end(), mt) != found.model_types.end(),
+                        "find_architecture('" + mt + "')");
                 }
             }
         },

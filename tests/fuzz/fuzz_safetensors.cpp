@@ -24,7 +24,8 @@ void exercise(const std::string& path) {
             const std::uint64_t data_size = f.file_size() - f.header_bytes().size();
             std::uint64_t prev_begin = 0;
             for (const auto& t : f.tensors()) {
-                fuzz::require(t.begin <= t.end && t.end <= data_size, "tensor '" + t.name + "' inside the data section");
+                fuzz::require(t.begin <= t.end && t.end <= data_size,
+                              "tensor '" + t.name + "' inside the data section");
                 fuzz::require(t.begin >= prev_begin, "tensors sorted by offset");
                 prev_begin = t.begin;
                 fuzz::require(t.nbytes() == t.numel() * io::dtype_size(t.dtype), "tensor '" + t.name + "' size");

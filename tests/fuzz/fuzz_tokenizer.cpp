@@ -39,13 +39,15 @@ std::string tiny_vocab() {
         }
         out += "\"" + s + "\": " + std::to_string(b) + ", ";
     }
-    return out + "\"\xc4\xa0t\": 256, \"he\": 257, \"\xc4\xa0the\": 258, \"\xc4\xa0th\": 259, \"aa\": 260, "
-                 "\"aaaa\": 261, \"<|endoftext|>\": 262}";
+    return out +
+           "\"\xc4\xa0t\": 256, \"he\": 257, \"\xc4\xa0the\": 258, \"\xc4\xa0th\": 259, \"aa\": 260, "
+           "\"aaaa\": 261, \"<|endoftext|>\": 262}";
 }
 const std::string kTinyMerges = "#version: 0.2\n\xc4\xa0 t\nh e\n\xc4\xa0t he\naa aa\na a\n\xc4\xa0t h\n";
 
-const std::array<std::string, 6> kProbe = {"Hello world", "It's 2024!  ok\n\t", "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
-                                           "<|endoftext|>a", "\xff\xfe ", "   "};
+const std::array<std::string, 6> kProbe = {
+    "Hello world",    "It's 2024!  ok\n\t", "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+    "<|endoftext|>a", "\xff\xfe ",          "   "};
 
 // What a loaded tokenizer promises: ids inside its vocabulary, which decode.
 void exercise(const eval::Tokenizer& tok) {

@@ -56,11 +56,11 @@ inline std::string stories_path() {
 }
 
 /// The test data is part of the repository: a missing file is a failure, never a skip.
-#define TLLM_REQUIRE_STORIES(var)                                                              \
-    const std::string var = ::tllm::test::stories_path();                                     \
-    if (var.empty()) {                                                                        \
-        FAIL() << "tests/data/stories260K/model.safetensors is missing from the checkout";     \
-    }                                                                                          \
+#define TLLM_REQUIRE_STORIES(var)                                                          \
+    const std::string var = ::tllm::test::stories_path();                                  \
+    if (var.empty()) {                                                                     \
+        FAIL() << "tests/data/stories260K/model.safetensors is missing from the checkout"; \
+    }                                                                                      \
     static_assert(true)
 
 }  // namespace tllm::test

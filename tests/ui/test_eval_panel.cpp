@@ -37,7 +37,9 @@ using tllm::test::wait_for;
 
 namespace {
 
-ChartPanel* chart(MainWindow& w, const char* name) { return qobject_cast<ChartPanel*>(w.figures().at(QString::fromLatin1(name))); }
+ChartPanel* chart(MainWindow& w, const char* name) {
+    return qobject_cast<ChartPanel*>(w.figures().at(QString::fromLatin1(name)));
+}
 
 QXYSeries* series(ChartPanel* p, const QString& name) {
     for (auto* s : p->chart()->series())
@@ -49,7 +51,8 @@ QXYSeries* series(ChartPanel* p, const QString& name) {
 int pareto_points(MainWindow& w) {
     int n = 0;
     for (auto* s : chart(w, "sweep_quality_compression")->chart()->series())
-        if (auto* xy = qobject_cast<QXYSeries*>(s); xy && (xy->name() == QLatin1String("edits") || xy->name().startsWith(QLatin1String("layer "))))
+        if (auto* xy = qobject_cast<QXYSeries*>(s);
+            xy && (xy->name() == QLatin1String("edits") || xy->name().startsWith(QLatin1String("layer "))))
             n += xy->count();
     return n;
 }
@@ -63,7 +66,8 @@ void settle() {
 
 ::testing::AssertionResult open(MainWindow& w, const QString& path) {
     w.openModel(path);
-    if (!wait_for([&] { return w.model() != nullptr; }, 10000)) return ::testing::AssertionFailure() << "model not opened";
+    if (!wait_for([&] { return w.model() != nullptr; }, 10000))
+        return ::testing::AssertionFailure() << "model not opened";
     return ::testing::AssertionSuccess();
 }
 
@@ -144,7 +148,8 @@ TEST(EvalPanel, SweepFillsChartsSelectsAndRoundTrips) {
     SweepHeatmapPanel* hm = w.sweepHeatmap();
     const QPointF at = hm->cellCentre(1, 1);
     ASSERT_GE(at.x(), 0);
-    QMouseEvent press(QEvent::MouseButtonPress, at, hm->mapToGlobal(at), Qt::LeftButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent press(QEvent::MouseButtonPress, at, hm->mapToGlobal(at), Qt::LeftButton, Qt::LeftButton,
+                      Qt::NoModifier);
     QApplication::sendEvent(hm, &press);
     settle();
     EXPECT_EQ(w.selection()->layer(), 1);
@@ -160,7 +165,8 @@ TEST(EvalPanel, SweepFillsChartsSelectsAndRoundTrips) {
     ASSERT_NE(q11, nullptr);
     EXPECT_DOUBLE_EQ(mark->at(0).y(), q11->delta_nll);  // the per-layer chart follows the clicked edit
     // Clicking a point of the quality chart selects its layer too.
-    Q_EMIT chart(w, "sweep_quality_compression")->pointClicked(QStringLiteral("edits"), QPointF(r.points[0].layer_ratio, r.points[0].delta_nll));
+    Q_EMIT chart(w, "sweep_quality_compression")
+        ->pointClicked(QStringLiteral("edits"), QPointF(r.points[0].layer_ratio, r.points[0].delta_nll));
     settle();
     EXPECT_EQ(w.selection()->layer(), r.points[0].spec.layer);
 
@@ -206,7 +212,8 @@ TEST(EvalPanel, BadDataGivesClearMessages) {
     // No file chosen: refused at once.
     p->textEdit()->clear();
     EXPECT_FALSE(w.startEvaluation(true));
-    EXPECT_TRUE(p->messageLabel()->text().contains(QStringLiteral("choose an evaluation text file"))) << p->messageLabel()->text().toStdString();
+    EXPECT_TRUE(p->messageLabel()->text().contains(QStringLiteral("choose an evaluation text file")))
+        << p->messageLabel()->text().toStdString();
     // A missing file.
     const QString missing = dir.filePath(QStringLiteral("missing.txt"));
     p->textEdit()->setText(missing);
@@ -299,9 +306,10 @@ TEST(EvalPanel, CancelKeepsFinishedPoints) {
 TEST(EvalPanel, SweepFiguresThroughTheCli) {
     QTemporaryDir dir;
     const QString out = dir.filePath(QStringLiteral("sw"));
-    const std::string cmd = std::string(TLLM_CLI) +
-                            " sweep --demo --ranks-list '32,16,4;16,8,2' --layers 0-1 --method hosvd --max-tokens 4096 --quiet --out '" +
-                            out.toStdString() + "' >/dev/null 2>&1";
+    const std::string cmd =
+        std::string(TLLM_CLI) +
+        " sweep --demo --ranks-list '32,16,4;16,8,2' --layers 0-1 --method hosvd --max-tokens 4096 --quiet --out '" +
+        out.toStdString() + "' >/dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     for (const char* name : {"sweep_delta_loss_heatmap", "sweep_quality_compression", "sweep_loss_and_error_per_layer"})
         for (const char* ext : {"png", "svg", "pdf", "csv"}) {

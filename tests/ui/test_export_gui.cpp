@@ -20,7 +20,8 @@ namespace {
 // complete.
 ::testing::AssertionResult open_and_run(MainWindow& w, const std::string& model, const std::array<int, 3>& ranks) {
     w.openModel(QString::fromStdString(model));
-    if (!wait_for([&] { return w.model() != nullptr; }, 10000)) return ::testing::AssertionFailure() << "model not opened";
+    if (!wait_for([&] { return w.model() != nullptr; }, 10000))
+        return ::testing::AssertionFailure() << "model not opened";
     w.runPanel()->setRanks(ranks);
     if (!w.startRun()) return ::testing::AssertionFailure() << "run not started";
     if (!wait_for([&] { return !w.running(); }, 30000)) return ::testing::AssertionFailure() << "run not finished";

@@ -83,19 +83,19 @@ public:
 protected:
     int metric(PaintDeviceMetric m) const override {
         switch (m) {
-        case PdmWidth: return px_.width();
-        case PdmHeight: return px_.height();
-        case PdmWidthMM: return qRound(px_.width() * 25.4 / dpi_);
-        case PdmHeightMM: return qRound(px_.height() * 25.4 / dpi_);
-        case PdmNumColors: return INT_MAX;
-        case PdmDepth: return 32;
-        case PdmDpiX:
-        case PdmDpiY:
-        case PdmPhysicalDpiX:
-        case PdmPhysicalDpiY: return dpi_;
-        case PdmDevicePixelRatio: return 1;
-        case PdmDevicePixelRatioScaled: return int(QPaintDevice::devicePixelRatioFScale());
-        default: return 0;
+            case PdmWidth: return px_.width();
+            case PdmHeight: return px_.height();
+            case PdmWidthMM: return qRound(px_.width() * 25.4 / dpi_);
+            case PdmHeightMM: return qRound(px_.height() * 25.4 / dpi_);
+            case PdmNumColors: return INT_MAX;
+            case PdmDepth: return 32;
+            case PdmDpiX:
+            case PdmDpiY:
+            case PdmPhysicalDpiX:
+            case PdmPhysicalDpiY: return dpi_;
+            case PdmDevicePixelRatio: return 1;
+            case PdmDevicePixelRatioScaled: return int(QPaintDevice::devicePixelRatioFScale());
+            default: return 0;
         }
     }
 
@@ -164,11 +164,16 @@ edits::SweepResult sweep() {
 std::map<QString, FigurePainter> every_figure(const FigureStyle& st) {
     const ResultSet& R = results();
     std::map<QString, FigurePainter> f;
-    f[QStringLiteral("errors_per_layer")] = chart_painter([&R](const FigureStyle& s) { return build_error_chart(R, s); }, st);
-    f[QStringLiteral("compression_per_layer")] = chart_painter([&R](const FigureStyle& s) { return build_compression_chart(R, s); }, st);
-    f[QStringLiteral("hooi_convergence")] = chart_painter([&R](const FigureStyle& s) { return build_convergence_chart(R, -1, s); }, st);
-    f[QStringLiteral("mode_spectra")] = chart_painter([&R](const FigureStyle& s) { return build_spectra_chart(R, 2, s); }, st);
-    f[QStringLiteral("head_spectra")] = chart_painter([&R](const FigureStyle& s) { return build_head_spectra_chart(R, 2, 1, s); }, st);
+    f[QStringLiteral("errors_per_layer")] =
+        chart_painter([&R](const FigureStyle& s) { return build_error_chart(R, s); }, st);
+    f[QStringLiteral("compression_per_layer")] =
+        chart_painter([&R](const FigureStyle& s) { return build_compression_chart(R, s); }, st);
+    f[QStringLiteral("hooi_convergence")] =
+        chart_painter([&R](const FigureStyle& s) { return build_convergence_chart(R, -1, s); }, st);
+    f[QStringLiteral("mode_spectra")] =
+        chart_painter([&R](const FigureStyle& s) { return build_spectra_chart(R, 2, s); }, st);
+    f[QStringLiteral("head_spectra")] =
+        chart_painter([&R](const FigureStyle& s) { return build_head_spectra_chart(R, 2, 1, s); }, st);
     for (HeatMetric m : {HeatMetric::Error, HeatMetric::Compression})
         f[m == HeatMetric::Error ? QStringLiteral("heads_error") : QStringLiteral("heads_compression")] =
             [&R, m, st](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, m, -1, -1, st); };
@@ -179,9 +184,12 @@ std::map<QString, FigurePainter> every_figure(const FigureStyle& st) {
         E->current = analysis::sweep_estimate(*l->spectra, R.shape, {l->ranks}).front();
         E->has_current = true;
     }
-    f[QStringLiteral("rank_explorer")] = chart_painter([E](const FigureStyle& s) { return build_pareto_chart(*E, s); }, st);
+    f[QStringLiteral("rank_explorer")] =
+        chart_painter([E](const FigureStyle& s) { return build_pareto_chart(*E, s); }, st);
     auto S = std::make_shared<const edits::SweepResult>(sweep());
-    f[QStringLiteral("sweep_heatmap")] = [S, st](QPainter& p, const QRectF& r) { paint_sweep_heatmap(p, r, *S, -1, -1, st); };
+    f[QStringLiteral("sweep_heatmap")] = [S, st](QPainter& p, const QRectF& r) {
+        paint_sweep_heatmap(p, r, *S, -1, -1, st);
+    };
     f[QStringLiteral("sweep_quality")] =
         chart_painter([S](const FigureStyle& s) { return build_sweep_pareto_chart(*S, SweepRatio::Layer, -1, s); }, st);
     f[QStringLiteral("sweep_per_layer")] =
@@ -213,7 +221,8 @@ TEST(ExportGui, FigureTextKeepsItsSizeAndPlaceAtAnyDpi) {
                             a.box.height() / lo.px.height());
             const QRectF rb(b.box.x() / hi.px.width(), b.box.y() / hi.px.height(), b.box.width() / hi.px.width(),
                             b.box.height() / hi.px.height());
-            const double tol_x = 1.5 / lo.px.width() + 0.04 * ra.width(), tol_y = 1.5 / lo.px.height() + 0.04 * ra.height();
+            const double tol_x = 1.5 / lo.px.width() + 0.04 * ra.width(),
+                         tol_y = 1.5 / lo.px.height() + 0.04 * ra.height();
             EXPECT_NEAR(ra.height(), rb.height(), tol_y) << a.text.toStdString();
             EXPECT_NEAR(ra.width(), rb.width(), tol_x) << a.text.toStdString();
             EXPECT_NEAR(ra.center().x(), rb.center().x(), tol_x) << a.text.toStdString();
@@ -243,10 +252,12 @@ TEST(ExportGui, ExportedHeatmapsCarryNoSelection) {
     sel.select(2, 3);
     HeatmapPanel panel(&R, &sel);
     const QImage exported = png(panel.figurePainter(st));
-    const QImage plain = png([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Error, -1, -1, st); });
-    const QImage outlined = png([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Error, 2, 3, st); });
-    EXPECT_NE(outlined, plain);   // the outline is visible where it is drawn (on screen) ...
-    EXPECT_EQ(exported, plain);   // ... and not in the export
+    const QImage plain =
+        png([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Error, -1, -1, st); });
+    const QImage outlined =
+        png([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Error, 2, 3, st); });
+    EXPECT_NE(outlined, plain);  // the outline is visible where it is drawn (on screen) ...
+    EXPECT_EQ(exported, plain);  // ... and not in the export
 }
 
 TEST(ExportGui, AFlatColourScaleIsDrawnAsOneValue) {
@@ -254,14 +265,16 @@ TEST(ExportGui, AFlatColourScaleIsDrawnAsOneValue) {
     FigureStyle st;
     const ResultSet& R = results();
     // Uniform ranks: every head of every layer has the same compression ratio.
-    const auto rec = record([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Compression, -1, -1, st); }, st, 96);
+    const auto rec = record(
+        [&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Compression, -1, -1, st); }, st, 96);
     QStringList texts;
     for (const auto& t : rec.texts) texts << t.text;
     const QString v = QString::number(R.layers.begin()->second->measures.head_ratio, 'g', 3);
     EXPECT_EQ(texts.count(v), 1) << texts.join(QLatin1Char('|')).toStdString();
     EXPECT_TRUE(texts.contains(QStringLiteral("all equal"))) << texts.join(QLatin1Char('|')).toStdString();
     // The error heatmap's values differ: a colour bar from min to max.
-    const auto err = record([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Error, -1, -1, st); }, st, 96);
+    const auto err =
+        record([&](QPainter& p, const QRectF& r) { paint_heatmap(p, r, R, HeatMetric::Error, -1, -1, st); }, st, 96);
     QStringList etexts;
     for (const auto& t : err.texts) etexts << t.text;
     EXPECT_FALSE(etexts.contains(QStringLiteral("all equal")));
@@ -299,7 +312,8 @@ TEST(ExportGui, LogAxesLabelEveryDecade) {
     QStringList texts;
     for (const auto& t : record(paint, st, 96).texts) texts << t.text;
     for (const char* d : {"0.001", "0.01", "0.1", "1"})
-        EXPECT_TRUE(texts.contains(QLatin1String(d))) << d << " missing from " << texts.join(QLatin1Char('|')).toStdString();
+        EXPECT_TRUE(texts.contains(QLatin1String(d)))
+            << d << " missing from " << texts.join(QLatin1Char('|')).toStdString();
 }
 
 TEST(ExportGui, ManyLayersGetDistinctColoursAndMarkers) {

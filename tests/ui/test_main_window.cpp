@@ -48,7 +48,9 @@ using tllm::test::wait_for;
 
 namespace {
 
-ChartPanel* chart(MainWindow& w, const char* name) { return qobject_cast<ChartPanel*>(w.figures().at(QString::fromLatin1(name))); }
+ChartPanel* chart(MainWindow& w, const char* name) {
+    return qobject_cast<ChartPanel*>(w.figures().at(QString::fromLatin1(name)));
+}
 
 std::vector<QXYSeries*> xy_series(ChartPanel* p) {
     std::vector<QXYSeries*> out;
@@ -93,7 +95,8 @@ TEST(MainWindow, OpenRunChartsExport) {
     EXPECT_TRUE(rp->runButton()->isEnabled()) << rp->previewLabel()->text().toStdString();
     EXPECT_TRUE(rp->previewLabel()->text().contains(QStringLiteral("3 layer(s)")));
     // The live preview: (16,4,2) on d=64, dv=8, h=8, n_kv=4 -> 12288 / (1024+32+8+1024) = 5.88x.
-    EXPECT_TRUE(rp->previewLabel()->text().contains(QStringLiteral("5.89"))) << rp->previewLabel()->text().toStdString();
+    EXPECT_TRUE(rp->previewLabel()->text().contains(QStringLiteral("5.89")))
+        << rp->previewLabel()->text().toStdString();
 
     ASSERT_TRUE(w.startRun());
     ASSERT_TRUE(wait_for([&] { return !w.running(); }, 30000));
@@ -314,11 +317,13 @@ TEST(MainWindow, RankControlsRefuseAndWarnLive) {
     rp->setRanks({16, 1, 1});
     EXPECT_TRUE(rp->runButton()->isEnabled());
     EXPECT_TRUE(rp->rankMessage()->isVisible());
-    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("(8, 1, 1)"))) << rp->rankMessage()->text().toStdString();
+    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("(8, 1, 1)")))
+        << rp->rankMessage()->text().toStdString();
     EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("beyond what the core can use")));
     // No compression: (64, 8, 4) has more parameters than the layer.
     rp->setRanks({64, 8, 4});
-    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("does not compress"))) << rp->rankMessage()->text().toStdString();
+    EXPECT_TRUE(rp->rankMessage()->text().contains(QStringLiteral("does not compress")))
+        << rp->rankMessage()->text().toStdString();
     EXPECT_TRUE(rp->runButton()->isEnabled());
 }
 
@@ -348,7 +353,8 @@ TEST(MainWindow, LayerListShowsWarningsAndTheWorstSlice) {
         ASSERT_FALSE(r->warnings.empty());
         EXPECT_EQ(item->text(1), QStringLiteral("warning"));
         ASSERT_EQ(item->childCount(), int(r->warnings.size()));
-        EXPECT_TRUE(item->child(0)->text(0).contains(QStringLiteral("reduced to (8,1,1)"))) << item->child(0)->text(0).toStdString();
+        EXPECT_TRUE(item->child(0)->text(0).contains(QStringLiteral("reduced to (8,1,1)")))
+            << item->child(0)->text(0).toStdString();
         EXPECT_TRUE(item->isExpanded());
         EXPECT_EQ(item->text(2), QString::number(r->measures.rel_error, 'f', 4));
         const int t = analysis::worst_slice(r->measures);

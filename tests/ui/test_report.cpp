@@ -20,7 +20,8 @@ QByteArray read_all(const QString& path) {
 TEST(Report, DemoReportThroughTheCli) {
     QTemporaryDir dir;
     const QString out = dir.filePath(QStringLiteral("report"));
-    const std::string cmd = std::string(TLLM_CLI) + " report --demo --layers 0-2 --ranks 32,16,4 --dpi 120 --quiet --out '" +
+    const std::string cmd = std::string(TLLM_CLI) +
+                            " report --demo --layers 0-2 --ranks 32,16,4 --dpi 120 --quiet --out '" +
                             out.toStdString() + "' >/dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     const QString html = QString::fromUtf8(read_all(out + QStringLiteral("/index.html")));
@@ -76,11 +77,13 @@ TEST(Report, LayersWithWarningsSaySo) {
     QTemporaryDir dir;
     const QString out = dir.filePath(QStringLiteral("report"));
     // R1 = 64 with R2 = R3 = 1 and 4 heads: the core can use R1 <= 4 and says so.
-    const std::string cmd = std::string(TLLM_CLI) + " report --demo --layers 0 --ranks 64,1,1 --dpi 60 --quiet --out '" +
-                            out.toStdString() + "' >/dev/null 2>&1";
+    const std::string cmd = std::string(TLLM_CLI) +
+                            " report --demo --layers 0 --ranks 64,1,1 --dpi 60 --quiet --out '" + out.toStdString() +
+                            "' >/dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     const QString html = QString::fromUtf8(read_all(out + QStringLiteral("/index.html")));
-    EXPECT_TRUE(html.contains(QStringLiteral("<td class=\"warn\">warning<ul class=\"warn\"><li>ranks (64,1,1) reduced to (4,1,1)")))
+    EXPECT_TRUE(html.contains(
+        QStringLiteral("<td class=\"warn\">warning<ul class=\"warn\"><li>ranks (64,1,1) reduced to (4,1,1)")))
         << html.toStdString();
     EXPECT_TRUE(html.contains(QStringLiteral("1 layer(s) with warnings")));
 }
@@ -90,7 +93,8 @@ TEST(Report, LayersWithWarningsSaySo) {
 TEST(Report, SweepFiguresFromResultsJsonAndHdf5) {
     QTemporaryDir dir;
     const std::string d = dir.path().toStdString();
-    const std::string sweep = std::string(TLLM_CLI) + " sweep --demo --layers 0,1 --ranks-list \"32,16,4;16,8,2\" --method hosvd" +
+    const std::string sweep = std::string(TLLM_CLI) +
+                              " sweep --demo --layers 0,1 --ranks-list \"32,16,4;16,8,2\" --method hosvd" +
                               " --max-tokens 2048 --quiet --out '" + d + "/sw' --h5 '" + d + "/sw.h5' >/dev/null 2>&1";
     ASSERT_EQ(std::system(sweep.c_str()), 0);
     for (const std::string& from : {d + "/sw/results.json", d + "/sw.h5"}) {
@@ -100,7 +104,8 @@ TEST(Report, SweepFiguresFromResultsJsonAndHdf5) {
                                 "' --out '" + out + "' >/dev/null 2>&1";
         ASSERT_EQ(std::system(cmd.c_str()), 0);
         const QString html = QString::fromUtf8(read_all(QString::fromStdString(out + "/index.html")));
-        for (const char* name : {"sweep_delta_loss_heatmap", "sweep_quality_compression", "sweep_loss_and_error_per_layer"})
+        for (const char* name :
+             {"sweep_delta_loss_heatmap", "sweep_quality_compression", "sweep_loss_and_error_per_layer"})
             for (const char* ext : {"png", "svg", "pdf", "csv"}) {
                 const QString f = QStringLiteral("%1.%2").arg(QLatin1String(name), QLatin1String(ext));
                 EXPECT_TRUE(QFile::exists(QString::fromStdString(out) + QLatin1Char('/') + f)) << f.toStdString();

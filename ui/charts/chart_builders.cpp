@@ -111,9 +111,9 @@ QLogValueAxis* log_axis(const QString& title, const FigureStyle& s, double lo, d
 }
 
 QColor series_color(int i) {
-    static const QColor c[10] = {QColor(31, 119, 180),  QColor(255, 127, 14), QColor(44, 160, 44),  QColor(214, 39, 40),
-                                 QColor(148, 103, 189), QColor(140, 86, 75),  QColor(227, 119, 194), QColor(127, 127, 127),
-                                 QColor(188, 189, 34),  QColor(23, 190, 207)};
+    static const QColor c[10] = {
+        QColor(31, 119, 180), QColor(255, 127, 14),  QColor(44, 160, 44),   QColor(214, 39, 40),  QColor(148, 103, 189),
+        QColor(140, 86, 75),  QColor(227, 119, 194), QColor(127, 127, 127), QColor(188, 189, 34), QColor(23, 190, 207)};
     return c[((i % 10) + 10) % 10];
 }
 
@@ -124,8 +124,9 @@ Qt::PenStyle series_line_style(int i) {
 
 int series_marker_shape(int i) {
     static const QScatterSeries::MarkerShape m[6] = {
-        QScatterSeries::MarkerShapeCircle, QScatterSeries::MarkerShapeRectangle, QScatterSeries::MarkerShapeTriangle,
-        QScatterSeries::MarkerShapeRotatedRectangle, QScatterSeries::MarkerShapeStar, QScatterSeries::MarkerShapePentagon};
+        QScatterSeries::MarkerShapeCircle,   QScatterSeries::MarkerShapeRectangle,
+        QScatterSeries::MarkerShapeTriangle, QScatterSeries::MarkerShapeRotatedRectangle,
+        QScatterSeries::MarkerShapeStar,     QScatterSeries::MarkerShapePentagon};
     return int(m[std::max(i, 0) % 6]);
 }
 
@@ -175,13 +176,14 @@ QString num(double v) { return QString::number(v, 'g', 9); }
 
 // Viridis, sampled.
 QColor viridis(double t) {
-    static const QColor stops[] = {QColor(68, 1, 84),    QColor(59, 82, 139), QColor(33, 145, 140),
-                                   QColor(94, 201, 98),  QColor(253, 231, 37)};
+    static const QColor stops[] = {QColor(68, 1, 84), QColor(59, 82, 139), QColor(33, 145, 140), QColor(94, 201, 98),
+                                   QColor(253, 231, 37)};
     t = std::clamp(t, 0.0, 1.0) * 4.0;
     const int i = std::min(3, int(t));
     const double f = t - i;
     const QColor a = stops[i], b = stops[i + 1];
-    return QColor::fromRgbF(float(a.redF() + f * (b.redF() - a.redF())), float(a.greenF() + f * (b.greenF() - a.greenF())),
+    return QColor::fromRgbF(float(a.redF() + f * (b.redF() - a.redF())),
+                            float(a.greenF() + f * (b.greenF() - a.greenF())),
                             float(a.blueF() + f * (b.blueF() - a.blueF())));
 }
 
@@ -229,7 +231,12 @@ QChart* build_error_chart(const ResultSet& r, const FigureStyle& s) {
 QString error_csv(const ResultSet& r) {
     QString o = QStringLiteral("layer,R1,R2,R3,rel_error,error_Q,error_K,error_V,error_O\n");
     for (const auto& [l, res] : r.layers) {
-        o += QStringLiteral("%1,%2,%3,%4,%5").arg(l).arg(res->ranks[0]).arg(res->ranks[1]).arg(res->ranks[2]).arg(num(res->measures.rel_error));
+        o += QStringLiteral("%1,%2,%3,%4,%5")
+                 .arg(l)
+                 .arg(res->ranks[0])
+                 .arg(res->ranks[1])
+                 .arg(res->ranks[2])
+                 .arg(num(res->measures.rel_error));
         for (int t = 0; t < 4; ++t) o += QLatin1Char(',') + num(res->measures.type_error[t]);
         o += QLatin1Char('\n');
     }
@@ -237,7 +244,8 @@ QString error_csv(const ResultSet& r) {
 }
 
 QChart* build_compression_chart(const ResultSet& r, const FigureStyle& s) {
-    if (r.empty()) return empty_chart(QStringLiteral("Compression ratio per layer"), QStringLiteral("no results yet"), s);
+    if (r.empty())
+        return empty_chart(QStringLiteral("Compression ratio per layer"), QStringLiteral("no results yet"), s);
     QChart* c = new_chart(QStringLiteral("Compression ratio per layer"), s);
     auto* set = new QBarSet(QStringLiteral("N_orig / N_comp"));
     set->setColor(type_color(0));
@@ -268,7 +276,8 @@ QChart* build_compression_chart(const ResultSet& r, const FigureStyle& s) {
 }
 
 QString compression_csv(const ResultSet& r) {
-    QString o = QStringLiteral("layer,R1,R2,R3,original_params,compressed_params,compression_ratio,head_compression_ratio\n");
+    QString o =
+        QStringLiteral("layer,R1,R2,R3,original_params,compressed_params,compression_ratio,head_compression_ratio\n");
     for (const auto& [l, res] : r.layers)
         o += QStringLiteral("%1,%2,%3,%4,%5,%6,%7,%8\n")
                  .arg(l)
@@ -373,7 +382,9 @@ QChart* build_head_spectra_chart(const ResultSet& r, int layer, int head, const 
     c->addAxis(y, Qt::AlignLeft);
     for (int t = 0; t < 4; ++t) {
         auto* line = new QLineSeries;
-        line->setName(QStringLiteral("%1 (error %2)").arg(QString::fromLatin1(kTypes[t])).arg(res->measures.head_type_error[std::size_t(head)][t], 0, 'f', 3));
+        line->setName(QStringLiteral("%1 (error %2)")
+                          .arg(QString::fromLatin1(kTypes[t]))
+                          .arg(res->measures.head_type_error[std::size_t(head)][t], 0, 'f', 3));
         QPen pen(type_color(t));
         pen.setWidthF(1.6);
         line->setPen(pen);
@@ -393,7 +404,12 @@ QString head_spectra_csv(const ResultSet& r, int layer, int head) {
     for (int t = 0; t < 4; ++t) {
         const auto& sv = res->measures.head_type_sv[std::size_t(head)][t];
         for (std::size_t k = 0; k < sv.size(); ++k)
-            o += QStringLiteral("%1,%2,%3,%4,%5\n").arg(layer).arg(head).arg(QLatin1String(kTypes[t])).arg(k + 1).arg(num(sv[k]));
+            o += QStringLiteral("%1,%2,%3,%4,%5\n")
+                     .arg(layer)
+                     .arg(head)
+                     .arg(QLatin1String(kTypes[t]))
+                     .arg(k + 1)
+                     .arg(num(sv[k]));
     }
     return o;
 }
@@ -455,12 +471,14 @@ QChart* build_convergence_chart(const ResultSet& r, int selected, const FigureSt
 QString convergence_csv(const ResultSet& r) {
     QString o = QStringLiteral("layer,iteration,rel_error\n");
     for (const auto& [l, res] : r.layers)
-        for (std::size_t i = 0; i < res->tucker.trace.size(); ++i) o += QStringLiteral("%1,%2,%3\n").arg(l).arg(i).arg(num(res->tucker.trace[i]));
+        for (std::size_t i = 0; i < res->tucker.trace.size(); ++i)
+            o += QStringLiteral("%1,%2,%3\n").arg(l).arg(i).arg(num(res->tucker.trace[i]));
     return o;
 }
 
 QChart* build_pareto_chart(const ExplorerData& d, const FigureStyle& s) {
-    const QString title = d.layer >= 0 ? QStringLiteral("Rank explorer, layer %1").arg(d.layer) : QStringLiteral("Rank explorer");
+    const QString title =
+        d.layer >= 0 ? QStringLiteral("Rank explorer, layer %1").arg(d.layer) : QStringLiteral("Rank explorer");
     if (d.grid.empty() && d.exact.empty()) return empty_chart(title, d.message, s);
     QChart* c = new_chart(title, s);
     double rmin = 1e300, rmax = 0;
@@ -473,7 +491,8 @@ QChart* build_pareto_chart(const ExplorerData& d, const FigureStyle& s) {
         rmin = std::min(rmin, d.current.ratio);
         rmax = std::max(rmax, d.current.ratio);
     }
-    auto* x = log_axis(QStringLiteral("compression ratio N_orig / N_comp"), s, std::max(rmin, 1e-3), std::max(rmax, rmin * 10));
+    auto* x = log_axis(QStringLiteral("compression ratio N_orig / N_comp"), s, std::max(rmin, 1e-3),
+                       std::max(rmax, rmin * 10));
     auto* y = value_axis(QStringLiteral("relative error"), s, 0, 1.0);
     c->addAxis(x, Qt::AlignBottom);
     c->addAxis(y, Qt::AlignLeft);
@@ -559,7 +578,7 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
     QFont tf = painter_font(p, s.font_pt + 2);
     tf.setBold(true);
     const QString title = metric == HeatMetric::Error ? QStringLiteral("Per-head relative error (layers × heads)")
-                                                       : QStringLiteral("Per-head compression ratio (layers × heads)");
+                                                      : QStringLiteral("Per-head compression ratio (layers × heads)");
     p.setFont(tf);
     p.setPen(Qt::black);
     p.drawText(QRectF(rect.left(), rect.top() + 2, rect.width(), 20), Qt::AlignHCenter | Qt::AlignVCenter, title);
@@ -590,7 +609,8 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
         }
     }
     p.setPen(QPen(QColor(255, 255, 255, 120), 0.5));
-    for (int i = 1; i < L.heads; ++i) p.drawLine(QPointF(L.grid.left() + i * cw, L.grid.top()), QPointF(L.grid.left() + i * cw, L.grid.bottom()));
+    for (int i = 1; i < L.heads; ++i)
+        p.drawLine(QPointF(L.grid.left() + i * cw, L.grid.top()), QPointF(L.grid.left() + i * cw, L.grid.bottom()));
     for (std::size_t row = 1; row < L.layers.size(); ++row)
         p.drawLine(QPointF(L.grid.left(), L.grid.top() + row * ch), QPointF(L.grid.right(), L.grid.top() + row * ch));
     // Selection outline.
@@ -606,8 +626,10 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
     // Axis labels: heads along x, layers along y (thinned when dense).
     const int hstep = std::max(1, int(std::ceil(L.heads / (L.grid.width() / 22.0))));
     for (int i = 0; i < L.heads; i += hstep)
-        p.drawText(QRectF(L.grid.left() + i * cw, L.grid.bottom() + 2, cw, 14), Qt::AlignHCenter | Qt::AlignTop, QString::number(i));
-    p.drawText(QRectF(L.grid.left(), L.grid.bottom() + 16, L.grid.width(), 16), Qt::AlignHCenter, QStringLiteral("head"));
+        p.drawText(QRectF(L.grid.left() + i * cw, L.grid.bottom() + 2, cw, 14), Qt::AlignHCenter | Qt::AlignTop,
+                   QString::number(i));
+    p.drawText(QRectF(L.grid.left(), L.grid.bottom() + 16, L.grid.width(), 16), Qt::AlignHCenter,
+               QStringLiteral("head"));
     const int lstep = std::max(1, int(std::ceil(L.layers.size() / (L.grid.height() / 14.0))));
     for (std::size_t row = 0; row < L.layers.size(); row += lstep)
         p.drawText(QRectF(L.grid.left() - 30, L.grid.top() + row * ch, 26, ch), Qt::AlignRight | Qt::AlignVCenter,
@@ -624,20 +646,22 @@ void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetr
         p.drawRect(sw);
         p.drawText(QRectF(L.bar.right() + 3, sw.center().y() - 7, 70, 14), Qt::AlignLeft | Qt::AlignVCenter,
                    QString::number(lo, 'g', 3));
-        p.drawText(QRectF(L.bar.left() - 4, sw.bottom() + 2, 74, 14), Qt::AlignLeft | Qt::AlignTop, QStringLiteral("all equal"));
+        p.drawText(QRectF(L.bar.left() - 4, sw.bottom() + 2, 74, 14), Qt::AlignLeft | Qt::AlignTop,
+                   QStringLiteral("all equal"));
         p.restore();
         return;
     }
     // Colour bar with min, mid, max.
     for (int k = 0; k < 64; ++k) {
         const double t0 = double(k) / 64;
-        p.fillRect(QRectF(L.bar.left(), L.bar.bottom() - (t0 + 1.0 / 64) * L.bar.height(), L.bar.width(), L.bar.height() / 64 + 0.5),
+        p.fillRect(QRectF(L.bar.left(), L.bar.bottom() - (t0 + 1.0 / 64) * L.bar.height(), L.bar.width(),
+                          L.bar.height() / 64 + 0.5),
                    viridis(t0 + 0.5 / 64));
     }
     p.drawRect(L.bar);
     for (double t : {0.0, 0.5, 1.0})
-        p.drawText(QRectF(L.bar.right() + 3, L.bar.bottom() - t * L.bar.height() - 7, 60, 14), Qt::AlignLeft | Qt::AlignVCenter,
-                   QString::number(lo + t * (hi - lo), 'g', 3));
+        p.drawText(QRectF(L.bar.right() + 3, L.bar.bottom() - t * L.bar.height() - 7, 60, 14),
+                   Qt::AlignLeft | Qt::AlignVCenter, QString::number(lo + t * (hi - lo), 'g', 3));
     p.restore();
 }
 
@@ -648,7 +672,8 @@ QString heatmap_csv(const ResultSet& r, HeatMetric metric) {
         for (int i = 0; i < r.shape.h && std::size_t(i) < res->measures.head_error.size(); ++i) {
             if (metric == HeatMetric::Error) {
                 o += QStringLiteral("%1,%2,%3").arg(l).arg(i).arg(num(res->measures.head_error[std::size_t(i)]));
-                for (int t = 0; t < 4; ++t) o += QLatin1Char(',') + num(res->measures.head_type_error[std::size_t(i)][t]);
+                for (int t = 0; t < 4; ++t)
+                    o += QLatin1Char(',') + num(res->measures.head_type_error[std::size_t(i)][t]);
                 o += QLatin1Char('\n');
             } else {
                 o += QStringLiteral("%1,%2,%3\n").arg(l).arg(i).arg(num(res->measures.head_ratio));
@@ -661,7 +686,8 @@ std::pair<int, int> heatmap_cell_at(const QRectF& rect, const ResultSet& r, cons
     const HeatLayout L = heat_layout(rect, r);
     if (L.layers.empty() || L.heads <= 0 || !L.grid.contains(pos)) return {-1, -1};
     const int head = std::clamp(int((pos.x() - L.grid.left()) / (L.grid.width() / L.heads)), 0, L.heads - 1);
-    const int row = std::clamp(int((pos.y() - L.grid.top()) / (L.grid.height() / L.layers.size())), 0, int(L.layers.size()) - 1);
+    const int row =
+        std::clamp(int((pos.y() - L.grid.top()) / (L.grid.height() / L.layers.size())), 0, int(L.layers.size()) - 1);
     return {L.layers[std::size_t(row)], head};
 }
 

@@ -43,10 +43,10 @@ QString convergence_csv(const ResultSet& r);
 /// Data of the rank explorer of one layer.
 struct ExplorerData {
     int layer = -1;
-    std::vector<analysis::SweepPoint> grid;     ///< spectra estimates over a rank grid
-    std::vector<analysis::SweepPoint> exact;    ///< finished runs (error_exact set)
+    std::vector<analysis::SweepPoint> grid;   ///< spectra estimates over a rank grid
+    std::vector<analysis::SweepPoint> exact;  ///< finished runs (error_exact set)
     bool has_current = false;
-    analysis::SweepPoint current;               ///< the ranks in the controls, estimated
+    analysis::SweepPoint current;                                       ///< the ranks in the controls, estimated
     QString message = QStringLiteral("open a model to explore ranks");  ///< shown while there are no points
 };
 /// Error against compression ratio (log x): the estimate grid, its Pareto front, exact
@@ -57,8 +57,8 @@ QString pareto_csv(const ExplorerData& d);
 /// What the layers x heads heatmap shows.
 enum class HeatMetric { Error, Compression };
 /// Paints the layers x heads heatmap with axes and a colour bar into `rect`.
-void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetric metric, int sel_layer,
-                   int sel_head, const FigureStyle& s);
+void paint_heatmap(QPainter& p, const QRectF& rect, const ResultSet& r, HeatMetric metric, int sel_layer, int sel_head,
+                   const FigureStyle& s);
 QString heatmap_csv(const ResultSet& r, HeatMetric metric);
 /// The cell (layer, head) at `pos` inside a heatmap painted into `rect`; {-1, -1} outside.
 std::pair<int, int> heatmap_cell_at(const QRectF& rect, const ResultSet& r, const QPointF& pos);

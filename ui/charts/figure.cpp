@@ -26,7 +26,9 @@ FigureFormat figure_format(const QString& path) {
 
 QSizeF figure_logical_size(const FigureStyle& s) { return {s.width_mm / 25.4 * 96.0, s.height_mm / 25.4 * 96.0}; }
 
-QSize figure_pixel_size(const FigureStyle& s) { return {qRound(s.width_mm / 25.4 * s.dpi), qRound(s.height_mm / 25.4 * s.dpi)}; }
+QSize figure_pixel_size(const FigureStyle& s) {
+    return {qRound(s.width_mm / 25.4 * s.dpi), qRound(s.height_mm / 25.4 * s.dpi)};
+}
 
 void render_figure(const FigurePainter& paint, QPaintDevice& device, const FigureStyle& style) {
     const QSizeF logical = figure_logical_size(style);
@@ -50,47 +52,47 @@ void save_figure(const FigurePainter& paint, const QString& path, const FigureSt
     if (!out.open(QIODevice::WriteOnly))
         throw std::runtime_error(path.toStdString() + ": cannot open for writing: " + out.errorString().toStdString());
     switch (fmt) {
-    case FigureFormat::PNG: {
-        QImage img(figure_pixel_size(style), QImage::Format_ARGB32_Premultiplied);
-        img.setDotsPerMeterX(qRound(style.dpi / 0.0254));
-        img.setDotsPerMeterY(qRound(style.dpi / 0.0254));
-        img.fill(Qt::white);
-        render_figure(paint, img, style);
-        if (!img.save(&out, "PNG")) throw std::runtime_error(path.toStdString() + ": PNG encoding failed");
-        break;
-    }
-    case FigureFormat::SVG: {
-        QSvgGenerator gen;
-        gen.setOutputDevice(&out);
-        gen.setSize(logical.toSize());
-        gen.setViewBox(QRectF(QPointF(0, 0), logical));
-        gen.setResolution(96);
-        gen.setTitle(QFileInfo(path).completeBaseName());
-        gen.setDescription(QStringLiteral("TensorLLM Studio figure"));
-        QPainter p;
-        if (!p.begin(&gen)) throw std::runtime_error(path.toStdString() + ": cannot start the SVG painter");
-        p.setRenderHint(QPainter::Antialiasing);
-        p.fillRect(QRectF(QPointF(0, 0), logical), Qt::white);
-        paint(p, QRectF(QPointF(0, 0), logical));
-        p.end();
-        break;
-    }
-    case FigureFormat::PDF: {
-        QPdfWriter pdf(&out);
-        pdf.setPageSize(QPageSize(QSizeF(style.width_mm, style.height_mm), QPageSize::Millimeter));
-        pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
-        pdf.setResolution(style.dpi);
-        pdf.setTitle(QFileInfo(path).completeBaseName());
-        pdf.setCreator(QStringLiteral("TensorLLM Studio"));
-        QPainter p;
-        if (!p.begin(&pdf)) throw std::runtime_error(path.toStdString() + ": cannot start the PDF painter");
-        p.setRenderHint(QPainter::Antialiasing);
-        const double sx = pdf.width() / logical.width(), sy = pdf.height() / logical.height();
-        p.scale(sx, sy);
-        paint(p, QRectF(QPointF(0, 0), logical));
-        p.end();
-        break;
-    }
+        case FigureFormat::PNG: {
+            QImage img(figure_pixel_size(style), QImage::Format_ARGB32_Premultiplied);
+            img.setDotsPerMeterX(qRound(style.dpi / 0.0254));
+            img.setDotsPerMeterY(qRound(style.dpi / 0.0254));
+            img.fill(Qt::white);
+            render_figure(paint, img, style);
+            if (!img.save(&out, "PNG")) throw std::runtime_error(path.toStdString() + ": PNG encoding failed");
+            break;
+        }
+        case FigureFormat::SVG: {
+            QSvgGenerator gen;
+            gen.setOutputDevice(&out);
+            gen.setSize(logical.toSize());
+            gen.setViewBox(QRectF(QPointF(0, 0), logical));
+            gen.setResolution(96);
+            gen.setTitle(QFileInfo(path).completeBaseName());
+            gen.setDescription(QStringLiteral("TensorLLM Studio figure"));
+            QPainter p;
+            if (!p.begin(&gen)) throw std::runtime_error(path.toStdString() + ": cannot start the SVG painter");
+            p.setRenderHint(QPainter::Antialiasing);
+            p.fillRect(QRectF(QPointF(0, 0), logical), Qt::white);
+            paint(p, QRectF(QPointF(0, 0), logical));
+            p.end();
+            break;
+        }
+        case FigureFormat::PDF: {
+            QPdfWriter pdf(&out);
+            pdf.setPageSize(QPageSize(QSizeF(style.width_mm, style.height_mm), QPageSize::Millimeter));
+            pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+            pdf.setResolution(style.dpi);
+            pdf.setTitle(QFileInfo(path).completeBaseName());
+            pdf.setCreator(QStringLiteral("TensorLLM Studio"));
+            QPainter p;
+            if (!p.begin(&pdf)) throw std::runtime_error(path.toStdString() + ": cannot start the PDF painter");
+            p.setRenderHint(QPainter::Antialiasing);
+            const double sx = pdf.width() / logical.width(), sy = pdf.height() / logical.height();
+            p.scale(sx, sy);
+            paint(p, QRectF(QPointF(0, 0), logical));
+            p.end();
+            break;
+        }
     }
     commit(out, path);
 }

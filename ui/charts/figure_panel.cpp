@@ -82,7 +82,8 @@ void FigurePanel::exportFigureInteractive() {
 }
 
 void FigurePanel::exportCsvInteractive() {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Save data"), name_ + QStringLiteral(".csv"), tr("CSV (*.csv)"));
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Save data"), name_ + QStringLiteral(".csv"), tr("CSV (*.csv)"));
     if (path.isEmpty()) return;
     QSaveFile f(path);
     const QByteArray data = csv().toUtf8();
@@ -145,14 +146,15 @@ bool ChartPanel::eventFilter(QObject* watched, QEvent* event) {
         const auto* k = static_cast<QKeyEvent*>(event);
         const qreal dx = c->plotArea().width() / 10, dy = c->plotArea().height() / 10;
         switch (k->key()) {
-        case Qt::Key_Left: c->scroll(-dx, 0); return true;
-        case Qt::Key_Right: c->scroll(dx, 0); return true;
-        case Qt::Key_Up: c->scroll(0, dy); return true;
-        case Qt::Key_Down: c->scroll(0, -dy); return true;
-        case Qt::Key_Plus: case Qt::Key_Equal: c->zoom(1.25); return true;
-        case Qt::Key_Minus: c->zoom(0.8); return true;
-        case Qt::Key_0: c->zoomReset(); return true;
-        default: break;
+            case Qt::Key_Left: c->scroll(-dx, 0); return true;
+            case Qt::Key_Right: c->scroll(dx, 0); return true;
+            case Qt::Key_Up: c->scroll(0, dy); return true;
+            case Qt::Key_Down: c->scroll(0, -dy); return true;
+            case Qt::Key_Plus:
+            case Qt::Key_Equal: c->zoom(1.25); return true;
+            case Qt::Key_Minus: c->zoom(0.8); return true;
+            case Qt::Key_0: c->zoomReset(); return true;
+            default: break;
         }
     }
     return FigurePanel::eventFilter(watched, event);

@@ -25,7 +25,9 @@ QString signed_short(double v) { return (v >= 0 ? QStringLiteral("+") : QString(
 // The error of what a point edits: the attention's weight error, else the LASER matrix's.
 double edit_error(const edits::SweepPoint& p) { return std::isfinite(p.weight_error) ? p.weight_error : p.laser_error; }
 
-double ratio_of(const edits::SweepPoint& p, SweepRatio r) { return r == SweepRatio::Layer ? p.layer_ratio : p.model_ratio; }
+double ratio_of(const edits::SweepPoint& p, SweepRatio r) {
+    return r == SweepRatio::Layer ? p.layer_ratio : p.model_ratio;
+}
 
 bool plotted(const edits::SweepPoint& p, SweepRatio r) {
     return p.ran() && std::isfinite(p.delta_nll) && std::isfinite(ratio_of(p, r)) && ratio_of(p, r) > 0;
@@ -111,13 +113,14 @@ int sweep_column_for(const SweepTable& t, const edits::SweepResult& r, int prefe
 
 QColor diverging_color(double t) {
     // ColorBrewer RdBu (reversed: blue below zero, red above), 5 stops.
-    static const QColor stops[] = {QColor(33, 102, 172), QColor(103, 169, 207), QColor(247, 247, 247), QColor(239, 138, 98),
-                                   QColor(178, 24, 43)};
+    static const QColor stops[] = {QColor(33, 102, 172), QColor(103, 169, 207), QColor(247, 247, 247),
+                                   QColor(239, 138, 98), QColor(178, 24, 43)};
     t = (std::clamp(t, -1.0, 1.0) + 1.0) * 2.0;
     const int i = std::min(3, int(t));
     const double f = t - i;
     const QColor a = stops[i], b = stops[i + 1];
-    return QColor::fromRgbF(float(a.redF() + f * (b.redF() - a.redF())), float(a.greenF() + f * (b.greenF() - a.greenF())),
+    return QColor::fromRgbF(float(a.redF() + f * (b.redF() - a.redF())),
+                            float(a.greenF() + f * (b.greenF() - a.greenF())),
                             float(a.blueF() + f * (b.blueF() - a.blueF())));
 }
 
@@ -136,9 +139,9 @@ void paint_sweep_heatmap(QPainter& p, const QRectF& rect, const edits::SweepResu
     const SweepHeatLayout L = sweep_heat_layout(rect);
     const SweepTable T = sweep_table(r);
     if (T.layers.empty() || T.columns.empty()) {
-        p.drawText(L.grid, Qt::AlignCenter, r.points.empty() && r.baseline.ppl.n_tokens > 0
-                                                ? QStringLiteral("baseline only: run a sweep")
-                                                : QStringLiteral("no sweep yet"));
+        p.drawText(L.grid, Qt::AlignCenter,
+                   r.points.empty() && r.baseline.ppl.n_tokens > 0 ? QStringLiteral("baseline only: run a sweep")
+                                                                   : QStringLiteral("no sweep yet"));
         p.restore();
         return;
     }
@@ -185,15 +188,16 @@ void paint_sweep_heatmap(QPainter& p, const QRectF& rect, const edits::SweepResu
         p.drawRect(QRectF(L.grid.left(), L.grid.top() + srow * ch, L.grid.width(), ch));
         if (sel_column >= 0 && sel_column < int(T.columns.size())) {
             p.setPen(QPen(Qt::black, 2.5));
-            p.drawRect(QRectF(L.grid.left() + sel_column * cw, L.grid.top() + srow * ch, cw, ch).adjusted(1, 1, -1, -1));
+            p.drawRect(
+                QRectF(L.grid.left() + sel_column * cw, L.grid.top() + srow * ch, cw, ch).adjusted(1, 1, -1, -1));
         }
     }
     p.setPen(Qt::black);
     p.drawRect(L.grid);
     // Edits along x (elided to the cell width), layers along y (thinned when dense).
     for (std::size_t col = 0; col < T.columns.size(); ++col)
-        p.drawText(QRectF(L.grid.left() + col * cw, L.grid.bottom() + 2, cw, fm.height()), Qt::AlignHCenter | Qt::AlignTop,
-                   fm.elidedText(T.labels[col], Qt::ElideRight, cw - 2));
+        p.drawText(QRectF(L.grid.left() + col * cw, L.grid.bottom() + 2, cw, fm.height()),
+                   Qt::AlignHCenter | Qt::AlignTop, fm.elidedText(T.labels[col], Qt::ElideRight, cw - 2));
     p.drawText(QRectF(L.grid.left(), L.grid.bottom() + 4 + fm.height(), L.grid.width(), fm.height()), Qt::AlignHCenter,
                QStringLiteral("edit (ranks R1,R2,R3 / tolerance / ratio / LASER)"));
     const int lstep = std::max(1, int(std::ceil(T.layers.size() / (L.grid.height() / (fm.height() + 1)))));
@@ -209,7 +213,8 @@ void paint_sweep_heatmap(QPainter& p, const QRectF& rect, const edits::SweepResu
     const int n = 64;
     for (int k = 0; k < n; ++k) {
         const double t0 = double(k) / n;
-        p.fillRect(QRectF(L.bar.left(), L.bar.bottom() - (t0 + 1.0 / n) * L.bar.height(), L.bar.width(), L.bar.height() / n + 0.5),
+        p.fillRect(QRectF(L.bar.left(), L.bar.bottom() - (t0 + 1.0 / n) * L.bar.height(), L.bar.width(),
+                          L.bar.height() / n + 0.5),
                    diverging_color(2.0 * (t0 + 0.5 / n) - 1.0));
     }
     p.setPen(Qt::black);
@@ -228,8 +233,10 @@ std::pair<int, int> sweep_heatmap_cell_at(const QRectF& rect, const edits::Sweep
     const SweepHeatLayout L = sweep_heat_layout(rect);
     const SweepTable T = sweep_table(r);
     if (T.layers.empty() || T.columns.empty() || !L.grid.contains(pos)) return {-1, -1};
-    const int col = std::clamp(int((pos.x() - L.grid.left()) / (L.grid.width() / T.columns.size())), 0, int(T.columns.size()) - 1);
-    const int row = std::clamp(int((pos.y() - L.grid.top()) / (L.grid.height() / T.layers.size())), 0, int(T.layers.size()) - 1);
+    const int col =
+        std::clamp(int((pos.x() - L.grid.left()) / (L.grid.width() / T.columns.size())), 0, int(T.columns.size()) - 1);
+    const int row =
+        std::clamp(int((pos.y() - L.grid.top()) / (L.grid.height() / T.layers.size())), 0, int(T.layers.size()) - 1);
     return {T.layers[std::size_t(row)], col};
 }
 
@@ -330,10 +337,13 @@ QChart* build_sweep_pareto_chart(const edits::SweepResult& r, SweepRatio ratio, 
     QPen fp(QColor(44, 160, 44));
     fp.setWidthF(1.8);
     front->setPen(fp);
-    for (std::size_t i : sweep_pareto_front(r, ratio)) front->append(ratio_of(r.points[i], ratio), r.points[i].delta_nll);
+    for (std::size_t i : sweep_pareto_front(r, ratio))
+        front->append(ratio_of(r.points[i], ratio), r.points[i].delta_nll);
     attach(c, front, x, y);
-    if (sel->count() > 0) attach(c, sel, x, y);
-    else delete sel;
+    if (sel->count() > 0)
+        attach(c, sel, x, y);
+    else
+        delete sel;
     return c;
 }
 
@@ -427,7 +437,8 @@ QChart* build_sweep_layer_chart(const edits::SweepResult& r, int column, int sel
 }
 
 QString sweep_layer_csv(const edits::SweepResult& r, int column) {
-    QString o = QStringLiteral("layer,edit,R1,R2,R3,weight_error,laser_error,layer_ratio,delta_nll,delta_nll_stderr,kl_mean,top1_agreement\n");
+    QString o = QStringLiteral(
+        "layer,edit,R1,R2,R3,weight_error,laser_error,layer_ratio,delta_nll,delta_nll_stderr,kl_mean,top1_agreement\n");
     const SweepTable T = sweep_table(r);
     for (int l : T.layers) {
         const auto* q = T.at(l, column);

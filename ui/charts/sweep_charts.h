@@ -22,8 +22,8 @@ namespace tllm::ui {
 /// the LASER choices, then the pairs when combined). A column is a (choice, laser) pair.
 struct SweepTable {
     std::vector<int> layers;
-    std::vector<std::pair<int, int>> columns;           ///< (choice index or -1, LASER index or -1)
-    std::vector<QString> labels;                        ///< edits::point_label of each column
+    std::vector<std::pair<int, int>> columns;                 ///< (choice index or -1, LASER index or -1)
+    std::vector<QString> labels;                              ///< edits::point_label of each column
     std::vector<std::vector<const edits::SweepPoint*>> cell;  ///< [row][column]; null: not run
     int column_of(int choice, int laser) const;
     int row_of(int layer) const;

@@ -64,8 +64,13 @@ void SweepHeatmapPanel::mouseMoveEvent(QMouseEvent* e) {
                     .arg(q->kl_p99, 0, 'g', 3)
                     .arg(q->top1_agreement, 0, 'f', 4);
         if (std::isfinite(q->weight_error))
-            text += tr("\nranks %1,%2,%3, weight error %4").arg(q->ranks[0]).arg(q->ranks[1]).arg(q->ranks[2]).arg(q->weight_error, 0, 'f', 4);
-        text += tr("\ncompression %1× (layer), %2× (model)").arg(q->layer_ratio, 0, 'f', 2).arg(q->model_ratio, 0, 'f', 4);
+            text += tr("\nranks %1,%2,%3, weight error %4")
+                        .arg(q->ranks[0])
+                        .arg(q->ranks[1])
+                        .arg(q->ranks[2])
+                        .arg(q->weight_error, 0, 'f', 4);
+        text +=
+            tr("\ncompression %1× (layer), %2× (model)").arg(q->layer_ratio, 0, 'f', 2).arg(q->model_ratio, 0, 'f', 4);
         if (q->mc) text += tr("\naccuracy %1 (%2)").arg(q->mc->acc, 0, 'f', 4).arg(q->mc->delta_acc, 0, 'f', 4);
     }
     QToolTip::showText(e->globalPosition().toPoint(), text, this);

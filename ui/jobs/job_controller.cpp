@@ -35,7 +35,11 @@ QString JobController::start(std::shared_ptr<const model::Model> model, jobs::Jo
             if (!r.complete() && r.status != tucker::Status::Failed) return;
             auto copy = std::make_shared<const jobs::LayerResult>(r);
             QMetaObject::invokeMethod(
-                self.data(), [self, copy] { if (self) Q_EMIT self->layerFinished(copy); }, Qt::QueuedConnection);
+                self.data(),
+                [self, copy] {
+                    if (self) Q_EMIT self->layerFinished(copy);
+                },
+                Qt::QueuedConnection);
         },
         [self](std::shared_ptr<const jobs::JobSummary> s) {
             QMetaObject::invokeMethod(
@@ -69,7 +73,8 @@ double JobController::remaining() const {
 std::vector<std::pair<int, float>> JobController::layerProgress() const {
     std::vector<std::pair<int, float>> out;
     if (!runner_) return out;
-    for (std::size_t k = 0; k < runner_->layers().size(); ++k) out.emplace_back(runner_->layers()[k], runner_->layer_progress(k));
+    for (std::size_t k = 0; k < runner_->layers().size(); ++k)
+        out.emplace_back(runner_->layers()[k], runner_->layer_progress(k));
     return out;
 }
 

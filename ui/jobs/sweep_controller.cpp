@@ -76,12 +76,20 @@ QString SweepController::start(SweepRequest request) {
         cb.baseline = [self](const edits::SweepBaseline& b) {
             auto copy = std::make_shared<const edits::SweepBaseline>(b);
             QMetaObject::invokeMethod(
-                self.data(), [self, copy] { if (self) Q_EMIT self->baselineReady(copy); }, Qt::QueuedConnection);
+                self.data(),
+                [self, copy] {
+                    if (self) Q_EMIT self->baselineReady(copy);
+                },
+                Qt::QueuedConnection);
         };
         cb.point = [self](const edits::SweepPoint& p) {
             auto copy = std::make_shared<const edits::SweepPoint>(p);
             QMetaObject::invokeMethod(
-                self.data(), [self, copy] { if (self) Q_EMIT self->pointFinished(copy); }, Qt::QueuedConnection);
+                self.data(),
+                [self, copy] {
+                    if (self) Q_EMIT self->pointFinished(copy);
+                },
+                Qt::QueuedConnection);
         };
         util::Control ctl;
         ctl.cancel = &cancel_;

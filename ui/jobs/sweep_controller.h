@@ -69,6 +69,7 @@ private:
 /// std::runtime_error / std::invalid_argument for bad data or options (naming the file or
 /// the option) and for a model without a forward pass; util::Cancelled when a baseline-only
 /// evaluation is cancelled.
-edits::SweepResult run_evaluation(const SweepRequest& request, const edits::SweepCallbacks& cb, const util::Control& ctl);
+edits::SweepResult run_evaluation(const SweepRequest& request, const edits::SweepCallbacks& cb,
+                                  const util::Control& ctl);
 
 }  // namespace tllm::ui

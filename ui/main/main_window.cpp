@@ -71,8 +71,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     };
     const ResultSet* R = &results_;
     Selection* S = selection_;
-    auto* errors = add_chart(QStringLiteral("errors_per_layer"), [R](const FigureStyle& s) { return build_error_chart(*R, s); },
-                             [R] { return error_csv(*R); });
+    auto* errors = add_chart(
+        QStringLiteral("errors_per_layer"), [R](const FigureStyle& s) { return build_error_chart(*R, s); },
+        [R] { return error_csv(*R); });
     auto* spectra = add_chart(
         QStringLiteral("mode_spectra"), [R, S](const FigureStyle& s) { return build_spectra_chart(*R, S->layer(), s); },
         [R, S] { return spectra_csv(*R, S->layer()); });
@@ -80,15 +81,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         QStringLiteral("head_spectra"),
         [R, S](const FigureStyle& s) { return build_head_spectra_chart(*R, S->layer(), S->head(), s); },
         [R, S] { return head_spectra_csv(*R, S->layer(), S->head()); });
-    auto* compression = add_chart(QStringLiteral("compression_per_layer"),
-                                  [R](const FigureStyle& s) { return build_compression_chart(*R, s); },
-                                  [R] { return compression_csv(*R); });
-    auto* convergence = add_chart(QStringLiteral("hooi_convergence"),
-                                  [R, S](const FigureStyle& s) { return build_convergence_chart(*R, s.screen ? S->layer() : -1, s); },
-                                  [R] { return convergence_csv(*R); });
+    auto* compression = add_chart(
+        QStringLiteral("compression_per_layer"), [R](const FigureStyle& s) { return build_compression_chart(*R, s); },
+        [R] { return compression_csv(*R); });
+    auto* convergence = add_chart(
+        QStringLiteral("hooi_convergence"),
+        [R, S](const FigureStyle& s) { return build_convergence_chart(*R, s.screen ? S->layer() : -1, s); },
+        [R] { return convergence_csv(*R); });
     const ExplorerData* E = &explorer_;
-    explorer_panel_ = add_chart(QStringLiteral("rank_explorer"), [E](const FigureStyle& s) { return build_pareto_chart(*E, s); },
-                                [E] { return pareto_csv(*E); });
+    explorer_panel_ = add_chart(
+        QStringLiteral("rank_explorer"), [E](const FigureStyle& s) { return build_pareto_chart(*E, s); },
+        [E] { return pareto_csv(*E); });
     heatmap_ = new HeatmapPanel(&results_, selection_, this);
     heatmap_->installEventFilter(this);
     figures_[heatmap_->figureName()] = heatmap_;
@@ -158,7 +161,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(selection_, &Selection::changed, this, [this] {
         scheduleRefresh();
-        if (selection_->layer() >= 0) statusBar()->showMessage(tr("layer %1, head %2").arg(selection_->layer()).arg(selection_->head()), 3000);
+        if (selection_->layer() >= 0)
+            statusBar()->showMessage(tr("layer %1, head %2").arg(selection_->layer()).arg(selection_->head()), 3000);
     });
 
     connect(run_panel_, &RunPanel::runRequested, this, &MainWindow::startRun);
@@ -208,17 +212,20 @@ void MainWindow::buildMenus() {
     auto* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("&Open model…"), QKeySequence::Open, this, [this] {
         QSettings s;
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open checkpoint directory"), s.value(QStringLiteral("last_dir")).toString());
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open checkpoint directory"),
+                                                              s.value(QStringLiteral("last_dir")).toString());
         if (!dir.isEmpty()) openModel(dir);
     });
     file->addAction(tr("Open model &file…"), QKeySequence(tr("Ctrl+Alt+O")), this, [this] {
         QSettings s;
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open checkpoint file"), s.value(QStringLiteral("last_dir")).toString(),
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open checkpoint file"),
+                                                       s.value(QStringLiteral("last_dir")).toString(),
                                                        tr("safetensors (*.safetensors *.safetensors.index.json)"));
         if (!f.isEmpty()) openModel(f);
     });
     file->addAction(tr("Open &project…"), QKeySequence(tr("Ctrl+Shift+O")), this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), QString(), tr("TensorLLM project (*.tllm.json *.json)"));
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open project"), QString(),
+                                                       tr("TensorLLM project (*.tllm.json *.json)"));
         if (!f.isEmpty()) openProject(f);
     });
     recent_menu_ = file->addMenu(tr("Recent"));
@@ -226,8 +233,8 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     file->addAction(tr("&Save project"), QKeySequence::Save, this, [this] {
         if (project_path_.isEmpty()) {
-            const QString f = QFileDialog::getSaveFileName(this, tr("Save project"), QStringLiteral("project.tllm.json"),
-                                                           tr("TensorLLM project (*.tllm.json)"));
+            const QString f = QFileDialog::getSaveFileName(
+                this, tr("Save project"), QStringLiteral("project.tllm.json"), tr("TensorLLM project (*.tllm.json)"));
             if (!f.isEmpty()) saveProject(f);
         } else {
             saveProject(project_path_);
@@ -252,7 +259,8 @@ void MainWindow::buildMenus() {
     auto* run = menuBar()->addMenu(tr("&Run"));
     run->addAction(tr("&Decompose selected layers"), QKeySequence(tr("Ctrl+R")), this, &MainWindow::startRun);
     run->addAction(tr("Evaluate &baseline"), QKeySequence(tr("Ctrl+Alt+B")), this, [this] { startEvaluation(true); });
-    run->addAction(tr("Run evaluation &sweep"), QKeySequence(tr("Ctrl+Alt+R")), this, [this] { startEvaluation(false); });
+    run->addAction(tr("Run evaluation &sweep"), QKeySequence(tr("Ctrl+Alt+R")), this,
+                   [this] { startEvaluation(false); });
     run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), this, [this] {
         cancelRun();
         cancelEvaluation();
@@ -260,7 +268,8 @@ void MainWindow::buildMenus() {
 
     auto* view = menuBar()->addMenu(tr("&View"));
     view->addAction(tr("&Overview"), QKeySequence(tr("Ctrl+1")), this, [this] { tabs_->setCurrentIndex(0); });
-    view->addAction(tr("&Heads, compression, convergence"), QKeySequence(tr("Ctrl+2")), this, [this] { tabs_->setCurrentIndex(1); });
+    view->addAction(tr("&Heads, compression, convergence"), QKeySequence(tr("Ctrl+2")), this,
+                    [this] { tabs_->setCurrentIndex(1); });
     view->addAction(tr("&Evaluation"), QKeySequence(tr("Ctrl+3")), this, [this] { tabs_->setCurrentIndex(2); });
     view->addAction(tr("Next layer"), QKeySequence(tr("Ctrl+Down")), this, [this] {
         auto it = results_.layers.upper_bound(selection_->layer());
@@ -288,13 +297,15 @@ void MainWindow::buildMenus() {
 
 void MainWindow::logLine(const QString& text, bool error) {
     const QString stamp = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
-    log_->appendHtml(QStringLiteral("<span style='color:%1'>%2 %3</span>")
-                         .arg(error ? QStringLiteral("#b00020") : QStringLiteral("#202020"), stamp, text.toHtmlEscaped()));
+    log_->appendHtml(
+        QStringLiteral("<span style='color:%1'>%2 %3</span>")
+            .arg(error ? QStringLiteral("#b00020") : QStringLiteral("#202020"), stamp, text.toHtmlEscaped()));
 }
 
 void MainWindow::openModel(const QString& path) {
     if (running() || evaluating()) {
-        QMessageBox::information(this, tr("Busy"), tr("Cancel the running decomposition or evaluation before opening another model."));
+        QMessageBox::information(this, tr("Busy"),
+                                 tr("Cancel the running decomposition or evaluation before opening another model."));
         return;
     }
     opening_ = true;
@@ -331,8 +342,7 @@ void MainWindow::setModel(std::shared_ptr<const model::Model> m, const QString& 
         try {
             demo = QFileInfo(QString::fromStdString(util::default_model_dir())).canonicalFilePath() ==
                    QFileInfo(QString::fromStdString(model_->checkpoint().directory())).canonicalFilePath();
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
         eval_panel_->setModel(model_, demo, run_panel_->ranks());
     }
     sweep_backup_.reset();
@@ -446,8 +456,9 @@ bool MainWindow::startRun() {
     for (int l : o.layers) run_panel_->setLayerStatus(l, tr("queued"));
     progress_->setValue(0);
     progress_->show();
-    logLine(tr("decomposing %1 layer(s): %2, %3").arg(o.layers.size()).arg(QString::fromStdString(o.ranks.describe()),
-                                                                            QLatin1String(tucker::method_name(o.tucker.method))));
+    logLine(tr("decomposing %1 layer(s): %2, %3")
+                .arg(o.layers.size())
+                .arg(QString::fromStdString(o.ranks.describe()), QLatin1String(tucker::method_name(o.tucker.method))));
     return true;
 }
 
@@ -478,7 +489,8 @@ void MainWindow::onLayerFinished(std::shared_ptr<const jobs::LayerResult> r) {
                 .arg(r->measures.ratio, 0, 'f', 2)
                 .arg(r->warnings.empty() ? QLatin1String(tucker::status_name(r->status)) : QLatin1String("warning"))
                 .arg(r->seconds_total, 0, 'f', 2));
-    for (const auto& w : r->warnings) logLine(tr("layer %1: warning: %2").arg(r->layer).arg(QString::fromStdString(w)), true);
+    for (const auto& w : r->warnings)
+        logLine(tr("layer %1: warning: %2").arg(r->layer).arg(QString::fromStdString(w)), true);
     // The selection stays where the user put it: a selected layer of this run shows its result
     // when it arrives. Only a selection that this run will never fill moves, once, to a result.
     const int sel = selection_->layer();
@@ -493,7 +505,8 @@ void MainWindow::addResult(std::shared_ptr<const jobs::LayerResult> r) {
         spectra_->put(r->layer, std::make_shared<const analysis::ModeSpectra>(*r->spectra));
         spectra_errors_.erase(r->layer);
     }
-    exact_history_[r->layer].push_back({r->ranks, r->measures.compressed_params, r->measures.ratio, 0, 0, r->measures.rel_error});
+    exact_history_[r->layer].push_back(
+        {r->ranks, r->measures.compressed_params, r->measures.ratio, 0, 0, r->measures.rel_error});
     run_panel_->setLayerResult(*r);
     results_.layers[r->layer] = std::move(r);
 }
@@ -510,7 +523,8 @@ void MainWindow::onRunFinished(std::shared_ptr<const jobs::JobSummary> s) {
     } else {
         int warned = 0;
         for (const auto& r : s->layers) warned += !r.warnings.empty();
-        logLine(tr("finished in %1 s (%2 failed, %3 with warnings)").arg(s->seconds, 0, 'f', 2).arg(s->failed).arg(warned));
+        logLine(
+            tr("finished in %1 s (%2 failed, %3 with warnings)").arg(s->seconds, 0, 'f', 2).arg(s->failed).arg(warned));
     }
     // A selected layer that has no result after the run (a failed layer): the first that has.
     if (!results_.empty() && !results_.layer(selection_->layer())) selection_->select(results_.layers.begin()->first);
@@ -524,7 +538,9 @@ void MainWindow::onProgress() {
     if (!jobs_->running()) return;
     progress_->setValue(int(jobs_->progress() * 1000));
     const double rem = jobs_->remaining();
-    progress_label_->setText(tr("%1 s elapsed%2").arg(jobs_->elapsed(), 0, 'f', 1).arg(rem >= 0 ? tr(", ~%1 s left").arg(rem, 0, 'f', 1) : QString()));
+    progress_label_->setText(tr("%1 s elapsed%2")
+                                 .arg(jobs_->elapsed(), 0, 'f', 1)
+                                 .arg(rem >= 0 ? tr(", ~%1 s left").arg(rem, 0, 'f', 1) : QString()));
     for (const auto& [l, p] : jobs_->layerProgress())
         if (p > 0 && p < 1) run_panel_->setLayerStatus(l, tr("%1%").arg(int(p * 100)));
 }
@@ -537,8 +553,10 @@ void MainWindow::refreshCharts() {
     // Only what is on screen is rebuilt now; the other tab's charts when it is shown.
     for (auto& [name, f] : figures_) {
         if (f == explorer_panel_) continue;
-        if (f->isVisible() || !isVisible()) f->refresh();
-        else stale_.insert(f);
+        if (f->isVisible() || !isVisible())
+            f->refresh();
+        else
+            stale_.insert(f);
     }
     updateExplorer();
 }
@@ -546,8 +564,10 @@ void MainWindow::refreshCharts() {
 void MainWindow::updateExplorer() {
     explorer_ = ExplorerData{};
     const int layer = selection_->layer();
-    if (!model_) explorer_.message = tr("open a model to explore ranks");
-    else if (layer < 0) explorer_.message = tr("select a layer");
+    if (!model_)
+        explorer_.message = tr("open a model to explore ranks");
+    else if (layer < 0)
+        explorer_.message = tr("select a layer");
     if (model_ && layer >= 0) {
         explorer_.layer = layer;
         // A layer whose spectra failed is not retried on every update (a new model clears it).
@@ -573,7 +593,9 @@ void MainWindow::updateExplorer() {
     explorer_panel_->refresh();
 }
 
-FigurePanel* MainWindow::currentFigure() const { return last_figure_ ? last_figure_ : figures_.at(QStringLiteral("errors_per_layer")); }
+FigurePanel* MainWindow::currentFigure() const {
+    return last_figure_ ? last_figure_ : figures_.at(QStringLiteral("errors_per_layer"));
+}
 
 bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
     if (event->type() == QEvent::MouseButtonPress || event->type() == QEvent::FocusIn) {
@@ -603,8 +625,10 @@ void MainWindow::rebuildRecentMenu() {
     const QStringList list = QSettings().value(QStringLiteral("recent")).toStringList();
     for (const QString& p : list)
         recent_menu_->addAction(p, this, [this, p] {
-            if (p.endsWith(QLatin1String(".tllm.json"))) openProject(p);
-            else openModel(p);
+            if (p.endsWith(QLatin1String(".tllm.json")))
+                openProject(p);
+            else
+                openModel(p);
         });
     recent_menu_->setEnabled(!list.isEmpty());
 }
@@ -631,8 +655,10 @@ void MainWindow::dropEvent(QDropEvent* e) {
     const auto urls = e->mimeData()->urls();
     if (urls.isEmpty() || !urls.front().isLocalFile()) return;
     const QString p = urls.front().toLocalFile();
-    if (p.endsWith(QLatin1String(".tllm.json"))) openProject(p);
-    else openModel(p);
+    if (p.endsWith(QLatin1String(".tllm.json")))
+        openProject(p);
+    else
+        openModel(p);
 }
 
 }  // namespace tllm::ui

@@ -49,11 +49,15 @@ void MainWindow::buildEvaluation() {
     EvalPanel* E = eval_panel_;
     auto* pareto = add_chart(
         QStringLiteral("sweep_quality_compression"),
-        [W, S, E](const FigureStyle& s) { return build_sweep_pareto_chart(*W, E->ratioAxis(), s.screen ? S->layer() : -1, s); },
+        [W, S, E](const FigureStyle& s) {
+            return build_sweep_pareto_chart(*W, E->ratioAxis(), s.screen ? S->layer() : -1, s);
+        },
         [W, E] { return sweep_pareto_csv(*W, E->ratioAxis()); });
     auto* per_layer = add_chart(
         QStringLiteral("sweep_loss_and_error_per_layer"),
-        [this](const FigureStyle& s) { return build_sweep_layer_chart(sweep_, sweepColumn(), s.screen ? selection_->layer() : -1, s); },
+        [this](const FigureStyle& s) {
+            return build_sweep_layer_chart(sweep_, sweepColumn(), s.screen ? selection_->layer() : -1, s);
+        },
         [this] { return sweep_layer_csv(sweep_, sweepColumn()); });
 
     sweep_table_ = new QTableWidget(0, 11, this);
@@ -83,15 +87,15 @@ void MainWindow::buildEvaluation() {
         const SweepTable t = sweep_table(sweep_);
         for (const auto& q : sweep_.points) {
             const double x = ratio == SweepRatio::Layer ? q.layer_ratio : q.model_ratio;
-            if (q.ran() && std::abs(x - p.x()) <= 1e-9 * std::max(1.0, x) && std::abs(q.delta_nll - p.y()) <= 1e-12 + 1e-9 * std::abs(q.delta_nll)) {
+            if (q.ran() && std::abs(x - p.x()) <= 1e-9 * std::max(1.0, x) &&
+                std::abs(q.delta_nll - p.y()) <= 1e-12 + 1e-9 * std::abs(q.delta_nll)) {
                 selectSweepCell(q.spec.layer, t.column_of(q.spec.choice, q.spec.laser));
                 return;
             }
         }
     });
-    connect(per_layer, &ChartPanel::pointClicked, this, [this](const QString&, QPointF p) {
-        selectSweepCell(int(std::lround(p.x())), sweepColumn());
-    });
+    connect(per_layer, &ChartPanel::pointClicked, this,
+            [this](const QString&, QPointF p) { selectSweepCell(int(std::lround(p.x())), sweepColumn()); });
     connect(sweep_table_, &QTableWidget::cellClicked, this, [this](int row, int) {
         const auto* item = sweep_table_->item(row, 0);
         if (item) selectSweepCell(item->data(Qt::UserRole).toInt(), item->data(Qt::UserRole + 1).toInt());
@@ -190,11 +194,14 @@ void MainWindow::selectSweepCell(int layer, int column) {
         sweep_heatmap_->setColumn(column);
         const SweepTable t = sweep_table(sweep_);
         // Fixed ranks of an attention edit become the decomposition panel's ranks.
-        const auto [choice, laser] = column < int(t.columns.size()) ? t.columns[std::size_t(column)] : std::pair(-1, -1);
+        const auto [choice, laser] =
+            column < int(t.columns.size()) ? t.columns[std::size_t(column)] : std::pair(-1, -1);
         if (choice >= 0 && choice < int(sweep_.options.choices.size())) {
             const auto& spec = sweep_.options.choices[std::size_t(choice)];
-            if (spec.kind == tucker::RankSpec::Kind::Fixed) run_panel_->setRanks(spec.ranks);
-            else if (const auto* q = t.at(layer, column); q && q->ranks[0] > 0) run_panel_->setRanks(q->ranks);
+            if (spec.kind == tucker::RankSpec::Kind::Fixed)
+                run_panel_->setRanks(spec.ranks);
+            else if (const auto* q = t.at(layer, column); q && q->ranks[0] > 0)
+                run_panel_->setRanks(q->ranks);
         }
     }
     if (layer >= 0) selection_->select(layer);
@@ -221,7 +228,11 @@ void MainWindow::showBaseline() {
                        .arg(b.ppl.n_tokens)
                        .arg(b.ppl.n_windows() > 0 ? QString::number(b.ppl.n_windows()) : QStringLiteral("?"))
                        .arg(b.ppl.ctx);
-    if (b.mc) text += tr("; accuracy %1 ± %2 (%3 items)").arg(b.mc->acc, 0, 'f', 4).arg(b.mc->acc_stderr, 0, 'f', 4).arg(b.mc->items.size());
+    if (b.mc)
+        text += tr("; accuracy %1 ± %2 (%3 items)")
+                    .arg(b.mc->acc, 0, 'f', 4)
+                    .arg(b.mc->acc_stderr, 0, 'f', 4)
+                    .arg(b.mc->items.size());
     eval_panel_->setBaselineText(text);
 }
 
@@ -233,19 +244,24 @@ void MainWindow::rebuildSweepTable() {
 void MainWindow::addSweepRow(const edits::SweepPoint& p) {
     const int row = sweep_table_->rowCount();
     sweep_table_->insertRow(row);
-    auto num = [](double v, int prec, char f = 'f') { return std::isfinite(v) ? QString::number(v, f, prec) : QString(); };
+    auto num = [](double v, int prec, char f = 'f') {
+        return std::isfinite(v) ? QString::number(v, f, prec) : QString();
+    };
     const bool ranks = p.ranks[0] > 0;
-    const QStringList cells{QString::number(p.spec.layer),
-                            QString::fromStdString(p.label),
-                            ranks ? QStringLiteral("%1,%2,%3").arg(p.ranks[0]).arg(p.ranks[1]).arg(p.ranks[2]) : QString(),
-                            num(std::isfinite(p.weight_error) ? p.weight_error : p.laser_error, 4),
-                            num(p.layer_ratio, 2),
-                            std::isfinite(p.delta_nll) ? (p.delta_nll >= 0 ? QStringLiteral("+") : QString()) + QString::number(p.delta_nll, 'f', 5) : QString(),
-                            num(p.delta_nll_stderr, 5),
-                            num(p.kl_mean, 3, 'g'),
-                            num(p.top1_agreement, 4),
-                            p.mc ? QStringLiteral("%1 (%2)").arg(p.mc->acc, 0, 'f', 3).arg(p.mc->delta_acc, 0, 'f', 3) : QString(),
-                            p.ran() ? QString::fromLatin1(tucker::status_name(p.status)) : QString::fromStdString(p.message)};
+    const QStringList cells{
+        QString::number(p.spec.layer),
+        QString::fromStdString(p.label),
+        ranks ? QStringLiteral("%1,%2,%3").arg(p.ranks[0]).arg(p.ranks[1]).arg(p.ranks[2]) : QString(),
+        num(std::isfinite(p.weight_error) ? p.weight_error : p.laser_error, 4),
+        num(p.layer_ratio, 2),
+        std::isfinite(p.delta_nll)
+            ? (p.delta_nll >= 0 ? QStringLiteral("+") : QString()) + QString::number(p.delta_nll, 'f', 5)
+            : QString(),
+        num(p.delta_nll_stderr, 5),
+        num(p.kl_mean, 3, 'g'),
+        num(p.top1_agreement, 4),
+        p.mc ? QStringLiteral("%1 (%2)").arg(p.mc->acc, 0, 'f', 3).arg(p.mc->delta_acc, 0, 'f', 3) : QString(),
+        p.ran() ? QString::fromLatin1(tucker::status_name(p.status)) : QString::fromStdString(p.message)};
     const int column = sweep_table(sweep_).column_of(p.spec.choice, p.spec.laser);
     for (int c = 0; c < cells.size(); ++c) {
         auto* item = new QTableWidgetItem(cells[c]);
@@ -261,14 +277,20 @@ void MainWindow::addSweepRow(const edits::SweepPoint& p) {
 void MainWindow::onSweepPoint(std::shared_ptr<const edits::SweepPoint> p) {
     sweep_.points.push_back(*p);
     addSweepRow(sweep_.points.back());
-    if (!p->ran()) logLine(tr("layer %1, %2: %3").arg(p->spec.layer).arg(QString::fromStdString(p->label), QString::fromStdString(p->message)), true);
+    if (!p->ran())
+        logLine(tr("layer %1, %2: %3")
+                    .arg(p->spec.layer)
+                    .arg(QString::fromStdString(p->label), QString::fromStdString(p->message)),
+                true);
     scheduleRefresh();
 }
 
 void MainWindow::onSweepProgress() {
     if (!evaluating()) return;
     const double rem = sweeps_->remaining();
-    QString text = tr("%1 s elapsed%2").arg(sweeps_->elapsed(), 0, 'f', 1).arg(rem >= 0 ? tr(", ~%1 s left").arg(rem, 0, 'f', 1) : QString());
+    QString text = tr("%1 s elapsed%2")
+                       .arg(sweeps_->elapsed(), 0, 'f', 1)
+                       .arg(rem >= 0 ? tr(", ~%1 s left").arg(rem, 0, 'f', 1) : QString());
     if (!sweeps_->baselineOnly()) text = tr("%1 of %2 points, ").arg(sweep_.points.size()).arg(sweep_.grid_size) + text;
     eval_panel_->setProgress(sweeps_->progress(), text);
 }
@@ -299,9 +321,15 @@ void MainWindow::onSweepFinished(std::shared_ptr<const edits::SweepResult> r, co
     int failed = 0;
     for (const auto& p : r->points) failed += !p.ran();
     QString msg;
-    if (r->points.empty() && r->grid_size == 0) msg = tr("Baseline evaluated in %1 s.").arg(r->seconds, 0, 'f', 1);
-    else if (cancelled) msg = tr("Cancelled after %1 s: %2 of %3 points kept.").arg(r->seconds, 0, 'f', 1).arg(r->points.size()).arg(r->grid_size);
-    else msg = tr("%1 points in %2 s (%3 failed).").arg(r->points.size()).arg(r->seconds, 0, 'f', 1).arg(failed);
+    if (r->points.empty() && r->grid_size == 0)
+        msg = tr("Baseline evaluated in %1 s.").arg(r->seconds, 0, 'f', 1);
+    else if (cancelled)
+        msg = tr("Cancelled after %1 s: %2 of %3 points kept.")
+                  .arg(r->seconds, 0, 'f', 1)
+                  .arg(r->points.size())
+                  .arg(r->grid_size);
+    else
+        msg = tr("%1 points in %2 s (%3 failed).").arg(r->points.size()).arg(r->seconds, 0, 'f', 1).arg(failed);
     eval_panel_->showMessage(msg);
     logLine(msg);
     statusBar()->showMessage(msg, 5000);

@@ -21,21 +21,24 @@ namespace tllm::ui {
 
 void MainWindow::buildExportMenu(QMenu* file) {
     file->addAction(tr("Open &results (HDF5)…"), QKeySequence(tr("Ctrl+Shift+R")), this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open results"), QString(), tr("HDF5 results (*.h5 *.hdf5)"));
+        const QString f =
+            QFileDialog::getOpenFileName(this, tr("Open results"), QString(), tr("HDF5 results (*.h5 *.hdf5)"));
         if (!f.isEmpty()) openResults(f);
     });
     auto* ex = file->addMenu(tr("Export &results"));
     ex->addAction(tr("Compressed weights (&HDF5)…"), QKeySequence(tr("Ctrl+Shift+H")), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export compressed weights"), QStringLiteral("results.h5"),
-                                                       tr("HDF5 (*.h5)"));
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export compressed weights"),
+                                                       QStringLiteral("results.h5"), tr("HDF5 (*.h5)"));
         if (!f.isEmpty()) exportResults(ExportKind::Hdf5, f);
     });
     ex->addAction(tr("&Denoised checkpoint…"), this, [this] {
-        const QString d = QFileDialog::getSaveFileName(this, tr("Denoised checkpoint directory (new)"), QStringLiteral("denoised"));
+        const QString d =
+            QFileDialog::getSaveFileName(this, tr("Denoised checkpoint directory (new)"), QStringLiteral("denoised"));
         if (!d.isEmpty()) exportResults(ExportKind::Denoised, d);
     });
     ex->addAction(tr("&Factorised checkpoint…"), this, [this] {
-        const QString d = QFileDialog::getSaveFileName(this, tr("Factorised checkpoint directory (new)"), QStringLiteral("factorised"));
+        const QString d = QFileDialog::getSaveFileName(this, tr("Factorised checkpoint directory (new)"),
+                                                       QStringLiteral("factorised"));
         if (!d.isEmpty()) exportResults(ExportKind::Factorised, d);
     });
 }
@@ -75,9 +78,13 @@ bool MainWindow::exportResults(ExportKind kind, const QString& path) {
                 message = tr("wrote %1").arg(path);
             } else {
                 exporting::DenoisedOptions d;
-                d.form = kind == ExportKind::Denoised ? exporting::CheckpointForm::Dense : exporting::CheckpointForm::Factorised;
+                d.form = kind == ExportKind::Denoised ? exporting::CheckpointForm::Dense
+                                                      : exporting::CheckpointForm::Factorised;
                 const auto rep = exporting::write_denoised_checkpoint(path.toStdString(), *model, opt, *summary, d);
-                message = tr("wrote %1 (%2 files, %3 tensors replaced)").arg(path).arg(rep.files.size()).arg(rep.replaced_tensors.size());
+                message = tr("wrote %1 (%2 files, %3 tensors replaced)")
+                              .arg(path)
+                              .arg(rep.files.size())
+                              .arg(rep.replaced_tensors.size());
             }
         } catch (const std::exception& e) {
             ok = false;
@@ -107,7 +114,9 @@ void MainWindow::openResults(const QString& path) {
     load_in_background(
         this,
         // In a helper process: libhdf5 never runs on the (untrusted) file in the GUI.
-        [path] { return std::make_shared<const exporting::ResultsFile>(exporting::read_results_isolated(path.toStdString())); },
+        [path] {
+            return std::make_shared<const exporting::ResultsFile>(exporting::read_results_isolated(path.toStdString()));
+        },
         [this, path](const std::shared_ptr<const exporting::ResultsFile>& f, const QString& error) {
             if (!f) {
                 logLine(error, true);
@@ -122,7 +131,9 @@ void MainWindow::openResults(const QString& path) {
                 pending_results_ = f;
                 openModel(model_path);
             } else {
-                logLine(tr("the model of %1 (%2) is not available; showing the stored results only").arg(path, model_path), true);
+                logLine(
+                    tr("the model of %1 (%2) is not available; showing the stored results only").arg(path, model_path),
+                    true);
                 applyResultsFile(f);
             }
         });
@@ -133,7 +144,9 @@ void MainWindow::applyResultsFile(const std::shared_ptr<const exporting::Results
         try {
             exporting::verify_source(f->meta, *model_);
         } catch (const std::exception& e) {
-            logLine(tr("%1; the results are shown but may not belong to this checkpoint").arg(QString::fromStdString(e.what())), true);
+            logLine(tr("%1; the results are shown but may not belong to this checkpoint")
+                        .arg(QString::fromStdString(e.what())),
+                    true);
         }
     }
     results_ = ResultSet{};
@@ -146,7 +159,9 @@ void MainWindow::applyResultsFile(const std::shared_ptr<const exporting::Results
     last_options_ = f->meta.options;
     if (model_) run_panel_->setOptions(f->meta.options);
     if (!results_.layers.empty()) selection_->select(results_.layers.begin()->first);
-    logLine(tr("results of %1 layer(s) loaded from %2 (no recomputation)").arg(results_.layers.size()).arg(QString::fromStdString(f->path)));
+    logLine(tr("results of %1 layer(s) loaded from %2 (no recomputation)")
+                .arg(results_.layers.size())
+                .arg(QString::fromStdString(f->path)));
     scheduleRefresh();
     updateExplorer();
 }

@@ -34,8 +34,7 @@ double parse_positive(const std::string& s, const std::string& what) {
         std::size_t used = 0;
         const double v = std::stod(s, &used);
         if (used == s.size() && std::isfinite(v) && v > 0) return v;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     throw std::invalid_argument("rank choices: " + what + " '" + s + "' is not a positive number");
 }
 
@@ -69,7 +68,8 @@ std::vector<tucker::RankSpec> parse_choice_list(const std::string& text) {
         if (item.rfind("tol", 0) == 0) {
             s.kind = tucker::RankSpec::Kind::Tolerance;
             s.tolerance = parse_positive(trimmed(item.substr(3)), "tolerance");
-            if (s.tolerance > 1) throw std::invalid_argument("rank choices: tolerance " + item.substr(3) + " is above 1");
+            if (s.tolerance > 1)
+                throw std::invalid_argument("rank choices: tolerance " + item.substr(3) + " is above 1");
         } else if (item.rfind("ratio", 0) == 0) {
             s.kind = tucker::RankSpec::Kind::Ratio;
             s.ratio = parse_positive(trimmed(item.substr(5)), "ratio");
@@ -87,11 +87,11 @@ std::string format_choice_list(const std::vector<tucker::RankSpec>& choices) {
     for (const auto& c : choices) {
         if (!out.empty()) out += "; ";
         switch (c.kind) {
-        case tucker::RankSpec::Kind::Tolerance: out += "tol " + short_number(c.tolerance); break;
-        case tucker::RankSpec::Kind::Ratio: out += "ratio " + short_number(c.ratio); break;
-        default:
-            out += std::to_string(c.ranks[0]) + "," + std::to_string(c.ranks[1]) + "," + std::to_string(c.ranks[2]);
-            break;
+            case tucker::RankSpec::Kind::Tolerance: out += "tol " + short_number(c.tolerance); break;
+            case tucker::RankSpec::Kind::Ratio: out += "ratio " + short_number(c.ratio); break;
+            default:
+                out += std::to_string(c.ranks[0]) + "," + std::to_string(c.ranks[1]) + "," + std::to_string(c.ranks[2]);
+                break;
         }
     }
     return out;
@@ -149,12 +149,14 @@ EvalPanel::EvalPanel(QWidget* parent) : QWidget(parent) {
     auto* edits_box = new QGroupBox(tr("Sweep"), this);
     auto* ef = new QFormLayout(edits_box);
     choices_ = new QLineEdit(edits_box);
-    choices_->setToolTip(tr("Attention rank choices separated by ';': fixed ranks R1,R2,R3, 'tol ε' (guaranteed error), "
-                            "'ratio CR' (compression ratio). Each is applied alone to every layer."));
+    choices_->setToolTip(
+        tr("Attention rank choices separated by ';': fixed ranks R1,R2,R3, 'tol ε' (guaranteed error), "
+           "'ratio CR' (compression ratio). Each is applied alone to every layer."));
     layers_ = new QLineEdit(edits_box);
     layers_->setPlaceholderText(tr("all, or e.g. 0-3,7"));
     method_ = new QComboBox(edits_box);
-    method_->addItems({tr("as in Decomposition"), QStringLiteral("HOOI"), QStringLiteral("ST-HOSVD"), QStringLiteral("HOSVD")});
+    method_->addItems(
+        {tr("as in Decomposition"), QStringLiteral("HOOI"), QStringLiteral("ST-HOSVD"), QStringLiteral("HOSVD")});
     laser_ = new QLineEdit(edits_box);
     laser_->setPlaceholderText(tr("optional, e.g. down:16,up:8"));
     laser_->setToolTip(tr("LASER: an MLP matrix (up, down, gate) truncated to a rank, each applied alone"));
@@ -201,11 +203,13 @@ EvalPanel::EvalPanel(QWidget* parent) : QWidget(parent) {
 
     connect(source_, &QComboBox::currentIndexChanged, this, [this] { updateEnabled(); });
     connect(browse_text_, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Evaluation text"), text_->text(), tr("Text (*.txt);;All files (*)"));
+        const QString f =
+            QFileDialog::getOpenFileName(this, tr("Evaluation text"), text_->text(), tr("Text (*.txt);;All files (*)"));
         if (!f.isEmpty()) text_->setText(f);
     });
     connect(browse_mc, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Multiple-choice items"), mc_->text(), tr("JSONL (*.jsonl *.json);;All files (*)"));
+        const QString f = QFileDialog::getOpenFileName(this, tr("Multiple-choice items"), mc_->text(),
+                                                       tr("JSONL (*.jsonl *.json);;All files (*)"));
         if (!f.isEmpty()) mc_->setText(f);
     });
     connect(ratio_axis_, &QComboBox::currentIndexChanged, this, &EvalPanel::ratioAxisChanged);
@@ -262,8 +266,10 @@ SweepRequest EvalPanel::request(bool baseline_only, const tucker::TuckerOptions&
     if (o.ppl.max_tokens == 1) throw std::invalid_argument("token budget: must be at least 2 tokens");
     if (baseline_only) return rq;
     o.choices = parse_choice_list(choices_->text().toStdString());
-    if (!laser_->text().trimmed().isEmpty()) o.laser = edits::parse_laser_list(laser_->text().trimmed().toStdString(), "LASER");
-    if (o.choices.empty() && o.laser.empty()) throw std::invalid_argument("give at least one rank choice or LASER edit");
+    if (!laser_->text().trimmed().isEmpty())
+        o.laser = edits::parse_laser_list(laser_->text().trimmed().toStdString(), "LASER");
+    if (o.choices.empty() && o.laser.empty())
+        throw std::invalid_argument("give at least one rank choice or LASER edit");
     o.layers = util::parse_layer_list(layers_->text().trimmed().toStdString());
     o.tucker = tucker;
     const tucker::Method methods[3] = {tucker::Method::HOOI, tucker::Method::STHOSVD, tucker::Method::HOSVD};
@@ -274,7 +280,8 @@ SweepRequest EvalPanel::request(bool baseline_only, const tucker::TuckerOptions&
 void EvalPanel::setFromSweep(const edits::SweepResult& r) {
     const QString bundled = bundled_text();
     const QString src = QString::fromStdString(r.text_source);
-    const bool is_bundled = !bundled.isEmpty() && QFileInfo(src).canonicalFilePath() == QFileInfo(bundled).canonicalFilePath();
+    const bool is_bundled =
+        !bundled.isEmpty() && QFileInfo(src).canonicalFilePath() == QFileInfo(bundled).canonicalFilePath();
     source_->setCurrentIndex(is_bundled ? 0 : 1);
     text_->setText(is_bundled ? QString() : src);
     mc_->setText(QString::fromStdString(r.mc_source));
@@ -283,7 +290,8 @@ void EvalPanel::setFromSweep(const edits::SweepResult& r) {
     max_tokens_->setValue(int(std::min<std::int64_t>(r.options.ppl.max_tokens, max_tokens_->maximum())));
     if (!r.options.choices.empty()) choices_->setText(QString::fromStdString(format_choice_list(r.options.choices)));
     if (!r.layers.empty() || !r.points.empty())
-        layers_->setText(r.options.layers.empty() ? QStringLiteral("all") : QString::fromStdString(util::format_layer_list(r.options.layers)));
+        layers_->setText(r.options.layers.empty() ? QStringLiteral("all")
+                                                  : QString::fromStdString(util::format_layer_list(r.options.layers)));
     std::string laser;
     for (const auto& l : r.options.laser) laser += (laser.empty() ? "" : ",") + l.describe();
     laser_->setText(QString::fromStdString(laser));
@@ -306,12 +314,15 @@ void EvalPanel::setProgress(float fraction, const QString& text) {
 }
 
 void EvalPanel::showMessage(const QString& text, bool error) {
-    message_->setText(error ? QStringLiteral("<span style='color:#b00020'>%1</span>").arg(text.toHtmlEscaped()) : text.toHtmlEscaped());
+    message_->setText(error ? QStringLiteral("<span style='color:#b00020'>%1</span>").arg(text.toHtmlEscaped())
+                            : text.toHtmlEscaped());
 }
 
 void EvalPanel::setBaselineText(const QString& text) { baseline_text_->setText(text); }
 
-SweepRatio EvalPanel::ratioAxis() const { return ratio_axis_->currentIndex() == 0 ? SweepRatio::Layer : SweepRatio::Model; }
+SweepRatio EvalPanel::ratioAxis() const {
+    return ratio_axis_->currentIndex() == 0 ? SweepRatio::Layer : SweepRatio::Model;
+}
 
 void EvalPanel::updateEnabled() {
     const bool file = source_->currentIndex() == 1;

@@ -14,7 +14,8 @@ namespace tllm::ui {
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(4, 4, 4, 4);
-    summary_ = new QLabel(tr("No model. Open a checkpoint directory or .safetensors file (Ctrl+O), or drop it here."), this);
+    summary_ =
+        new QLabel(tr("No model. Open a checkpoint directory or .safetensors file (Ctrl+O), or drop it here."), this);
     summary_->setWordWrap(true);
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     tree_ = new QTreeWidget(this);
@@ -36,24 +37,28 @@ void ModelPanel::setModel(const model::Model* m) {
     }
     const auto& S = m->shape();
     const auto& ck = m->checkpoint();
-    summary_->setText(tr("<b>%1</b><br>%2 (architecture <i>%3</i>), %4 attention layers, d = %5, %6 heads, %7 kv heads, "
-                         "head_dim %8, %9 on disk")
-                          .arg(QString::fromStdString(ck.path()).toHtmlEscaped(), QString::fromStdString(m->config().model_type),
-                               QString::fromStdString(m->architecture().name))
-                          .arg(m->layers().size())
-                          .arg(S.d)
-                          .arg(S.h)
-                          .arg(S.n_kv)
-                          .arg(S.dv)
-                          .arg(QString::fromStdString(util::format_bytes(ck.total_bytes()))));
+    summary_->setText(
+        tr("<b>%1</b><br>%2 (architecture <i>%3</i>), %4 attention layers, d = %5, %6 heads, %7 kv heads, "
+           "head_dim %8, %9 on disk")
+            .arg(QString::fromStdString(ck.path()).toHtmlEscaped(), QString::fromStdString(m->config().model_type),
+                 QString::fromStdString(m->architecture().name))
+            .arg(m->layers().size())
+            .arg(S.d)
+            .arg(S.h)
+            .arg(S.n_kv)
+            .arg(S.dv)
+            .arg(QString::fromStdString(util::format_bytes(ck.total_bytes()))));
     auto* files = new QTreeWidgetItem(tree_, {tr("Files"), tr("%1 shard(s)").arg(ck.shards().size())});
     for (const auto& sh : ck.shards())
-        new QTreeWidgetItem(files, {QString::fromStdString(sh->path()), QString::fromStdString(util::format_bytes(sh->file_size()))});
-    auto* layers = new QTreeWidgetItem(tree_, {tr("Attention layers"), tr("W_all: %1 × %2 × 4 × %3 each").arg(S.d).arg(S.dv).arg(S.h)});
+        new QTreeWidgetItem(
+            files, {QString::fromStdString(sh->path()), QString::fromStdString(util::format_bytes(sh->file_size()))});
+    auto* layers = new QTreeWidgetItem(
+        tree_, {tr("Attention layers"), tr("W_all: %1 × %2 × 4 × %3 each").arg(S.d).arg(S.dv).arg(S.h)});
     for (const auto& L : m->layers()) {
-        auto* item = new QTreeWidgetItem(layers, {tr("layer %1").arg(L.index), tr("%1 params, %2")
-                                                                                    .arg(S.original_params())
-                                                                                    .arg(QString::fromUtf8(io::dtype_name(L.dtype).data()))});
+        auto* item = new QTreeWidgetItem(
+            layers,
+            {tr("layer %1").arg(L.index),
+             tr("%1 params, %2").arg(S.original_params()).arg(QString::fromUtf8(io::dtype_name(L.dtype).data()))});
         for (const auto& t : L.tensors) {
             const auto* info = ck.at(t).info;
             QString shape;
@@ -71,7 +76,8 @@ void ModelPanel::setModel(const model::Model* m) {
                                  QString::fromStdString(key.second)});
     un->setExpanded(true);
     if (!m->warnings().empty() || !ck.warnings().empty()) {
-        auto* w = new QTreeWidgetItem(tree_, {tr("Warnings"), QString::number(m->warnings().size() + ck.warnings().size())});
+        auto* w =
+            new QTreeWidgetItem(tree_, {tr("Warnings"), QString::number(m->warnings().size() + ck.warnings().size())});
         for (const auto& s : m->warnings()) new QTreeWidgetItem(w, {QString::fromStdString(s), {}});
         for (const auto& s : ck.warnings()) new QTreeWidgetItem(w, {QString::fromStdString(s), {}});
         w->setExpanded(true);

@@ -91,7 +91,8 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     auto* ranks_box = new QGroupBox(tr("Ranks"), this);
     auto* rb = new QVBoxLayout(ranks_box);
     mode_ = new QComboBox(ranks_box);
-    mode_->addItems({tr("Fixed ranks (R1, R2, R3)"), tr("Error tolerance ε (guaranteed)"), tr("Target compression ratio")});
+    mode_->addItems(
+        {tr("Fixed ranks (R1, R2, R3)"), tr("Error tolerance ε (guaranteed)"), tr("Target compression ratio")});
     rb->addWidget(mode_);
     mode_stack_ = new QStackedWidget(ranks_box);
     auto* fixed = new QWidget(mode_stack_);
@@ -187,7 +188,8 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
             updatePreview();
             Q_EMIT ranksChanged(ranks());
         });
-    for (auto* sb : {tol_, ratio_, hooi_tol_}) connect(sb, &QDoubleSpinBox::valueChanged, this, &RunPanel::updatePreview);
+    for (auto* sb : {tol_, ratio_, hooi_tol_})
+        connect(sb, &QDoubleSpinBox::valueChanged, this, &RunPanel::updatePreview);
     for (auto* sb : {iters_, threads_}) connect(sb, &QSpinBox::valueChanged, this, &RunPanel::updatePreview);
     connect(method_, &QComboBox::currentIndexChanged, this, [this] {
         const bool hooi = method_->currentIndex() == 0;
@@ -201,7 +203,8 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
         const int row = overrides_->rowCount();
         overrides_->insertRow(row);
         const auto r = ranks();
-        const QStringList vals{QStringLiteral("0"), QString::number(r[0]), QString::number(r[1]), QString::number(r[2])};
+        const QStringList vals{QStringLiteral("0"), QString::number(r[0]), QString::number(r[1]),
+                               QString::number(r[2])};
         for (int c = 0; c < 4; ++c) overrides_->setItem(row, c, new QTableWidgetItem(vals[c]));
         updatePreview();
     });
@@ -224,7 +227,8 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     connect(none, &QPushButton::clicked, this, [this] {
         layer_edit_->clear();
         syncing_ = true;
-        for (int i = 0; i < layer_list_->topLevelItemCount(); ++i) layer_list_->topLevelItem(i)->setCheckState(0, Qt::Unchecked);
+        for (int i = 0; i < layer_list_->topLevelItemCount(); ++i)
+            layer_list_->topLevelItem(i)->setCheckState(0, Qt::Unchecked);
         syncing_ = false;
         updatePreview();
     });
@@ -246,7 +250,12 @@ void RunPanel::setModel(std::shared_ptr<const model::Model> m) {
             QSignalBlocker b(r_[n]);
             static_cast<RankSpinBox*>(r_[n])->setLimit(lim[n]);
             r_[n]->setValue(std::min(def[n], lim[n]));
-            r_[n]->setToolTip(tr("Rank of mode %1 (%2): 1 to %3").arg(n + 1).arg(QLatin1String(n == 0 ? "d" : n == 1 ? "head_dim" : "QKVO")).arg(lim[n]));
+            r_[n]->setToolTip(tr("Rank of mode %1 (%2): 1 to %3")
+                                  .arg(n + 1)
+                                  .arg(QLatin1String(n == 0   ? "d"
+                                                     : n == 1 ? "head_dim"
+                                                              : "QKVO"))
+                                  .arg(lim[n]));
         }
         for (const auto& L : model_->layers()) {
             auto* item = new QTreeWidgetItem(layer_list_, {tr("layer %1").arg(L.index), QString()});
@@ -267,7 +276,8 @@ void RunPanel::applyLayerText() {
     try {
         wanted = util::parse_layer_list(layer_edit_->text().trimmed().toStdString());
     } catch (const std::exception& e) {
-        preview_->setText(QStringLiteral("<span style='color:#b00020'>%1</span>").arg(QString::fromStdString(e.what()).toHtmlEscaped()));
+        preview_->setText(QStringLiteral("<span style='color:#b00020'>%1</span>")
+                              .arg(QString::fromStdString(e.what()).toHtmlEscaped()));
         run_->setEnabled(false);
         return;
     }
@@ -276,7 +286,8 @@ void RunPanel::applyLayerText() {
     for (int i = 0; i < layer_list_->topLevelItemCount(); ++i) {
         auto* item = layer_list_->topLevelItem(i);
         const int l = item->data(0, Qt::UserRole).toInt();
-        item->setCheckState(0, all || std::find(wanted.begin(), wanted.end(), l) != wanted.end() ? Qt::Checked : Qt::Unchecked);
+        item->setCheckState(
+            0, all || std::find(wanted.begin(), wanted.end(), l) != wanted.end() ? Qt::Checked : Qt::Unchecked);
     }
     syncing_ = false;
     updatePreview();
@@ -312,8 +323,9 @@ void RunPanel::checkRanks() {
     const bool fixed = model_ && mode_->currentIndex() == 0;
     const QString refusal = fixed ? rankRefusal() : QString();
     for (int n = 0; n < 3; ++n)
-        r_[n]->setStyleSheet(fixed && r_[n]->value() > rank_limit(r_[n]) ? QStringLiteral("QSpinBox { border: 2px solid #b00020; }")
-                                                                       : QString());
+        r_[n]->setStyleSheet(fixed && r_[n]->value() > rank_limit(r_[n])
+                                 ? QStringLiteral("QSpinBox { border: 2px solid #b00020; }")
+                                 : QString());
     QStringList warnings;
     if (fixed && refusal.isEmpty()) {
         const auto& S = model_->shape();
@@ -366,32 +378,34 @@ jobs::JobOptions RunPanel::options() const {
     o.layers = checkedLayers();
     if (o.layers.empty()) throw std::invalid_argument("no layer selected");
     switch (mode_->currentIndex()) {
-    case 0:
-        if (const QString refusal = rankRefusal(); !refusal.isEmpty()) throw std::invalid_argument(refusal.toStdString());
-        o.ranks.kind = tucker::RankSpec::Kind::Fixed;
-        o.ranks.ranks = ranks();
-        for (int row = 0; row < overrides_->rowCount(); ++row) {
-            std::array<int, 4> v{};
-            for (int c = 0; c < 4; ++c) {
-                bool ok = false;
-                const auto* item = overrides_->item(row, c);
-                v[c] = item ? item->text().toInt(&ok) : 0;
-                if (!ok)
-                    throw std::invalid_argument("override row " + std::to_string(row + 1) + ": '" +
-                                                (item ? item->text().toStdString() : std::string()) + "' is not an integer");
+        case 0:
+            if (const QString refusal = rankRefusal(); !refusal.isEmpty())
+                throw std::invalid_argument(refusal.toStdString());
+            o.ranks.kind = tucker::RankSpec::Kind::Fixed;
+            o.ranks.ranks = ranks();
+            for (int row = 0; row < overrides_->rowCount(); ++row) {
+                std::array<int, 4> v{};
+                for (int c = 0; c < 4; ++c) {
+                    bool ok = false;
+                    const auto* item = overrides_->item(row, c);
+                    v[c] = item ? item->text().toInt(&ok) : 0;
+                    if (!ok)
+                        throw std::invalid_argument("override row " + std::to_string(row + 1) + ": '" +
+                                                    (item ? item->text().toStdString() : std::string()) +
+                                                    "' is not an integer");
+                }
+                o.ranks.per_layer[v[0]] = {v[1], v[2], v[3]};
+                model_->layer(v[0]);  // throws naming the valid layers
             }
-            o.ranks.per_layer[v[0]] = {v[1], v[2], v[3]};
-            model_->layer(v[0]);  // throws naming the valid layers
-        }
-        break;
-    case 1:
-        o.ranks.kind = tucker::RankSpec::Kind::Tolerance;
-        o.ranks.tolerance = tol_->value();
-        break;
-    default:
-        o.ranks.kind = tucker::RankSpec::Kind::Ratio;
-        o.ranks.ratio = ratio_->value();
-        break;
+            break;
+        case 1:
+            o.ranks.kind = tucker::RankSpec::Kind::Tolerance;
+            o.ranks.tolerance = tol_->value();
+            break;
+        default:
+            o.ranks.kind = tucker::RankSpec::Kind::Ratio;
+            o.ranks.ratio = ratio_->value();
+            break;
     }
     const tucker::Method methods[3] = {tucker::Method::HOOI, tucker::Method::STHOSVD, tucker::Method::HOSVD};
     o.tucker.method = methods[method_->currentIndex()];
@@ -405,9 +419,12 @@ jobs::JobOptions RunPanel::options() const {
 
 void RunPanel::setOptions(const jobs::JobOptions& o) {
     if (!model_) return;
-    layer_edit_->setText(o.layers.empty() ? QStringLiteral("all") : QString::fromStdString(util::format_layer_list(o.layers)));
+    layer_edit_->setText(o.layers.empty() ? QStringLiteral("all")
+                                          : QString::fromStdString(util::format_layer_list(o.layers)));
     applyLayerText();
-    mode_->setCurrentIndex(o.ranks.kind == tucker::RankSpec::Kind::Fixed ? 0 : o.ranks.kind == tucker::RankSpec::Kind::Tolerance ? 1 : 2);
+    mode_->setCurrentIndex(o.ranks.kind == tucker::RankSpec::Kind::Fixed       ? 0
+                           : o.ranks.kind == tucker::RankSpec::Kind::Tolerance ? 1
+                                                                               : 2);
     setRanks(o.ranks.ranks);
     overrides_->setRowCount(0);
     for (const auto& [l, r] : o.ranks.per_layer) {
@@ -418,7 +435,9 @@ void RunPanel::setOptions(const jobs::JobOptions& o) {
     }
     tol_->setValue(o.ranks.tolerance);
     ratio_->setValue(o.ranks.ratio);
-    method_->setCurrentIndex(o.tucker.method == tucker::Method::HOOI ? 0 : o.tucker.method == tucker::Method::STHOSVD ? 1 : 2);
+    method_->setCurrentIndex(o.tucker.method == tucker::Method::HOOI      ? 0
+                             : o.tucker.method == tucker::Method::STHOSVD ? 1
+                                                                          : 2);
     init_->setCurrentIndex(o.tucker.init == tucker::Method::STHOSVD ? 0 : 1);
     iters_->setValue(o.tucker.max_iterations);
     hooi_tol_->setValue(o.tucker.tolerance);
@@ -474,7 +493,10 @@ void RunPanel::setLayerResult(const jobs::LayerResult& r) {
         const int t = analysis::worst_slice(r.measures);
         const double e = r.measures.type_error[std::size_t(t)];
         const bool bad = e > analysis::kSliceErrorWarning;
-        item->setText(3, QStringLiteral("%1 %2%3").arg(QLatin1Char("QKVO"[t])).arg(e, 0, 'f', 4).arg(bad ? QStringLiteral("!") : QString()));
+        item->setText(3, QStringLiteral("%1 %2%3")
+                             .arg(QLatin1Char("QKVO"[t]))
+                             .arg(e, 0, 'f', 4)
+                             .arg(bad ? QStringLiteral("!") : QString()));
         item->setToolTip(3, tr("Q %1, K %2, V %3, O %4%5")
                                 .arg(r.measures.type_error[0], 0, 'f', 4)
                                 .arg(r.measures.type_error[1], 0, 'f', 4)
@@ -528,7 +550,8 @@ void RunPanel::updatePreview() {
                        .arg(analysis::compressed_params(S, r));
             if (!o.ranks.per_layer.empty()) text += tr("; %1 per-layer override(s)").arg(o.ranks.per_layer.size());
         } else if (o.ranks.kind == tucker::RankSpec::Kind::Tolerance) {
-            text = tr("<b>%1 layer(s)</b>: per layer the smallest ranks with relative error ≤ %2 (guaranteed), chosen from "
+            text = tr("<b>%1 layer(s)</b>: per layer the smallest ranks with relative error ≤ %2 (guaranteed), chosen "
+                      "from "
                       "each layer's spectra")
                        .arg(o.layers.size())
                        .arg(o.ranks.tolerance);
@@ -541,7 +564,8 @@ void RunPanel::updatePreview() {
         }
     } catch (const std::exception& e) {
         ok = false;
-        text = QStringLiteral("<span style='color:#b00020'>%1</span>").arg(QString::fromStdString(e.what()).toHtmlEscaped());
+        text = QStringLiteral("<span style='color:#b00020'>%1</span>")
+                   .arg(QString::fromStdString(e.what()).toHtmlEscaped());
     }
     preview_->setText(text);
     run_->setEnabled(ok && !running_);

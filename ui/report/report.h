@@ -18,7 +18,7 @@ namespace tllm::ui {
 struct ReportInput {
     QString title = QStringLiteral("TensorLLM Studio report");
     QString model_path;
-    QString model_summary;               ///< e.g. "llama, 5 layers, d=64, 8 heads (4 kv), head_dim 8"
+    QString model_summary;                              ///< e.g. "llama, 5 layers, d=64, 8 heads (4 kv), head_dim 8"
     std::vector<std::pair<QString, QString>> settings;  ///< shown as a table
     ResultSet results;
     std::optional<edits::SweepResult> sweep;  ///< an evaluation sweep: its figures follow the others

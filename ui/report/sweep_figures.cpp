@@ -21,17 +21,20 @@ std::vector<SweepFigure> sweep_figures(const edits::SweepResult& r, const Figure
                                   "unedited model; blue: loss down, red: loss up (square-root colour scale)."),
                    [R, style](QPainter& p, const QRectF& rect) { paint_sweep_heatmap(p, rect, *R, -1, -1, style); },
                    sweep_heatmap_csv(*R)});
-    out.push_back({QStringLiteral("sweep_quality_compression"),
-                   QStringLiteral("Change in loss against the edited layer's compression ratio for every point, with "
-                                  "the Pareto front and the unedited model (Δ = 0)."),
-                   chart_painter([R](const FigureStyle& s) { return build_sweep_pareto_chart(*R, SweepRatio::Layer, -1, s); }, style),
-                   sweep_pareto_csv(*R, SweepRatio::Layer)});
-    out.push_back({QStringLiteral("sweep_loss_and_error_per_layer"),
-                   QStringLiteral("Per layer, the change in loss of edit %1 beside its relative weight error: where the "
-                                  "two disagree, weight error is a poor guide to the damage.")
-                       .arg(edit),
-                   chart_painter([R, column](const FigureStyle& s) { return build_sweep_layer_chart(*R, column, -1, s); }, style),
-                   sweep_layer_csv(*R, column)});
+    out.push_back(
+        {QStringLiteral("sweep_quality_compression"),
+         QStringLiteral("Change in loss against the edited layer's compression ratio for every point, with "
+                        "the Pareto front and the unedited model (Δ = 0)."),
+         chart_painter([R](const FigureStyle& s) { return build_sweep_pareto_chart(*R, SweepRatio::Layer, -1, s); },
+                       style),
+         sweep_pareto_csv(*R, SweepRatio::Layer)});
+    out.push_back(
+        {QStringLiteral("sweep_loss_and_error_per_layer"),
+         QStringLiteral("Per layer, the change in loss of edit %1 beside its relative weight error: where the "
+                        "two disagree, weight error is a poor guide to the damage.")
+             .arg(edit),
+         chart_painter([R, column](const FigureStyle& s) { return build_sweep_layer_chart(*R, column, -1, s); }, style),
+         sweep_layer_csv(*R, column)});
     return out;
 }
 
@@ -47,7 +50,8 @@ void write_sweep_figures(const std::string& dir, const edits::SweepResult& r, co
     }
     const QDir d(QString::fromStdString(dir));
     for (const auto& f : sweep_figures(r, style)) {
-        for (const char* ext : {"png", "svg", "pdf"}) save_figure(f.painter, d.filePath(f.name + QLatin1Char('.') + QLatin1String(ext)), style);
+        for (const char* ext : {"png", "svg", "pdf"})
+            save_figure(f.painter, d.filePath(f.name + QLatin1Char('.') + QLatin1String(ext)), style);
         const QString path = d.filePath(f.name + QStringLiteral(".csv"));
         QSaveFile out(path);
         const QByteArray data = f.csv.toUtf8();

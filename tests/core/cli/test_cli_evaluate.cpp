@@ -57,13 +57,15 @@ TEST(CliEvaluate, TextJsonAndErrors) {
 
 TEST(CliEvaluate, MultipleChoiceAndBadLine) {
     TempDir dir;
-    write_text(dir.file("mc.jsonl"), R"({"context": "And God said, Let there be", "choices": [" light", " xqz"], "answer": 0})"
-                                     "\n{\"context\": \"x\", \"choices\": [\"a\"\n");
+    write_text(dir.file("mc.jsonl"),
+               R"({"context": "And God said, Let there be", "choices": [" light", " xqz"], "answer": 0})"
+               "\n{\"context\": \"x\", \"choices\": [\"a\"\n");
     auto [code, out] = run("evaluate --demo --mc " + dir.file("mc.jsonl"));
     EXPECT_EQ(code, 1);
     EXPECT_NE(out.find("mc.jsonl:2: not valid JSON"), std::string::npos) << out;
-    write_text(dir.file("mc.jsonl"), R"({"context": "And God said, Let there be", "choices": [" light", " xqz"], "answer": 0})"
-                                     "\n");
+    write_text(dir.file("mc.jsonl"),
+               R"({"context": "And God said, Let there be", "choices": [" light", " xqz"], "answer": 0})"
+               "\n");
     std::tie(code, out) = run("evaluate --demo --mc " + dir.file("mc.jsonl") + " --json");
     ASSERT_EQ(code, 0) << out;
     const auto j = nlohmann::json::parse(out);

@@ -108,23 +108,31 @@ TEST(OutputGuard, EveryWriterAgainstEverySourcePathLeavesTheSourceIntact) {
     fs::create_symlink(s.self, s.tmp.path() / "link-to-self");
     fs::create_hard_link(s.self / "model.safetensors", s.tmp.path() / "hard.safetensors");
     const auto before = snapshot(s.self);
-    const std::vector<fs::path> files = {s.self / "model.safetensors", s.self / "config.json",
-                                         s.self / "tokenizer.model", s.tmp.path() / "hard.safetensors",
+    const std::vector<fs::path> files = {s.self / "model.safetensors",
+                                         s.self / "config.json",
+                                         s.self / "tokenizer.model",
+                                         s.tmp.path() / "hard.safetensors",
                                          s.tmp.path() / "link-to-self" / "model.safetensors",
                                          s.par / "self" / ".." / "self" / "config.json"};
-    const std::vector<fs::path> dirs = {s.self, s.par, s.tmp.path(), s.tmp.path() / "link-to-self",
-                                        s.self / ".." / "self", fs::path(s.self.string() + "/"), s.self / "config.json"};
+    const std::vector<fs::path> dirs = {s.self,
+                                        s.par,
+                                        s.tmp.path(),
+                                        s.tmp.path() / "link-to-self",
+                                        s.self / ".." / "self",
+                                        fs::path(s.self.string() + "/"),
+                                        s.self / "config.json"};
     int refused = 0;
     for (const char* overwrite : {"", " --overwrite"}) {
         for (const auto& f : files) {
-            const auto r = run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --no-spectra --h5 " + q(f) + overwrite);
+            const auto r =
+                run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --no-spectra --h5 " + q(f) + overwrite);
             EXPECT_EQ(r.code, 2) << "--h5 " << f << overwrite << ": " << r.out;
             refused += r.code == 2;
         }
         for (const auto& d : dirs) {
             for (const char* opt : {"--out", "--denoised", "--factorised"}) {
-                const auto r = run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --no-spectra " + opt + " " +
-                                       q(d) + overwrite);
+                const auto r = run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --no-spectra " + opt +
+                                       " " + q(d) + overwrite);
                 EXPECT_EQ(r.code, 2) << opt << " " << d << overwrite << ": " << r.out;
                 refused += r.code == 2;
             }
@@ -137,7 +145,8 @@ TEST(OutputGuard, EveryWriterAgainstEverySourcePathLeavesTheSourceIntact) {
     }
     std::printf("output guard: %d writer/path combinations refused, source unchanged\n", refused);
     // Files the loader would read, added to the source directory, are refused too.
-    const auto r = run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --h5 " + q(s.self / "extra.safetensors"));
+    const auto r =
+        run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --h5 " + q(s.self / "extra.safetensors"));
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_EQ(snapshot(s.self), before);
 }
@@ -182,7 +191,8 @@ TEST(OutputGuard, ALockedOutputAndLeftoversOfADeadRun) {
         tllm::io::OutputLock held(out.string());
         const auto r = run_cli("decompose " + q(s.self) + " --ranks 8,8,4 --layers 0 --out " + q(out));
         EXPECT_EQ(r.code, 1) << r.out;
-        EXPECT_NE(r.out.find("another tensorllm run (pid " + std::to_string(::getpid()) + ")"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("another tensorllm run (pid " + std::to_string(::getpid()) + ")"), std::string::npos)
+            << r.out;
         EXPECT_FALSE(fs::exists(out));
     }
     // A pid that is not running: a child that has exited and been reaped.
@@ -341,7 +351,8 @@ TEST(OutputGuard, OverflowingWeightsFailNamingTheCause) {
     std::uint32_t seed = 12345;
     for (const char* n : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
         const std::uint64_t bytes = 4ull * dm * heads * dv;
-        header += std::string(off ? "," : "") + "\"model.layers.0.self_attn." + n + ".weight\":{\"dtype\":\"F32\",\"shape\":[" +
+        header += std::string(off ? "," : "") + "\"model.layers.0.self_attn." + n +
+                  ".weight\":{\"dtype\":\"F32\",\"shape\":[" +
                   std::to_string(std::string(n) == "o_proj" ? dm : heads * dv) + "," +
                   std::to_string(std::string(n) == "o_proj" ? heads * dv : dm) + "],\"data_offsets\":[" +
                   std::to_string(off) + "," + std::to_string(off + bytes) + "]}";

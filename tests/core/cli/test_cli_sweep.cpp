@@ -42,10 +42,14 @@ std::vector<std::string> csv_fields(const std::string& line) {
     bool quoted = false;
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
-        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') f.back() += '"', ++i;
-        else if (c == '"') quoted = !quoted;
-        else if (c == ',' && !quoted) f.emplace_back();
-        else f.back() += c;
+        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+            f.back() += '"', ++i;
+        else if (c == '"')
+            quoted = !quoted;
+        else if (c == ',' && !quoted)
+            f.emplace_back();
+        else
+            f.back() += c;
     }
     return f;
 }
@@ -58,9 +62,11 @@ std::string kjv() { return std::string(TLLM_TEST_DIR) + "/data/kjv/validation.tx
 TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
     TempDir dir;
     const std::string common = " --text " + kjv() + " --ctx 128 --stride 64 --max-tokens 3000";
-    auto [code, out] = run("sweep --demo" + common +
-                           " --layers 0,3 --method hosvd --ranks-list \"32,16,4;8,8,2\" --tols 0.5 --laser down:16 --quiet"
-                           " --out " + dir.file("sw") + " --h5 " + dir.file("sw.h5"));
+    auto [code, out] =
+        run("sweep --demo" + common +
+            " --layers 0,3 --method hosvd --ranks-list \"32,16,4;8,8,2\" --tols 0.5 --laser down:16 --quiet"
+            " --out " +
+            dir.file("sw") + " --h5 " + dir.file("sw.h5"));
     ASSERT_EQ(code, 0) << out;
     // The HDF5 copy prints the same points.
     auto [scode, sout] = run("show " + dir.file("sw.h5") + " --json", false);
@@ -110,7 +116,8 @@ TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
     EXPECT_EQ(e["edit"]["layers"], nlohmann::json::array({3}));
 
     // A second sweep replaces the set whole; the JSON on stdout is the same document.
-    std::tie(code, out) = run("sweep --demo" + common + " --layers 5 --laser up:4 --json --out " + dir.file("sw"), false);
+    std::tie(code, out) =
+        run("sweep --demo" + common + " --layers 5 --laser up:4 --json --out " + dir.file("sw"), false);
     ASSERT_EQ(code, 0) << out;
     EXPECT_EQ(nlohmann::json::parse(out)["points"].size(), 1u);
     EXPECT_EQ(nlohmann::json::parse(read_all(dir.file("sw/results.json")))["points"].size(), 1u);

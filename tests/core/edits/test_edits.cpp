@@ -74,7 +74,8 @@ TEST(Edits, DemoHosvdEditsMatchReference) {
     eval::Transformer t(m);
     auto tok = eval::load_tokenizer(demo_model_dir(), t.config().vocab_size);
     const auto in = edits::make_sweep_input(*tok, edit_text(), "validation.txt[:65536]");
-    edits::TextComparer cmp(t, in.ids, in.token_bytes, windows(128, 128), in.text_source, {0, 1, 2, 3, 4, 5}, 1ull << 30);
+    edits::TextComparer cmp(t, in.ids, in.token_bytes, windows(128, 128), in.text_source, {0, 1, 2, 3, 4, 5},
+                            1ull << 30);
     const auto& base = cmp.baseline();
     EXPECT_EQ(base.n_scored, ref["unedited_on_edit_text"]["n_predicted"].get<std::int64_t>());
     EXPECT_NEAR(base.mean_nll, ref["unedited_on_edit_text"]["mean_nll"].get<double>(), 1e-4);
@@ -90,7 +91,8 @@ TEST(Edits, DemoHosvdEditsMatchReference) {
         const auto c = cmp.compare(attention_edit(*m, r));
         EXPECT_EQ(c.edited.n_scored, e["n_predicted"].get<std::int64_t>());
         EXPECT_NEAR(c.edited.mean_nll, e["mean_nll"].get<double>(), 2e-4);
-        EXPECT_NEAR(c.delta_nll, e["mean_nll"].get<double>() - ref["unedited_on_edit_text"]["mean_nll"].get<double>(), 2e-4);
+        EXPECT_NEAR(c.delta_nll, e["mean_nll"].get<double>() - ref["unedited_on_edit_text"]["mean_nll"].get<double>(),
+                    2e-4);
         EXPECT_EQ(c.start_layer, layer);  // every layer's entering states fit the budget (layer 0: the embedding)
         worst = std::max(worst, std::abs(c.edited.mean_nll - e["mean_nll"].get<double>()));
     }
@@ -167,14 +169,15 @@ TEST(Edits, LaserIsTheTruncatedSvd) {
         const Eigen::MatrixXd Ad = A.cast<double>();
         Eigen::JacobiSVD<Eigen::MatrixXd> svd(Ad, Eigen::ComputeThinU | Eigen::ComputeThinV);
         const auto& sv = svd.singularValues();
-        const Eigen::MatrixXd best = svd.matrixU().leftCols(12) * sv.head(12).asDiagonal() * svd.matrixV().leftCols(12).transpose();
+        const Eigen::MatrixXd best =
+            svd.matrixU().leftCols(12) * sv.head(12).asDiagonal() * svd.matrixV().leftCols(12).transpose();
         const double tail = std::sqrt(sv.tail(sv.size() - 12).squaredNorm());
         EXPECT_NEAR(r.rel_error, tail / Ad.norm(), 1e-5);
         EXPECT_LT((Ar.cast<double>() - best).norm() / best.norm(), 1e-4);
         EXPECT_EQ(r.params, std::uint64_t(rows * cols));
         EXPECT_EQ(r.params_rank, std::uint64_t(12 * (rows + cols)));
     }
-    EXPECT_THROW(edits::laser_tensor(t, 0, {eval::MlpMatrix::Gate, 4}), std::invalid_argument);  // gpt2 has no gate
+    EXPECT_THROW(edits::laser_tensor(t, 0, {eval::MlpMatrix::Gate, 4}), std::invalid_argument);    // gpt2 has no gate
     EXPECT_THROW(edits::laser_tensor(t, 0, {eval::MlpMatrix::Down, 129}), std::invalid_argument);  // min(128, 512)
     EXPECT_EQ(edits::parse_laser_list("down:16, up:8").size(), 2u);
     for (const char* bad : {"", "down", "side:3", "up:0", "up:x", "up:3,"})
@@ -353,7 +356,8 @@ TEST(Edits, BadInputIsAClearError) {
     auto m = std::make_shared<const model::Model>(demo_model_dir());
     eval::Transformer t(m);
     auto tok = eval::load_tokenizer(demo_model_dir(), 257);
-    expect_throw_containing<std::runtime_error>([&] { edits::make_sweep_input(*tok, "", "empty.txt"); }, "empty.txt: the text is empty");
+    expect_throw_containing<std::runtime_error>([&] { edits::make_sweep_input(*tok, "", "empty.txt"); },
+                                                "empty.txt: the text is empty");
     const auto in = edits::make_sweep_input(*tok, edit_text().substr(0, 500), "short.txt");
     auto o = small_sweep(0, 0);
     o.choices.clear();
@@ -364,7 +368,8 @@ TEST(Edits, BadInputIsAClearError) {
     expect_throw_containing<std::invalid_argument>([&] { edits::run_sweep(*m, t, *tok, in, o); }, "layers: ");
     o = small_sweep(0, 0);
     o.ppl = windows(512, 512);
-    expect_throw_containing<std::runtime_error>([&] { edits::run_sweep(*m, t, *tok, in, o); }, "above the model's 128 positions");
+    expect_throw_containing<std::runtime_error>([&] { edits::run_sweep(*m, t, *tok, in, o); },
+                                                "above the model's 128 positions");
     // A LASER rank beyond the matrix fails that point, with the reason; the others run.
     o = small_sweep(0, 0);
     o.layers = {1};
@@ -376,7 +381,8 @@ TEST(Edits, BadInputIsAClearError) {
     EXPECT_NE(r.points[3].message.find("outside 1..128"), std::string::npos) << r.points[3].message;
     EXPECT_TRUE(r.points[0].ran());
     expect_throw_containing<std::runtime_error>(
-        [&] { exporting::sweep_from_json(nlohmann::json::parse(R"({"format":"x"})"), "f.json"); }, "f.json: not a tensorllm sweep");
+        [&] { exporting::sweep_from_json(nlohmann::json::parse(R"({"format":"x"})"), "f.json"); },
+        "f.json: not a tensorllm sweep");
 }
 
 }  // namespace

@@ -203,7 +203,8 @@ TEST(Evaluate, BadInputIsAClearError) {
     has(error_of([&] { eval::perplexity(*t, *tok, "abc", st, "f"); }), "stride must be in 1..16");
 
     const std::string good = R"({"context": "a", "choices": ["b", "c"], "answer": 1})";
-    EXPECT_EQ(eval::parse_mc_jsonl(good + "\n\n" + R"({"query": "x", "choices": ["y", "z"], "gold": 0})", "mc").size(), 2u);
+    EXPECT_EQ(eval::parse_mc_jsonl(good + "\n\n" + R"({"query": "x", "choices": ["y", "z"], "gold": 0})", "mc").size(),
+              2u);
     has(error_of([&] { eval::parse_mc_jsonl(good + "\n{\"context\": ", "mc.jsonl"); }), "mc.jsonl:2: not valid JSON");
     has(error_of([&] { eval::parse_mc_jsonl(R"({"choices": ["b", "c"], "answer": 0})", "mc.jsonl"); }),
         "mc.jsonl:1: missing string field \"context\"");
@@ -215,7 +216,8 @@ TEST(Evaluate, BadInputIsAClearError) {
         "at least two");
     has(error_of([&] { eval::parse_mc_jsonl("\n\n", "m"); }), "m: no items");
     has(error_of([&] { eval::read_mc_jsonl("/nonexistent/mc.jsonl"); }), "/nonexistent/mc.jsonl: cannot open");
-    has(error_of([&] { eval::last_word(*t, *tok, "one two\nsingle\n", "lw.txt"); }), "lw.txt:2: no text before the last word");
+    has(error_of([&] { eval::last_word(*t, *tok, "one two\nsingle\n", "lw.txt"); }),
+        "lw.txt:2: no text before the last word");
     has(error_of([&] { eval::last_word(*t, *tok, "\n \n", "lw.txt"); }), "lw.txt: the text has no lines");
     const std::vector<std::int32_t> none;
     has(error_of([&] { eval::generate_greedy(*t, none, 4, -1); }), "the prompt is empty");

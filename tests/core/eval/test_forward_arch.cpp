@@ -33,7 +33,8 @@ TEST_P(ForwardArch, MatchesNumpyReference) {
     const auto lp = window_logprobs(*t, ids);
     ASSERT_EQ(lp.size(), ref["logprobs"].size());
     double worst = 0;
-    for (std::size_t i = 0; i < lp.size(); ++i) worst = std::max(worst, std::abs(lp[i] - ref["logprobs"][i].get<double>()));
+    for (std::size_t i = 0; i < lp.size(); ++i)
+        worst = std::max(worst, std::abs(lp[i] - ref["logprobs"][i].get<double>()));
     EXPECT_LT(worst, 1e-4) << GetParam();
     // The same through the cache one token at a time (decode path, sliding window included).
     const int n = int(ids.size());

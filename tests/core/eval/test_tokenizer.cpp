@@ -28,7 +28,8 @@ void expect_error(F&& f, const std::vector<std::string>& fragments) {
     } catch (const std::runtime_error& e) {
         const std::string m = e.what();
         EXPECT_EQ(m.find('\n'), std::string::npos) << "not one line: " << m;
-        for (const auto& frag : fragments) EXPECT_NE(m.find(frag), std::string::npos) << "'" << frag << "' not in: " << m;
+        for (const auto& frag : fragments)
+            EXPECT_NE(m.find(frag), std::string::npos) << "'" << frag << "' not in: " << m;
     } catch (const std::exception& e) {
         ADD_FAILURE() << "expected std::runtime_error, got " << typeid(e).name() << ": " << e.what();
     }
@@ -188,31 +189,50 @@ TEST(TokenizerBadInput, TokenizerJson) {
     expect_error([&] { load("{}"); }, {path, "field 'model' is missing"});
     expect_error([&] { load(R"({"model": {"type": "WordPiece", "vocab": {}}, )" + pre + "}"); },
                  {path, "model.type 'WordPiece'", "not supported"});
-    expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}})"); },
-                 {path, "pre_tokenizer", "Whitespace", "not supported"});
+    expect_error(
+        [&] {
+            load(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}})");
+        },
+        {path, "pre_tokenizer", "Whitespace", "not supported"});
     expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": [], "merges": []}, )" + pre + "}"); },
                  {path, "model.vocab"});
     expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 1.5}, "merges": []}, )" + pre + "}"); },
                  {path, "model.vocab 'a'", "1.5"});
-    expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": "a b"}, )" + pre + "}"); },
-                 {path, "model.merges must be a list"});
-    expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}, )" + pre + "}"); },
-                 {path, "model.merges[0]", "merged token 'ab'"});
-    expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", 7]]}, )" + pre + "}"); },
-                 {path, "model.merges[0]", "[\"a\",7]"});
-    expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"content": "<s>"}], )" + pre + "}"); },
-                 {path, "added_tokens[0]", "'id'"});
-    expect_error([&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "dropout": 0.1}, )" + pre + "}"); },
-                 {path, "model.dropout", "0.1"});
-    expect_error([&] { load(R"({"normalizer": {"type": "NFC"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, )" + pre + "}"); },
-                 {path, "normalizer 'NFC'"});
+    expect_error(
+        [&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": "a b"}, )" + pre + "}"); },
+        {path, "model.merges must be a list"});
+    expect_error(
+        [&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}, )" + pre + "}"); },
+        {path, "model.merges[0]", "merged token 'ab'"});
+    expect_error(
+        [&] {
+            load(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", 7]]}, )" + pre +
+                 "}");
+        },
+        {path, "model.merges[0]", "[\"a\",7]"});
+    expect_error(
+        [&] {
+            load(
+                R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"content": "<s>"}], )" +
+                pre + "}");
+        },
+        {path, "added_tokens[0]", "'id'"});
+    expect_error(
+        [&] { load(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "dropout": 0.1}, )" + pre + "}"); },
+        {path, "model.dropout", "0.1"});
+    expect_error(
+        [&] {
+            load(R"({"normalizer": {"type": "NFC"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, )" +
+                 pre + "}");
+        },
+        {path, "normalizer 'NFC'"});
 }
 
 TEST(TokenizerBadInput, TokenizerModel) {
     TempDir dir;
     const std::string path = dir.file("tokenizer.model");
-    for (const std::string& bytes : {std::string(), std::string("not a protobuf at all"), std::string("\x0a\xff\xff\xff\xff\x0f", 6),
-                                    std::string(1000, '\xff')}) {
+    for (const std::string& bytes : {std::string(), std::string("not a protobuf at all"),
+                                     std::string("\x0a\xff\xff\xff\xff\x0f", 6), std::string(1000, '\xff')}) {
         write_text(path, bytes);
         expect_error([&] { (void)eval::load_tokenizer(dir.path().string(), 1000); }, {path});
     }
@@ -220,7 +240,8 @@ TEST(TokenizerBadInput, TokenizerModel) {
     std::filesystem::copy_file(std::string(TLLM_TEST_DIR) + "/data/stories260K/tokenizer.model", path,
                                std::filesystem::copy_options::overwrite_existing);
     std::filesystem::resize_file(path, 3000);
-    expect_error([&] { (void)eval::load_tokenizer(dir.path().string(), 1000); }, {path, "not a valid SentencePiece model"});
+    expect_error([&] { (void)eval::load_tokenizer(dir.path().string(), 1000); },
+                 {path, "not a valid SentencePiece model"});
 }
 
 TEST(TokenizerBadInput, VocabularyLargerThanTheModel) {
@@ -229,8 +250,9 @@ TEST(TokenizerBadInput, VocabularyLargerThanTheModel) {
     EXPECT_NO_THROW(t.load(6));
     expect_error([&] { (void)eval::load_tokenizer(std::string(TLLM_TEST_DIR) + "/data/stories260K", 500); },
                  {"tokenizer.model", "512", "500"});
-    expect_error([&] { (void)eval::load_tokenizer(std::string(TLLM_TEST_DIR) + "/data/tokenizer/gpt2-small-hf", 3000); },
-                 {"tokenizer.json", "3258", "3000"});
+    expect_error(
+        [&] { (void)eval::load_tokenizer(std::string(TLLM_TEST_DIR) + "/data/tokenizer/gpt2-small-hf", 3000); },
+        {"tokenizer.json", "3258", "3000"});
 }
 
 TEST(TokenizerBadInput, TokenizerConfig) {
@@ -251,5 +273,6 @@ TEST(TokenizerBadInput, HugeFilesAreRefusedBeforeReading) {
     TinyBpe t;
     t.write();
     std::filesystem::resize_file(t.dir.file("merges.txt"), (64ull << 20) + 1);
-    expect_error([&] { eval::load_tokenizer(t.dir.path().string(), 100); }, {t.dir.file("merges.txt"), "67108865 bytes"});
+    expect_error([&] { eval::load_tokenizer(t.dir.path().string(), 100); },
+                 {t.dir.file("merges.txt"), "67108865 bytes"});
 }

@@ -43,7 +43,8 @@ std::vector<Case> read_cases(const std::string& path) {
 }
 
 const eval::BpeTokenizer& gpt2() {
-    static const auto tok = eval::BpeTokenizer::from_vocab_merges(kGpt2Dir + "/vocab.json", kGpt2Dir + "/merges.txt", "");
+    static const auto tok =
+        eval::BpeTokenizer::from_vocab_merges(kGpt2Dir + "/vocab.json", kGpt2Dir + "/merges.txt", "");
     return *tok;
 }
 
@@ -79,15 +80,15 @@ TEST(TokenizerGpt2, PretokenizerFollowsThePattern) {
     using V = std::vector<std::string>;
     EXPECT_EQ(words("Hello world"), (V{"Hello", " world"}));
     EXPECT_EQ(words("I'm don't we'll"), (V{"I", "'m", " don", "'t", " we", "'ll"}));
-    EXPECT_EQ(words("a   b"), (V{"a", "  ", " b"}));      // \s+(?!\S) leaves one space for " b"
-    EXPECT_EQ(words("a   "), (V{"a", "   "}));            // a run that ends the text
+    EXPECT_EQ(words("a   b"), (V{"a", "  ", " b"}));        // \s+(?!\S) leaves one space for " b"
+    EXPECT_EQ(words("a   "), (V{"a", "   "}));              // a run that ends the text
     EXPECT_EQ(words("a\n\nb"), (V{"a", "\n", "\n", "b"}));  // no space to lean on: "\s+" alone
     EXPECT_EQ(words(" 123 !? x"), (V{" 123", " !?", " x"}));
     EXPECT_EQ(words("'re're'S"), (V{"'re", "'re", "'", "S"}));  // case-sensitive contractions
     EXPECT_EQ(words("café 日本語"), (V{"café", " 日本語"}));
-    EXPECT_EQ(words("x\u3000y"), (V{"x", "\u3000", "y"}));      // U+3000 is \s but not " "
+    EXPECT_EQ(words("x\u3000y"), (V{"x", "\u3000", "y"}));  // U+3000 is \s but not " "
     EXPECT_EQ(words("😀😀 😀"), (V{"😀😀", " 😀"}));
-    EXPECT_EQ(words("½3"), (V{"½3"}));                          // No and Nd are both \p{N}
+    EXPECT_EQ(words("½3"), (V{"½3"}));  // No and Nd are both \p{N}
     // Bytes that are not UTF-8 are "other" characters and are kept.
     EXPECT_EQ(words("a\xff\xfe b\xc3"), (V{"a", "\xff\xfe", " b", "\xc3"}));
     EXPECT_TRUE(words("").empty());
@@ -130,8 +131,12 @@ TEST(TokenizerGpt2, AnyBytesRoundTrip) {
     const auto& tok = gpt2();
     std::string all;
     for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
-    const std::vector<std::string> texts = {all, "\xff\xfe\xfd", "ok\xc3(", "\xed\xa0\x80 surrogate",
-                                            "\xf0\x9f\x98 cut emoji", std::string(3000, 'z'),
+    const std::vector<std::string> texts = {all,
+                                            "\xff\xfe\xfd",
+                                            "ok\xc3(",
+                                            "\xed\xa0\x80 surrogate",
+                                            "\xf0\x9f\x98 cut emoji",
+                                            std::string(3000, 'z'),
                                             std::string(5000, ' ') + "x"};
     for (const auto& t : texts) EXPECT_EQ(tok.decode(tok.encode(t)), t);
 }
@@ -184,7 +189,8 @@ TEST(TokenizerGpt2Hf, SmallTokenizerJsonMatchesTheReference) {
         const auto ids = tok->encode(c.text);
         if (ids != c.ids && ++mismatches <= 10)
             ADD_FAILURE() << json(c.text).dump() << ": got " << show(ids) << ", reference " << show(c.ids);
-        const bool added = c.text.find("<|endoftext|>") != std::string::npos || c.text.find("[MASK]") != std::string::npos;
+        const bool added =
+            c.text.find("<|endoftext|>") != std::string::npos || c.text.find("[MASK]") != std::string::npos;
         if (!added) {
             EXPECT_EQ(tok->decode(ids), c.text) << json(c.text).dump();
         }
@@ -212,17 +218,23 @@ TEST(TokenizerGpt2Hf, FullTokenizerJsonEqualsVocabAndMerges) {
     }
     const json doc = {
         {"version", "1.0"},
-        {"added_tokens", json::array({{{"id", 50256}, {"content", "<|endoftext|>"}, {"single_word", false},
-                                       {"lstrip", false}, {"rstrip", false}, {"normalized", true},
+        {"added_tokens", json::array({{{"id", 50256},
+                                       {"content", "<|endoftext|>"},
+                                       {"single_word", false},
+                                       {"lstrip", false},
+                                       {"rstrip", false},
+                                       {"normalized", true},
                                        {"special", true}}})},
         {"normalizer", nullptr},
         {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}}},
         {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}}},
         {"decoder", {{"type", "ByteLevel"}}},
-        {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"vocab", vocab}, {"merges", merges}}}};
+        {"model",
+         {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"vocab", vocab}, {"merges", merges}}}};
     const auto tok = eval::BpeTokenizer::from_tokenizer_json(doc, "tokenizer.json", "");
     EXPECT_EQ(tok->vocab_size(), 50257);
-    for (const auto& c : read_cases(kGpt2Dir + "/cases.jsonl")) EXPECT_EQ(tok->encode(c.text), c.ids) << json(c.text).dump();
+    for (const auto& c : read_cases(kGpt2Dir + "/cases.jsonl"))
+        EXPECT_EQ(tok->encode(c.text), c.ids) << json(c.text).dump();
 
     // add_prefix_space: as if the text started with a space.
     json prefixed = doc;
@@ -237,7 +249,8 @@ TEST(TokenizerGpt2Hf, FullTokenizerJsonEqualsVocabAndMerges) {
         {"type", "Sequence"},
         {"pretokenizers",
          json::array({{{"type", "Split"},
-                       {"pattern", {{"Regex", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
+                       {"pattern",
+                        {{"Regex", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
                        {"behavior", "Isolated"},
                        {"invert", false}},
                       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}};
@@ -247,11 +260,12 @@ TEST(TokenizerGpt2Hf, FullTokenizerJsonEqualsVocabAndMerges) {
 
     // A template that puts a special token first gives the BOS.
     json templ = doc;
-    templ["post_processor"] = {{"type", "TemplateProcessing"},
-                               {"single", json::array({{{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}},
-                                                       {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-                               {"special_tokens", {{"<|endoftext|>", {{"id", "<|endoftext|>"}, {"ids", {50256}},
-                                                                      {"tokens", {"<|endoftext|>"}}}}}}};
+    templ["post_processor"] = {
+        {"type", "TemplateProcessing"},
+        {"single", json::array({{{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}},
+                                {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+        {"special_tokens",
+         {{"<|endoftext|>", {{"id", "<|endoftext|>"}, {"ids", {50256}}, {"tokens", {"<|endoftext|>"}}}}}}};
     EXPECT_EQ(eval::BpeTokenizer::from_tokenizer_json(templ, "tokenizer.json", "")->bos_id(), 50256);
 }
 
@@ -271,15 +285,14 @@ TEST(TokenizerGpt2Hf, AddedTokenOptions) {
         vocab[s] = b;
     }
     const auto added = [](int id, const char* content, bool lstrip, bool rstrip, bool single_word) {
-        return json{{"id", id}, {"content", content}, {"lstrip", lstrip}, {"rstrip", rstrip},
-                    {"single_word", single_word}, {"special", true}};
+        return json{{"id", id},         {"content", content},         {"lstrip", lstrip},
+                    {"rstrip", rstrip}, {"single_word", single_word}, {"special", true}};
     };
     const json doc = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}},
                       {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
-                      {"added_tokens", json::array({added(256, "<L>", true, false, false),
-                                                    added(257, "<R>", false, true, false),
-                                                    added(258, "cat", false, false, true),
-                                                    added(259, "<LL>", false, false, false)})}};
+                      {"added_tokens",
+                       json::array({added(256, "<L>", true, false, false), added(257, "<R>", false, true, false),
+                                    added(258, "cat", false, false, true), added(259, "<LL>", false, false, false)})}};
     const auto tok = eval::BpeTokenizer::from_tokenizer_json(doc, "tokenizer.json", "");
     using V = std::vector<std::int32_t>;
     EXPECT_EQ(tok->encode("a  <L>"), (V{tok->encode("a")[0], 256}));

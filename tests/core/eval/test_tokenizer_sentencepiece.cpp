@@ -96,7 +96,8 @@ TEST(TokenizerSentencePiece, MultipleChoiceItemsFollowThePrefixRule) {
 
 TEST(TokenizerSentencePiece, ByteFallbackCoversAnyUtf8) {
     // stories260K has byte pieces: text outside its 512 pieces still round-trips.
-    for (const std::string& t : std::vector<std::string>{"日本語 ü 😀", "tab\there", "a\nb"}) EXPECT_EQ(stories().decode(stories().encode(t)), t) << t;
+    for (const std::string& t : std::vector<std::string>{"日本語 ü 😀", "tab\there", "a\nb"})
+        EXPECT_EQ(stories().decode(stories().encode(t)), t) << t;
     const std::vector<std::int32_t> bad = {512};
     EXPECT_THROW((void)stories().decode(bad), std::out_of_range);
 }

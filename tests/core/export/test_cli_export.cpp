@@ -12,7 +12,9 @@ using namespace tllm;
 namespace fs = std::filesystem;
 
 namespace {
-std::pair<int, std::string> cli(const std::string& args) { return test::run_command(std::string(TLLM_CLI) + " " + args); }
+std::pair<int, std::string> cli(const std::string& args) {
+    return test::run_command(std::string(TLLM_CLI) + " " + args);
+}
 // stdout only (stderr dropped), for JSON.
 std::pair<int, std::string> cli_stdout(const std::string& args) {
     return test::run_command(std::string(TLLM_CLI) + " " + args + " 2>/dev/null");
@@ -22,7 +24,8 @@ std::pair<int, std::string> cli_stdout(const std::string& args) {
 TEST(CliExport, DecomposeWritesEveryOutputAndShowReadsItBack) {
     test::TempDir dir;
     const std::string m = dir.file("m");
-    auto [c0, o0] = cli("synth " + m + " --type llama --hidden 32 --heads 4 --kv-heads 2 --layers 3 --shards 2 --dtype BF16");
+    auto [c0, o0] =
+        cli("synth " + m + " --type llama --hidden 32 --heads 4 --kv-heads 2 --layers 3 --shards 2 --dtype BF16");
     ASSERT_EQ(c0, 0) << o0;
     const std::string outs = " --h5 " + dir.file("r.h5") + " --denoised " + dir.file("den") + " --factorised " +
                              dir.file("fac") + " --out " + dir.file("tables");
@@ -72,7 +75,8 @@ TEST(CliExport, DecomposeWritesEveryOutputAndShowReadsItBack) {
     auto [c6, o6] = cli("decompose " + m + " --ranks 8,4,2 --layers 0 --quiet --denoised " + dir.file("den"));
     EXPECT_EQ(c6, 2) << o6;
     EXPECT_NE(o6.find("--overwrite"), std::string::npos) << o6;
-    auto [c7, o7] = cli("decompose " + m + " --ranks 8,4,2 --layers 0 --quiet --overwrite --denoised " + dir.file("den"));
+    auto [c7, o7] =
+        cli("decompose " + m + " --ranks 8,4,2 --layers 0 --quiet --overwrite --denoised " + dir.file("den"));
     EXPECT_EQ(c7, 0) << o7;
     EXPECT_EQ(io::Checkpoint(dir.file("den")).shards()[0]->metadata().at("tensorllm.layers"), "0");
     EXPECT_TRUE(test::leftovers(dir.path()).empty());

@@ -40,8 +40,8 @@ bool same_bytes(const io::TensorRef& a, const io::TensorRef& b) {
 // Every tensor of `src` is in `out` with the same dtype, shape and shard; the tensors of
 // `replaced_layers` are within `rel_tol` of the original (elementwise, relative to each
 // element plus `abs_tol` x the tensor's largest magnitude), every other one byte-identical.
-void expect_layout_and_values(const model::Model& src, const io::Checkpoint& out, const std::vector<int>& replaced_layers,
-                              double rel_tol, double abs_tol) {
+void expect_layout_and_values(const model::Model& src, const io::Checkpoint& out,
+                              const std::vector<int>& replaced_layers, double rel_tol, double abs_tol) {
     std::set<std::string> replaced;
     for (int l : replaced_layers)
         for (const auto& n : src.layer(l).tensors) replaced.insert(n);
@@ -62,7 +62,8 @@ void expect_layout_and_values(const model::Model& src, const io::Checkpoint& out
         float mx = 0;
         for (float v : x) mx = std::max(mx, std::abs(v));
         std::size_t bad = 0;
-        for (std::size_t i = 0; i < x.size(); ++i) bad += std::abs(x[i] - y[i]) > rel_tol * std::abs(x[i]) + abs_tol * mx;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            bad += std::abs(x[i] - y[i]) > rel_tol * std::abs(x[i]) + abs_tol * mx;
         EXPECT_EQ(bad, 0u) << "elements outside tolerance";
     }
 }
@@ -73,7 +74,7 @@ struct Exported {
     jobs::JobOptions opt;
     jobs::JobSummary summary;
     Exported(model::SyntheticSpec spec, std::array<int, 3> ranks, std::vector<int> layers,
-          tucker::Method method = tucker::Method::HOSVD) {
+             tucker::Method method = tucker::Method::HOSVD) {
         model = test::make_model(dir.file("src"), spec);
         opt.ranks.ranks = ranks;
         opt.tucker.method = method;
@@ -258,7 +259,8 @@ TEST(DenoisedCheckpoint, RefusesBadDestinationsAndReplacesOnlyWhenAllowed) {
     fs::create_directory(s.out("full"));
     test::write_text(s.out("full") + "/keep.txt", "previous");
     io::write_output_marker(s.out("full"), "denoised");
-    EXPECT_THROW(exporting::write_denoised_checkpoint(s.out("full"), *s.model, s.opt, s.summary), std::invalid_argument);
+    EXPECT_THROW(exporting::write_denoised_checkpoint(s.out("full"), *s.model, s.opt, s.summary),
+                 std::invalid_argument);
     EXPECT_EQ(test::read_bytes(s.out("full") + "/keep.txt"), "previous");
     exporting::write_denoised_checkpoint(s.out("full") + "/", *s.model, s.opt, s.summary, over);
     EXPECT_FALSE(fs::exists(s.out("full") + "/keep.txt"));
@@ -279,7 +281,8 @@ TEST(DenoisedCheckpoint, CancelLeavesNothingAndKeepsThePreviousDirectory) {
     for (auto form : {exporting::CheckpointForm::Dense, exporting::CheckpointForm::Factorised}) {
         exporting::DenoisedOptions d;
         d.form = form;
-        EXPECT_THROW(exporting::write_denoised_checkpoint(s.out(), *s.model, s.opt, s.summary, d, ctl), util::Cancelled);
+        EXPECT_THROW(exporting::write_denoised_checkpoint(s.out(), *s.model, s.opt, s.summary, d, ctl),
+                     util::Cancelled);
         EXPECT_FALSE(fs::exists(s.out()));
         EXPECT_TRUE(test::leftovers(s.dir.path()).empty());
     }

@@ -139,7 +139,8 @@ TEST(ResultsWire, EveryTruncationAndAnyTrailingByteAreCleanErrors) {
     Written w;
     const std::string bytes = exporting::encode_results(exporting::read_results_hdf5(w.path));
     for (std::size_t keep = 0; keep < bytes.size(); ++keep) {
-        const std::string msg = error_of([&] { exporting::decode_results(std::string_view(bytes).substr(0, keep), "f.h5"); });
+        const std::string msg =
+            error_of([&] { exporting::decode_results(std::string_view(bytes).substr(0, keep), "f.h5"); });
         ASSERT_EQ(msg.rfind("f.h5: ", 0), 0u) << "cut at " << keep << ": " << msg;
     }
     EXPECT_NE(error_of([&] { exporting::decode_results(bytes + '\0', "f.h5"); }).find("1 bytes after the last field"),
@@ -165,7 +166,8 @@ TEST(ResultsWire, EveryDamagedByteIsACleanErrorOrAConsistentResult) {
                 for (const auto& r : f.summary.layers) {
                     if (!r.complete() || r.tucker.core.data.empty() || f.meta.shape.tensor_elements() >= (1u << 22))
                         continue;
-                    EXPECT_EQ(exporting::reconstruct_layer(f, r.layer).size(), std::int64_t(f.meta.shape.tensor_elements()));
+                    EXPECT_EQ(exporting::reconstruct_layer(f, r.layer).size(),
+                              std::int64_t(f.meta.shape.tensor_elements()));
                 }
                 ++accepted;
             } catch (const std::runtime_error& e) {
@@ -189,7 +191,8 @@ TEST(ResultsWire, InconsistentResultsAreRefusedNamingTheField) {
         EXPECT_EQ(msg.rfind(w.path + ": ", 0), 0u) << msg;
         EXPECT_NE(msg.find(expect), std::string::npos) << "expected '" << expect << "' in: " << msg;
     };
-    refuse([](auto& f) { f.summary.layers[0].tucker.factors[0].conservativeResize(31, Eigen::NoChange); }, "layers/0/U1");
+    refuse([](auto& f) { f.summary.layers[0].tucker.factors[0].conservativeResize(31, Eigen::NoChange); },
+           "layers/0/U1");
     refuse([](auto& f) { f.summary.layers[0].tucker.core.dim[3] = 3; }, "layers/0/core");
     refuse([](auto& f) { f.summary.layers[0].measures.head_error.pop_back(); }, "layers/0/head_error");
     refuse([](auto& f) { f.summary.layers[0].ranks[1] = 9; }, "R2 = 9 outside [1, 8]");
@@ -197,15 +200,21 @@ TEST(ResultsWire, InconsistentResultsAreRefusedNamingTheField) {
     refuse([](auto& f) { f.meta.shape.n_kv = 3; }, "not a multiple of num_kv_heads");
     refuse([](auto& f) { f.meta.layouts.pop_back(); }, "2 layers but 1 layouts");
     refuse([](auto& f) { f.summary.layers[1].layer = 0; }, "repeated");
-    refuse([](auto& f) { f.summary.layers[1].tucker.factors = f.summary.layers[0].tucker.factors; }, "has factors but status failed");
+    refuse([](auto& f) { f.summary.layers[1].tucker.factors = f.summary.layers[0].tucker.factors; },
+           "has factors but status failed");
     refuse([](auto& f) { f.meta.source.shard_bytes.push_back(1); }, "source/shard_bytes");
-    refuse([](auto& f) { f.meta.options.ranks.kind = tucker::RankSpec::Kind::Tolerance; f.meta.options.ranks.tolerance = 2; },
-           "invalid rank options");
+    refuse(
+        [](auto& f) {
+            f.meta.options.ranks.kind = tucker::RankSpec::Kind::Tolerance;
+            f.meta.options.ranks.tolerance = 2;
+        },
+        "invalid rank options");
     refuse([](auto& f) { f.meta.shape.h = 1 << 17; }, "shape.h");
     refuse([](auto& f) { f.meta.source.header_sha256[3] = 'G'; }, "is not 64 lowercase hex digits");
     refuse([](auto& f) { f.meta.layouts[0].dtype = "F13"; }, "unknown dtype 'F13'");
     // Not a stream at all, and a stream of another build.
-    EXPECT_NE(error_of([&] { exporting::decode_results("PK\x03\x04", "f.h5"); }).find("not a results stream"), std::string::npos);
+    EXPECT_NE(error_of([&] { exporting::decode_results("PK\x03\x04", "f.h5"); }).find("not a results stream"),
+              std::string::npos);
     std::string other = exporting::encode_results(good);
     other[8] = 9;
     EXPECT_NE(error_of([&] { exporting::decode_results(other, "f.h5"); }).find("another build"), std::string::npos);
@@ -213,7 +222,8 @@ TEST(ResultsWire, InconsistentResultsAreRefusedNamingTheField) {
 
 TEST(ResultsIsolated, SameResultsAndErrorsAsTheInProcessReader) {
     Written w;
-    expect_same_file(exporting::read_results_hdf5(w.path), exporting::read_results_isolated(w.path, {}, {}, TLLM_READER));
+    expect_same_file(exporting::read_results_hdf5(w.path),
+                     exporting::read_results_isolated(w.path, {}, {}, TLLM_READER));
     exporting::Hdf5ReadOptions ro;
     ro.factors = false;
     ro.layers = {2};
@@ -248,21 +258,26 @@ TEST(ResultsIsolated, AFaultingReaderIsAnErrorNamingTheFile) {
     // What a fault inside libhdf5 looks like from here: the helper dies by a signal, or a
     // sanitizer ends it with a report.
     expect_error(script(bin, "segv", "kill -SEGV $$"),
-                 "the HDF5 library failed while reading this file (reader process ended by signal 11, SIGSEGV); the file is damaged");
-    expect_error(script(bin, "asan", "echo '=================' >&2; echo '==1==ERROR: AddressSanitizer: heap-use-after-free' >&2; exit 1"),
-                 "(reader process exit status 1: ==1==ERROR: AddressSanitizer: heap-use-after-free)");
+                 "the HDF5 library failed while reading this file (reader process ended by signal 11, SIGSEGV); the "
+                 "file is damaged");
+    expect_error(
+        script(bin, "asan",
+               "echo '=================' >&2; echo '==1==ERROR: AddressSanitizer: heap-use-after-free' >&2; exit 1"),
+        "(reader process exit status 1: ==1==ERROR: AddressSanitizer: heap-use-after-free)");
     // A helper that writes something other than a results stream, or far too much.
     expect_error(script(bin, "garbage", "echo hello"), "results from the reader process: magic: not a results stream");
     expect_error(script(bin, "flood", "exec cat /dev/zero"), "the results reader wrote more than");
-    expect_error(script(bin, "message", "printf 'tensorllm-read-results: %s: it \\033[31mfailed\\n' \"$2\" >&2; exit 1"),
-                 ": it ?[31mfailed");  // control characters do not reach a terminal or a dialog
+    expect_error(
+        script(bin, "message", "printf 'tensorllm-read-results: %s: it \\033[31mfailed\\n' \"$2\" >&2; exit 1"),
+        ": it ?[31mfailed");  // control characters do not reach a terminal or a dialog
     expect_error(bin.file("absent"), "cannot start the results reader");
     // Its own errors: a usage error is not a damaged file, and a message that does not name the
     // file (std::bad_alloc under the helper's memory limit) gets the name.
     expect_error(script(bin, "usage", "echo 'tensorllm-read-results: unexpected argument' >&2; exit 2"),
                  "refused its arguments: unexpected argument");
     const std::string msg = error_of([&] {
-        exporting::read_results_isolated(w.path, {}, {}, script(bin, "oom", "echo 'tensorllm-read-results: std::bad_alloc' >&2; exit 1"));
+        exporting::read_results_isolated(
+            w.path, {}, {}, script(bin, "oom", "echo 'tensorllm-read-results: std::bad_alloc' >&2; exit 1"));
     });
     EXPECT_EQ(msg, w.path + ": std::bad_alloc");
     // Layer indices no results file can hold are answered without the helper.
@@ -293,13 +308,14 @@ TEST(ResultsIsolated, CancelStopsAHungReaderAtOnce) {
 TEST(ResultsIsolated, TheHelperIsFoundBesideTheApplications) {
     // The CLI finds it in its own directory: `show` works without TENSORLLM_RESULTS_READER.
     Written w;
-    const auto [code, out] = test::run_command("env -u TENSORLLM_RESULTS_READER " + std::string(TLLM_CLI) + " show " + w.path);
+    const auto [code, out] =
+        test::run_command("env -u TENSORLLM_RESULTS_READER " + std::string(TLLM_CLI) + " show " + w.path);
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("weights hold 3 NaN values"), std::string::npos) << out;
     EXPECT_EQ(fs::path(TLLM_READER).parent_path(), fs::path(TLLM_CLI).parent_path());
     // With the variable pointing elsewhere, the CLI uses that and reports it when absent.
-    const auto [code2, out2] = test::run_command("TENSORLLM_RESULTS_READER=/nonexistent/reader " + std::string(TLLM_CLI) +
-                                                 " show " + w.path);
+    const auto [code2, out2] =
+        test::run_command("TENSORLLM_RESULTS_READER=/nonexistent/reader " + std::string(TLLM_CLI) + " show " + w.path);
     EXPECT_EQ(code2, 1);
     EXPECT_NE(out2.find("cannot start the results reader /nonexistent/reader"), std::string::npos) << out2;
 }

@@ -450,8 +450,8 @@ TEST(SweepHdf5, ASourceFileIsRefusedAndLeftUntouched) {
     const edits::SweepResult r = make_sweep(false);
     fs::create_symlink(text, dir.file("link.h5"));
     fs::create_hard_link(weights, dir.file("hard.h5"));
-    for (const std::string& p : {weights, text, dir.file("link.h5"), dir.file("hard.h5"),
-                                 dir.file("model/../eval.txt"), model_dir + "/config.json"}) {
+    for (const std::string& p : {weights, text, dir.file("link.h5"), dir.file("hard.h5"), dir.file("model/../eval.txt"),
+                                 model_dir + "/config.json"}) {
         SCOPED_TRACE(p);
         EXPECT_THROW(exporting::write_sweep_hdf5(p, r, src), io::UnsafeOutput);
     }
@@ -470,14 +470,14 @@ TEST(SweepHdf5, InconsistentSweepsAreRefusedBeforeWriting) {
     test::TempDir dir;
     const std::string path = dir.file("s.h5");
     std::vector<std::function<void(edits::SweepResult&)>> breaks = {
-        [](auto& r) { r.points[0].spec.choice = 4; },             // only 4 choices
-        [](auto& r) { r.points[1].spec.laser = 2; },              // only 2 LASER choices
+        [](auto& r) { r.points[0].spec.choice = 4; },  // only 4 choices
+        [](auto& r) { r.points[1].spec.laser = 2; },   // only 2 LASER choices
         [](auto& r) { r.points[0].spec.layer = -1; },
         [](auto& r) { r.points[0].ranks[1] = -3; },
         [](auto& r) { r.options.laser[0].rank = 0; },
-        [](auto& r) { r.options.choices[1].tolerance = 1.5; },    // outside (0, 1]
+        [](auto& r) { r.options.choices[1].tolerance = 1.5; },  // outside (0, 1]
         [](auto& r) { r.baseline.ppl.window_scored.pop_back(); },
-        [](auto& r) { r.baseline.mc->items[0].answer = 4; },      // 4 choices: 0..3
+        [](auto& r) { r.baseline.mc->items[0].answer = 4; },  // 4 choices: 0..3
         [](auto& r) { r.baseline.mc->items[1].bytes.pop_back(); },
     };
     for (std::size_t k = 0; k < breaks.size(); ++k) {

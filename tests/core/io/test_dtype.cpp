@@ -47,8 +47,8 @@ TEST(DType, HalfClosedForms) {
     EXPECT_EQ(float_to_half(65504.0f), 0x7BFF);
     EXPECT_EQ(float_to_half(65520.0f), 0x7C00);  // halfway to 2^16 rounds to even -> inf
     EXPECT_EQ(float_to_half(65519.0f), 0x7BFF);
-    EXPECT_EQ(float_to_half(std::ldexp(1.0f, -25)), 0x0000);  // tie to even (0)
-    EXPECT_EQ(float_to_half(3 * std::ldexp(1.0f, -25)), 0x0002);  // 1.5 ulp -> 2 (even)
+    EXPECT_EQ(float_to_half(std::ldexp(1.0f, -25)), 0x0000);         // tie to even (0)
+    EXPECT_EQ(float_to_half(3 * std::ldexp(1.0f, -25)), 0x0002);     // 1.5 ulp -> 2 (even)
     EXPECT_EQ(float_to_half(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie to even
     EXPECT_EQ(float_to_half(-0.0f), 0x8000);
     for (std::uint32_t h = 0; h < 0x10000; ++h) {

@@ -184,8 +184,8 @@ struct Verdict {
 
 Verdict classify(const std::filesystem::path& report) {
     const std::string cmd = "bash '" + std::string(TLLM_TEST_DIR) +
-                            "/fuzz/classify_report.sh' /build/tests/fuzz/fuzz_hdf5_results /src < '" +
-                            report.string() + "' 2>&1";
+                            "/fuzz/classify_report.sh' /build/tests/fuzz/fuzz_hdf5_results /src < '" + report.string() +
+                            "' 2>&1";
     Verdict v;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return v;
@@ -198,8 +198,7 @@ Verdict classify(const std::filesystem::path& report) {
 
 std::vector<std::filesystem::path> triage_cases(const char* sub) {
     std::vector<std::filesystem::path> files;
-    for (const auto& e :
-         std::filesystem::directory_iterator(std::string(TLLM_TEST_DIR) + "/fuzz/triage_cases/" + sub))
+    for (const auto& e : std::filesystem::directory_iterator(std::string(TLLM_TEST_DIR) + "/fuzz/triage_cases/" + sub))
         files.push_back(e.path());
     std::sort(files.begin(), files.end());
     return files;

@@ -30,7 +30,8 @@ void expect_error(const std::string& path, std::initializer_list<std::string> fr
     } catch (const std::runtime_error& e) {
         const std::string msg = e.what();
         EXPECT_NE(msg.find(path), std::string::npos) << "message does not name the file: " << msg;
-        for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "missing '" << f << "' in: " << msg;
+        for (const auto& f : fragments)
+            EXPECT_NE(msg.find(f), std::string::npos) << "missing '" << f << "' in: " << msg;
     }
 }
 
@@ -168,22 +169,23 @@ TEST(SafetensorsCorrupt, UnknownDtype) {
 TEST(SafetensorsCorrupt, NegativeShape) {
     TempDir dir;
     const std::string p = dir.file("neg.safetensors");
-    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[-1,4],"data_offsets":[0,16]}})", std::vector<std::uint8_t>(16));
+    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[-1,4],"data_offsets":[0,16]}})",
+                          std::vector<std::uint8_t>(16));
     expect_error(p, {"tensor 'w'", "shape[0]", "-1"});
 }
 
 TEST(SafetensorsCorrupt, NonIntegerShape) {
     TempDir dir;
     const std::string p = dir.file("float.safetensors");
-    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", std::vector<std::uint8_t>(8));
+    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})",
+                          std::vector<std::uint8_t>(8));
     expect_error(p, {"tensor 'w'", "shape[0]", "2.5"});
 }
 
 TEST(SafetensorsCorrupt, ShapeProductOverflow) {
     TempDir dir;
     const std::string p = dir.file("ovf.safetensors");
-    write_raw_safetensors(p,
-                          R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}})",
+    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}})",
                           std::vector<std::uint8_t>(16));
     expect_error(p, {"tensor 'w'", "overflows"});
 }
@@ -199,7 +201,8 @@ TEST(SafetensorsCorrupt, ByteSizeOverflow) {
 TEST(SafetensorsCorrupt, OffsetsOutsideData) {
     TempDir dir;
     const std::string p = dir.file("off.safetensors");
-    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::vector<std::uint8_t>(8));
+    write_raw_safetensors(p, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+                          std::vector<std::uint8_t>(8));
     expect_error(p, {"tensor 'w'", "outside the data section"});
 }
 
@@ -230,7 +233,8 @@ TEST(SafetensorsCorrupt, OverlappingTensors) {
 TEST(SafetensorsCorrupt, SizeNotMatchingDtypeTimesShape) {
     TempDir dir;
     const std::string p = dir.file("size.safetensors");
-    write_raw_safetensors(p, R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", std::vector<std::uint8_t>(8));
+    write_raw_safetensors(p, R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})",
+                          std::vector<std::uint8_t>(8));
     expect_error(p, {"tensor 'w'", "size mismatch", "needs 6 bytes", "give 8"});
 }
 

@@ -57,7 +57,8 @@ TEST(JobRunner, DecomposesEveryLayerAsynchronously) {
     std::atomic<int> callbacks{0};
     std::atomic<bool> done{false};
     const auto t0 = Clock::now();
-    runner.start([&](const jobs::LayerResult&) { callbacks++; }, [&](std::shared_ptr<const jobs::JobSummary>) { done = true; });
+    runner.start([&](const jobs::LayerResult&) { callbacks++; },
+                 [&](std::shared_ptr<const jobs::JobSummary>) { done = true; });
     EXPECT_LT(secs(t0), 0.05) << "start() must not block the caller";
     runner.wait();
     EXPECT_TRUE(done.load());
@@ -96,7 +97,8 @@ TEST(JobRunner, FailuresBecomeLayerResults) {
     EXPECT_EQ(s->failed, 1);
     EXPECT_TRUE(s->layers[0].complete());
     EXPECT_EQ(s->layers[1].status, tucker::Status::Failed);
-    EXPECT_NE(s->layers[1].message.find("model.layers.1.self_attn.k_proj.weight"), std::string::npos) << s->layers[1].message;
+    EXPECT_NE(s->layers[1].message.find("model.layers.1.self_attn.k_proj.weight"), std::string::npos)
+        << s->layers[1].message;
     EXPECT_NE(s->layers[1].message.find("NaN"), std::string::npos);
     EXPECT_TRUE(s->layers[2].complete());
 }
@@ -129,9 +131,10 @@ TEST(JobRunner, BalancedSlicesShareTheError) {
         den += double(W.data[i]) * W.data[i];
     }
     EXPECT_NEAR(std::sqrt(num / den), bal.measures.rel_error, 1e-5);
-    std::printf("[ measured ] demo layer 0 at (32,16,4): Q/K/V/O errors %.3f %.3f %.3f %.3f plain, %.3f %.3f %.3f %.3f "
-                "balanced; layer error %.3f -> %.3f\n",
-                a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3], plain.measures.rel_error, bal.measures.rel_error);
+    std::printf(
+        "[ measured ] demo layer 0 at (32,16,4): Q/K/V/O errors %.3f %.3f %.3f %.3f plain, %.3f %.3f %.3f %.3f "
+        "balanced; layer error %.3f -> %.3f\n",
+        a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3], plain.measures.rel_error, bal.measures.rel_error);
 }
 
 TEST(JobRunner, InvalidOptionsAreRejectedBeforeStarting) {
@@ -171,7 +174,8 @@ TEST(JobRunner, CancelInsideALargeLayerReturnsQuickly) {
         std::printf("cancel at %d ms: %.3f s\n", delay_ms, latency);
         const auto s = runner.summary();
         EXPECT_TRUE(s->cancelled);
-        for (const auto& r : s->layers) EXPECT_FALSE(r.complete()) << "layer " << r.layer << " marked complete after cancel";
+        for (const auto& r : s->layers)
+            EXPECT_FALSE(r.complete()) << "layer " << r.layer << " marked complete after cancel";
         // The longest step that cannot be interrupted is one 1536 x 1536 eigensolve, a fraction
         // of the bound; the bound leaves room for a loaded CI machine while still failing if a
         // kernel stops checking the token.
@@ -238,8 +242,8 @@ TEST(CliDecompose, SigintCancelsAndWritesNothing) {
     tllm::test::TempDir dir;
     synth_model(dir.file("big"), 1024, 8, 6, io::DType::BF16);
     const std::string out = dir.file("out");
-    std::vector<std::string> args = {TLLM_CLI, "decompose", dir.file("big"), "--ranks", "128,64,4", "--iters", "50",
-                                     "--hooi-tol", "0", "--quiet", "--out", out};
+    std::vector<std::string> args = {TLLM_CLI,     "decompose", dir.file("big"), "--ranks", "128,64,4", "--iters", "50",
+                                     "--hooi-tol", "0",         "--quiet",       "--out",   out};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -46,7 +46,8 @@ TEST(Checkpoint, ShardedIndexWithTwoShards) {
     model::Model m(dir.path().string());
     ASSERT_EQ(m.layers().size(), 4u);
     // Layers live in different shards; both tensorise.
-    EXPECT_NE(ck.at("model.layers.0.self_attn.q_proj.weight").file, ck.at("model.layers.3.self_attn.q_proj.weight").file);
+    EXPECT_NE(ck.at("model.layers.0.self_attn.q_proj.weight").file,
+              ck.at("model.layers.3.self_attn.q_proj.weight").file);
     const auto W = tensor::tensorize(m, 3);
     EXPECT_EQ(W.dim[0], 16);
     // The round trip through bf16 is exact.
@@ -98,7 +99,8 @@ TEST(Checkpoint, IndexShardNamesTooLongOrWithControlCharactersAreRejected) {
     std::string msg = error_of([&] { io::Checkpoint ck(dir.path().string()); });
     EXPECT_NE(msg.find("not a plain file name"), std::string::npos) << msg;
     EXPECT_NE(msg.find("weight_map['w']"), std::string::npos) << msg;
-    tllm::test::write_text(dir.file("model.safetensors.index.json"), R"({"weight_map":{"w":"x.safetensors\u0000junk"}})");
+    tllm::test::write_text(dir.file("model.safetensors.index.json"),
+                           R"({"weight_map":{"w":"x.safetensors\u0000junk"}})");
     msg = error_of([&] { io::Checkpoint ck(dir.path().string()); });
     EXPECT_NE(msg.find("not a plain file name"), std::string::npos) << msg;
 }
@@ -117,10 +119,12 @@ TEST(Model, UnknownModelTypeListsSupportedAndPointsToFormat) {
     TempDir dir;
     model::SyntheticSpec s;
     model::write_synthetic_checkpoint(dir.path().string(), s);
-    tllm::test::write_text(dir.file("config.json"), R"({"model_type":"mamba","hidden_size":64,"num_attention_heads":4})");
+    tllm::test::write_text(dir.file("config.json"),
+                           R"({"model_type":"mamba","hidden_size":64,"num_attention_heads":4})");
     const std::string msg = error_of([&] { model::Model m(dir.path().string()); });
     EXPECT_NE(msg.find("unsupported model_type 'mamba'"), std::string::npos) << msg;
-    for (const char* t : {"llama", "gpt2", "gpt_neox", "gptj", "opt", "bert", "roberta", "phi", "qwen2", "gemma", "mistral"})
+    for (const char* t :
+         {"llama", "gpt2", "gpt_neox", "gptj", "opt", "bert", "roberta", "phi", "qwen2", "gemma", "mistral"})
         EXPECT_NE(msg.find(t), std::string::npos) << t << " missing from: " << msg;
     EXPECT_NE(msg.find("docs/architectures.md"), std::string::npos) << msg;
 }
@@ -137,7 +141,8 @@ TEST(Model, UserArchitectureFileWithoutRecompiling) {
                                          {std::uint64_t(d), std::uint64_t(d)}, w));
     }
     io::write_safetensors(dir.file("model.safetensors"), ts);
-    tllm::test::write_text(dir.file("config.json"), R"({"model_type":"toyformer","hidden_size":8,"num_attention_heads":2})");
+    tllm::test::write_text(dir.file("config.json"),
+                           R"({"model_type":"toyformer","hidden_size":8,"num_attention_heads":2})");
     tllm::test::write_text(dir.file("arch.json"), R"({"format":"tensorllm-architectures/1","architectures":[
         {"name":"toy","model_types":["toyformer"],"weight":"conv1d",
          "q":"{prefix}blocks.{L}.attn.wq","k":"{prefix}blocks.{L}.attn.wk","v":"{prefix}blocks.{L}.attn.wv",
@@ -155,8 +160,9 @@ TEST(Model, UserArchitectureFileWithoutRecompiling) {
 }
 
 TEST(Model, ArchitectureFileErrorsNameTheField) {
-    EXPECT_NE(error_of([] { model::parse_architectures(nlohmann::json::parse(R"({"format":"x"})"), "a.json"); })
-                  .find("a.json: field 'format'"),
+    EXPECT_NE(error_of([] {
+                  model::parse_architectures(nlohmann::json::parse(R"({"format":"x"})"), "a.json");
+              }).find("a.json: field 'format'"),
               std::string::npos);
     const auto bad = nlohmann::json::parse(
         R"({"format":"tensorllm-architectures/1","architectures":[{"name":"n","model_types":["t"],"q":"x.{L}.q","o":"x.{L}.o"}]})");
@@ -171,8 +177,9 @@ TEST(Model, AbsurdConfigsAreRejected) {
     auto cfg_error = [](const char* text) {
         return error_of([&] { io::parse_model_config(nlohmann::json::parse(text), "config.json"); });
     };
-    EXPECT_NE(cfg_error(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":0})").find("num_attention_heads"),
-              std::string::npos);
+    EXPECT_NE(
+        cfg_error(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":0})").find("num_attention_heads"),
+        std::string::npos);
     EXPECT_NE(cfg_error(R"({"model_type":"llama","hidden_size":65,"num_attention_heads":8})").find("not divisible"),
               std::string::npos);
     EXPECT_NE(cfg_error(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":8,"num_key_value_heads":3})")
@@ -182,8 +189,10 @@ TEST(Model, AbsurdConfigsAreRejected) {
     EXPECT_NE(cfg_error(R"({"model_type":"llama","hidden_size":-5,"num_attention_heads":8})").find("'hidden_size'"),
               std::string::npos);
     // gpt2 spelling and null kv heads are accepted.
-    auto c = io::parse_model_config(nlohmann::json::parse(R"({"model_type":"gpt2","n_embd":768,"n_head":12,"n_layer":12,"num_key_value_heads":null})"),
-                                    "config.json");
+    auto c = io::parse_model_config(
+        nlohmann::json::parse(
+            R"({"model_type":"gpt2","n_embd":768,"n_head":12,"n_layer":12,"num_key_value_heads":null})"),
+        "config.json");
     EXPECT_EQ(c.hidden_size, 768);
     EXPECT_EQ(c.num_kv_heads, 12);
     EXPECT_EQ(c.head_dim, 64);
@@ -196,8 +205,9 @@ TEST(Model, HeadDimContradictingTheTensorsIsAnErrorNamingFieldAndTensor) {
     s.hidden = 16;
     s.heads = 4;
     model::write_synthetic_checkpoint(dir.path().string(), s);
-    tllm::test::write_text(dir.file("config.json"),
-                           R"({"model_type":"llama","hidden_size":16,"num_attention_heads":4,"head_dim":8,"num_hidden_layers":2})");
+    tllm::test::write_text(
+        dir.file("config.json"),
+        R"({"model_type":"llama","hidden_size":16,"num_attention_heads":4,"head_dim":8,"num_hidden_layers":2})");
     try {
         model::Model m(dir.path().string());
         FAIL() << "a config contradicting the weights was accepted";

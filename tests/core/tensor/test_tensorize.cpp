@@ -33,13 +33,17 @@ struct Family {
 const std::vector<Family>& families() {
     static const std::vector<Family> f = {
         {"llama", "model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
-         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "", Family::SeparateLinear},
+         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "",
+         Family::SeparateLinear},
         {"mistral", "model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
-         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "", Family::SeparateLinear},
+         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "",
+         Family::SeparateLinear},
         {"qwen2", "model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
-         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "", Family::SeparateLinear},
+         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "",
+         Family::SeparateLinear},
         {"gemma", "model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
-         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "", Family::SeparateLinear},
+         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.o_proj.weight", "",
+         Family::SeparateLinear},
         {"gptj", "transformer.h.%d.attn.q_proj.weight", "transformer.h.%d.attn.k_proj.weight",
          "transformer.h.%d.attn.v_proj.weight", "transformer.h.%d.attn.out_proj.weight", "", Family::SeparateLinear},
         {"opt", "model.decoder.layers.%d.self_attn.q_proj.weight", "model.decoder.layers.%d.self_attn.k_proj.weight",
@@ -52,7 +56,8 @@ const std::vector<Family>& families() {
          "roberta.encoder.layer.%d.attention.self.key.weight", "roberta.encoder.layer.%d.attention.self.value.weight",
          "roberta.encoder.layer.%d.attention.output.dense.weight", "", Family::SeparateLinear},
         {"phi", "model.layers.%d.self_attn.q_proj.weight", "model.layers.%d.self_attn.k_proj.weight",
-         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.dense.weight", "", Family::SeparateLinear},
+         "model.layers.%d.self_attn.v_proj.weight", "model.layers.%d.self_attn.dense.weight", "",
+         Family::SeparateLinear},
         {"gpt2", "", "", "", "h.%d.attn.c_proj.weight", "h.%d.attn.c_attn.weight", Family::Gpt2Conv1D},
         {"gpt_neox", "", "", "", "gpt_neox.layers.%d.attention.dense.weight",
          "gpt_neox.layers.%d.attention.query_key_value.weight", Family::NeoxInterleaved},
@@ -93,7 +98,8 @@ void write_family(const std::string& dir, const Family& f, const Geometry& g, co
     for (int l : layers) {
         if (f.kind == Family::SeparateLinear) {
             // nn.Linear: weight (out, in) = W^T. Q: q[i*dv+b][a] = W^Q_i[a][b].
-            std::vector<float> q(std::size_t(h) * dv * d), k(std::size_t(kv) * dv * d), v(k.size()), o(std::size_t(d) * h * dv);
+            std::vector<float> q(std::size_t(h) * dv * d), k(std::size_t(kv) * dv * d), v(k.size()),
+                o(std::size_t(d) * h * dv);
             for (int i = 0; i < h; ++i)
                 for (int b = 0; b < dv; ++b)
                     for (int a = 0; a < d; ++a) {
@@ -116,7 +122,8 @@ void write_family(const std::string& dir, const Family& f, const Geometry& g, co
             for (int i = 0; i < h; ++i)
                 for (int b = 0; b < dv; ++b)
                     for (int a = 0; a < d; ++a) {
-                        for (int p = 0; p < 3; ++p) qkv[std::size_t(a) * 3 * h * dv + p * h * dv + i * dv + b] = W(l, a, b, p, i);
+                        for (int p = 0; p < 3; ++p)
+                            qkv[std::size_t(a) * 3 * h * dv + p * h * dv + i * dv + b] = W(l, a, b, p, i);
                         o[(std::size_t(i) * dv + b) * d + a] = W(l, a, b, 3, i);
                     }
             ts.push_back(io::make_tensor(fmt(f.qkv, l), dtype, {std::uint64_t(d), std::uint64_t(3 * h * dv)}, qkv));
@@ -139,7 +146,9 @@ void write_family(const std::string& dir, const Family& f, const Geometry& g, co
     }
     std::filesystem::create_directories(dir);
     io::write_safetensors(dir + "/model.safetensors", ts);
-    nlohmann::json cfg = {{"model_type", f.model_type}, {"hidden_size", d}, {"num_attention_heads", h},
+    nlohmann::json cfg = {{"model_type", f.model_type},
+                          {"hidden_size", d},
+                          {"num_attention_heads", h},
                           {"num_hidden_layers", int(layers.size())}};
     if (kv != h) cfg["num_key_value_heads"] = kv;
     if (dv * h != d) cfg["head_dim"] = dv;
@@ -248,20 +257,24 @@ TEST(Tensorize, HeadOrderIsHeadMajor) {
     for (int i = 0; i < g.h; ++i)
         for (int t = 0; t < 4; ++t)
             for (int b = 0; b < g.dv; ++b)
-                for (int a = 0; a < g.d; ++a) ASSERT_EQ(W(a, b, t, i), float(i)) << "a=" << a << " b=" << b << " t=" << t;
+                for (int a = 0; a < g.d; ++a)
+                    ASSERT_EQ(W(a, b, t, i), float(i)) << "a=" << a << " b=" << b << " t=" << t;
 }
 
 TEST(Tensorize, GroupedQueryRepetitionAndAveraging) {
     // h = 4 query heads, 2 kv heads, d = 2, dv = 1, hand-made values.
     TempDir dir;
     std::vector<io::TensorToWrite> ts;
-    ts.push_back(io::make_tensor("model.layers.0.self_attn.q_proj.weight", io::DType::F32, {4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}));
+    ts.push_back(
+        io::make_tensor("model.layers.0.self_attn.q_proj.weight", io::DType::F32, {4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}));
     ts.push_back(io::make_tensor("model.layers.0.self_attn.k_proj.weight", io::DType::F32, {2, 2}, {10, 20, 30, 40}));
     ts.push_back(io::make_tensor("model.layers.0.self_attn.v_proj.weight", io::DType::F32, {2, 2}, {-1, -2, -3, -4}));
-    ts.push_back(io::make_tensor("model.layers.0.self_attn.o_proj.weight", io::DType::F32, {2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}));
+    ts.push_back(
+        io::make_tensor("model.layers.0.self_attn.o_proj.weight", io::DType::F32, {2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}));
     io::write_safetensors(dir.file("model.safetensors"), ts);
-    tllm::test::write_text(dir.file("config.json"),
-                           R"({"model_type":"llama","hidden_size":2,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":1})");
+    tllm::test::write_text(
+        dir.file("config.json"),
+        R"({"model_type":"llama","hidden_size":2,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":1})");
     model::Model m(dir.path().string());
     auto W = tensor::tensorize(m, 0);
     // K of heads 0 and 1 repeat kv head 0 = row [10, 20]; heads 2 and 3 repeat [30, 40].

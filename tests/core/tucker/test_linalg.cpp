@@ -18,11 +18,11 @@ namespace {
 
 struct Case {
     int n, r;
-    bool single;          ///< the single-precision path is expected to answer
-    double value_tol;     ///< |lambda_k - exact| / lambda_max
-    double subspace_tol;  ///< || U U^T - Q_r Q_r^T ||_2 (spectral gap 9 / lambda_max ~ 0.5)
-    double orth_tol;      ///< max |U^T U - I|
-    double captured_tol;  ///< relative shortfall of tr(U^T G U) against its maximum
+    bool single;           ///< the single-precision path is expected to answer
+    double value_tol;      ///< |lambda_k - exact| / lambda_max
+    double subspace_tol;   ///< || U U^T - Q_r Q_r^T ||_2 (spectral gap 9 / lambda_max ~ 0.5)
+    double orth_tol;       ///< max |U^T U - I|
+    double captured_tol;   ///< relative shortfall of tr(U^T G U) against its maximum
     double spacing = 0.1;  ///< between consecutive leading eigenvalues
 };
 
@@ -47,15 +47,16 @@ void check(const Case& c) {
     EXPECT_LT((U.transpose() * U - Eigen::MatrixXd::Identity(c.r, c.r)).cwiseAbs().maxCoeff(), c.orth_tol);
     // || U U^T - Q_r Q_r^T ||_2 = || Q_rest^T U ||_2 (the sine of the largest principal angle).
     const Eigen::MatrixXd C = Q.rightCols(c.n - c.r).transpose() * U;
-    const double dist = std::sqrt(std::max(0.0, Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(C.transpose() * C,
-                                                                                               Eigen::EigenvaluesOnly)
-                                                    .eigenvalues()
-                                                    .maxCoeff()));
+    const double dist = std::sqrt(
+        std::max(0.0, Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(C.transpose() * C, Eigen::EigenvaluesOnly)
+                          .eigenvalues()
+                          .maxCoeff()));
     EXPECT_LT(dist, c.subspace_tol);
-    std::printf("n %d: max eigenvalue error %.2e lambda_max, subspace distance %.2e, orthogonality %.2e, captured %.2e short\n",
-                c.n, (e.values - lambda.head(c.r)).cwiseAbs().maxCoeff() / lmax, dist,
-                (U.transpose() * U - Eigen::MatrixXd::Identity(c.r, c.r)).cwiseAbs().maxCoeff(),
-                1 - (U.transpose() * G * U).trace() / lambda.head(c.r).sum());
+    std::printf(
+        "n %d: max eigenvalue error %.2e lambda_max, subspace distance %.2e, orthogonality %.2e, captured %.2e short\n",
+        c.n, (e.values - lambda.head(c.r)).cwiseAbs().maxCoeff() / lmax, dist,
+        (U.transpose() * U - Eigen::MatrixXd::Identity(c.r, c.r)).cwiseAbs().maxCoeff(),
+        1 - (U.transpose() * G * U).trace() / lambda.head(c.r).sum());
     // Captured energy tr(U^T G U) against its maximum, the sum of the r leading eigenvalues.
     const double captured = (U.transpose() * G * U).trace(), best = lambda.head(c.r).sum();
     EXPECT_NEAR(captured, best, c.captured_tol * best);
@@ -99,7 +100,8 @@ TEST(Linalg, SinglePrecisionVectorsAreTheSameOnEveryCallAndThreadCount) {
         tucker::EigenPairs one;
         tbb::task_arena(1).execute([&] { one = tucker::top_eigenpairs(G, r); });
         ASSERT_TRUE(one.single_precision);
-        EXPECT_LT((one.vectors.transpose() * one.vectors - Eigen::MatrixXd::Identity(r, r)).cwiseAbs().maxCoeff(), 1e-5);
+        EXPECT_LT((one.vectors.transpose() * one.vectors - Eigen::MatrixXd::Identity(r, r)).cwiseAbs().maxCoeff(),
+                  1e-5);
         tbb::task_arena(2).execute([&] {
             for (int call = 0; call < 12; ++call) {
                 const auto e = tucker::top_eigenpairs(G, r);

@@ -106,7 +106,8 @@ TEST(Subspace, ItsProjectionIsTheModeProductByTheResult) {
     const Tensor4 Y = tucker::mode_product(X, 0, s.vectors.transpose());  // (48, 32, 4, 8)
     ASSERT_EQ(s.projected.dim, Y.dim);
     double worst = 0;
-    for (std::int64_t i = 0; i < Y.size(); ++i) worst = std::max(worst, double(std::abs(s.projected.data[i] - Y.data[i])));
+    for (std::int64_t i = 0; i < Y.size(); ++i)
+        worst = std::max(worst, double(std::abs(s.projected.data[i] - Y.data[i])));
     EXPECT_LT(worst, 1e-4 * sigma(0));
 }
 
@@ -170,8 +171,8 @@ TEST(Subspace, WarmStartOffTheAnswerIsNotAcceptedUntilTheEnergyIsThere) {
         EXPECT_GE(s.iterations, 2);
         const double deficit = exact - captured(X, s.vectors);
         EXPECT_LE(deficit, (tol + 1e-7) * total);  // 1e-7: float rounding of captured()
-        std::printf("  tol %g: %d sweeps, deficit %.2e of ||X||^2 (start %.2e)\n", tol, s.iterations,
-                    deficit / total, start_deficit / total);
+        std::printf("  tol %g: %d sweeps, deficit %.2e of ||X||^2 (start %.2e)\n", tol, s.iterations, deficit / total,
+                    start_deficit / total);
     }
 }
 

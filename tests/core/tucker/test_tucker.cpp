@@ -128,7 +128,8 @@ TEST(Tucker, FullRankModesGiveTheClosedFormOptimumAndAFixedPoint) {
     const Eigen::Map<const Eigen::MatrixXf> X(W.data.data(), I, M);
     const Eigen::MatrixXd Xd = X.cast<double>();
     const Eigen::VectorXd lambda =
-        Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(Xd * Xd.transpose(), Eigen::EigenvaluesOnly).eigenvalues();  // ascending
+        Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(Xd * Xd.transpose(), Eigen::EigenvaluesOnly)
+            .eigenvalues();  // ascending
     const int r1 = 12;
     const double total = Xd.squaredNorm(), discarded = lambda.head(I - r1).sum();
     for (auto init : {tucker::Method::STHOSVD, tucker::Method::HOSVD}) {
@@ -214,7 +215,8 @@ TEST(Ranks, ToleranceGuaranteeOnRandomLayers) {
                 tucker::TuckerOptions o;
                 o.method = m;
                 o.ranks = r;
-                EXPECT_LE(tucker::decompose(W, o).rel_error, eps + 1e-6) << "eps " << eps << " " << tucker::method_name(m);
+                EXPECT_LE(tucker::decompose(W, o).rel_error, eps + 1e-6)
+                    << "eps " << eps << " " << tucker::method_name(m);
             }
         }
     }
@@ -406,8 +408,10 @@ TEST(Sweep, EstimateBracketsTheExactErrorOnStories) {
             mean += p.error_upper / p.error_exact;
         }
     }
-    std::printf("sweep estimate (upper bound) / exact ST-HOSVD error on stories260K layer 2: mean %.3f, worst %.3f over %zu points\n",
-                mean / pts.size(), worst, pts.size());
+    std::printf(
+        "sweep estimate (upper bound) / exact ST-HOSVD error on stories260K layer 2: mean %.3f, worst %.3f over %zu "
+        "points\n",
+        mean / pts.size(), worst, pts.size());
     const auto front = analysis::pareto_front(pts);
     ASSERT_FALSE(front.empty());
     for (std::size_t k = 1; k < front.size(); ++k) {
@@ -488,10 +492,12 @@ TEST_F(NumpyReference, HosvdFactorsHooiErrorsAndPerHeadErrorsAgree) {
         ASSERT_EQ(hooi.trace.size(), ref_err.size());
         for (std::size_t k = 0; k < ref_err.size(); ++k)
             EXPECT_NEAR(hooi.trace[k], ref_err[k], 1e-5 * ref_err[k]) << "iteration " << k;
-        const auto m = analysis::measure(W, hooi, {int(W.dim[0]), int(W.dim[1]), int(W.dim[3]), int(W.dim[3])}, nullptr, false);
+        const auto m =
+            analysis::measure(W, hooi, {int(W.dim[0]), int(W.dim[1]), int(W.dim[3]), int(W.dim[3])}, nullptr, false);
         const auto ht = readd("head_type_error");
         for (std::int64_t i = 0; i < W.dim[3]; ++i)
             for (int t = 0; t < 4; ++t)
-                EXPECT_NEAR(m.head_type_error[i][t], ht[i * 4 + t], 1e-5 * ht[i * 4 + t] + 1e-7) << "head " << i << " type " << t;
+                EXPECT_NEAR(m.head_type_error[i][t], ht[i * 4 + t], 1e-5 * ht[i * 4 + t] + 1e-7)
+                    << "head " << i << " type " << t;
     }
 }
