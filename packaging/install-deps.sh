@@ -14,8 +14,8 @@ PKGS=(
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libgl1-mesa-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-h5py
-  # sanitizers and fuzzing (tests/sanitize.sh, tests/fuzz/run.sh)
-  clang libclang-rt-14-dev
+  # sanitizers and fuzzing (tests/sanitize.sh, tests/fuzz/run.sh); the format check
+  clang libclang-rt-14-dev clang-format
   # headless GUI checks (offscreen platform needs fonts; xvfb for real windows)
   xvfb xauth fonts-dejavu-core
 )

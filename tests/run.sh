@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # One command from a fresh clone: install dependencies, build, and run every test:
+#   0. the layout of every C++ file (clang-format, .clang-format);
 #   1. the GoogleTest suites (core, CLI, GUI offscreen) with ctest;
 #   2. the Debian package: built with cpack, installed with apt, its CLI run;
 #   3. extra suites when their scripts are present (sanitizers, fuzzing), see below.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/packaging/install-deps.sh"
+
+echo "== format: every tracked C++ file as .clang-format lays it out"
+(cd "$root" && git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format --dry-run --Werror)
+echo "format: ok"
+
 "$root/packaging/build.sh"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 
