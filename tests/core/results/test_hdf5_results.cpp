@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/export/export_test_util.h"
+#include "core/results/export_test_util.h"
 #include "results/hdf5_results.h"
 #include "support/test_util.h"
 #include "tucker/tucker.h"

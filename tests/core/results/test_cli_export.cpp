@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "core/export/export_test_util.h"
+#include "core/results/export_test_util.h"
 #include "io/checkpoint.h"
 #include "support/test_util.h"
 

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "core/export/export_test_util.h"
+#include "core/results/export_test_util.h"
 #include "writeback/denoised_checkpoint.h"
 #include "io/output_guard.h"
 #include "results/hdf5_results.h"

@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "core/export/export_test_util.h"
+#include "core/results/export_test_util.h"
 #include "io/output_guard.h"
 #include "results/hdf5_results.h"
 #include "results/results_reader_process.h"
