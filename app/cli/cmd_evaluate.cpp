@@ -156,14 +156,14 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
             out["tokens"] = b.n_tokens;
             out["scored_tokens"] = b.n_scored;
             out["windows"] = b.n_windows();
-            out["unedited"] = {{"mean_nll", b.mean_nll},
-                               {"mean_nll_stderr", b.mean_nll_stderr},
-                               {"perplexity", b.perplexity},
-                               {"bits_per_byte", b.bits_per_byte}};
-            out["edited"] = {{"mean_nll", e.mean_nll},
-                             {"mean_nll_stderr", e.mean_nll_stderr},
-                             {"perplexity", e.perplexity},
-                             {"bits_per_byte", e.bits_per_byte}};
+            const auto loss = [](const eval::PerplexityResult& r) {
+                return nlohmann::ordered_json{{"mean_nll", r.mean_nll},
+                                              {"mean_nll_stderr", r.mean_nll_stderr},
+                                              {"perplexity", r.perplexity},
+                                              {"bits_per_byte", r.bits_per_byte}};
+            };
+            out["unedited"] = loss(b);
+            out["edited"] = loss(e);
             out["delta_nll"] = c.delta_nll;
             out["delta_nll_stderr"] = c.delta_nll_stderr;
             out["kl_mean"] = c.kl_mean;
