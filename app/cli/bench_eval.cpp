@@ -269,7 +269,7 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
     eval::ForwardOptions fo;
     fo.threads = threads;
     eval::Transformer t(m, fo);
-    auto tok = eval::load_tokenizer(m->checkpoint().directory(), t.config().vocab_size);
+    auto tok = eval::load_tokenizer(m->checkpoint(), t.config().vocab_size);
     const std::string text = io::read_regular_file(util::default_eval_text(), 1 << 20);
     const auto in = edits::make_sweep_input(*tok, text, "kjv-validation-64k.txt");
     if (!json)

@@ -15,6 +15,7 @@
 #include "args.h"
 #include "commands.h"
 #include "writeback/denoised_checkpoint.h"
+#include "writeback/gguf_export.h"
 #include "results/hdf5_results.h"
 #include "results/results_tables.h"
 #include "io/staging_dir.h"
@@ -48,6 +49,11 @@ const char* kHelp =
     "                       config.json and tokenizer files copied (docs/denoised-checkpoint.md)\n"
     "  --factorised DIR     the same checkpoint but with the decomposed layers' dense Q, K, V, O\n"
     "                       replaced by float32 tensors tensorllm.layers.L.{U1,U2,U3,core}\n"
+    "  --denoised FILE.gguf, --factorised FILE.gguf\n"
+    "                       for a GGUF model: one GGUF file, every metadata pair and every other\n"
+    "                       tensor copied byte for byte (docs/gguf.md)\n"
+    "  --gguf-type TYPE     type of the rewritten GGUF tensors: f32 (default), f16, bf16, q8_0,\n"
+    "                       q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, or source (each tensor's own)\n"
     "  --overwrite          replace an earlier --denoised/--factorised output of this tool (the\n"
     "                       old content stays until the new checkpoint is complete); a\n"
     "                       directory this tool did not write is never replaced\n"
@@ -71,11 +77,24 @@ const char* kHelp =
 
 // Refuses, before any computation, outputs that would touch the source or could only fail at
 // the end (io::UnsafeOutput, exit 2), then locks every output for the rest of the run.
-std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
-    const io::SourceSet& src, const std::optional<std::string>& out, const std::optional<std::string>& h5,
-    const std::optional<std::string>& denoised, const std::optional<std::string>& factorised, bool overwrite) {
+std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(const io::SourceSet& src,
+                                                                         const std::optional<std::string>& out,
+                                                                         const std::optional<std::string>& h5,
+                                                                         const std::optional<std::string>& denoised,
+                                                                         const std::optional<std::string>& factorised,
+                                                                         bool overwrite, bool gguf) {
     namespace fs = std::filesystem;
     std::error_code ec;
+    if (gguf) {
+        // A GGUF model's denoised form is one GGUF file.
+        for (const auto& [name, v] : {std::pair{"--denoised", denoised}, std::pair{"--factorised", factorised}}) {
+            if (!v) continue;
+            if (!v->ends_with(".gguf"))
+                throw std::invalid_argument(std::string(name) + " " + *v +
+                                            ": the model is a GGUF file, so this output is a .gguf file");
+            io::check_output_file(src, name, *v);
+        }
+    }
     if (out) io::check_output_dir(src, "--out", *out, exporting::kResultsKind, true);
     if (h5) {
         io::check_output_file(src, "--h5", *h5);
@@ -83,8 +102,8 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
         if (!parent.empty() && !fs::is_directory(parent, ec))
             throw std::invalid_argument("--h5 " + *h5 + ": directory " + parent.string() + " does not exist");
     }
-    if (denoised) io::check_output_dir(src, "--denoised", *denoised, "denoised", overwrite);
-    if (factorised) io::check_output_dir(src, "--factorised", *factorised, "factorised", overwrite);
+    if (denoised && !gguf) io::check_output_dir(src, "--denoised", *denoised, "denoised", overwrite);
+    if (factorised && !gguf) io::check_output_dir(src, "--factorised", *factorised, "factorised", overwrite);
     std::vector<std::pair<std::string, std::string>> given;
     for (const auto& [name, v] : {std::pair{"--out", out}, std::pair{"--h5", h5}, std::pair{"--denoised", denoised},
                                   std::pair{"--factorised", factorised}})
@@ -107,7 +126,7 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(
 bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s,
                    const std::optional<std::string>& out, const std::optional<std::string>& h5,
                    const std::optional<std::string>& denoised, const std::optional<std::string>& factorised,
-                   bool overwrite, const std::atomic<bool>* interrupt) {
+                   bool overwrite, std::optional<io::GgmlType> gguf_type, const std::atomic<bool>* interrupt) {
     util::Control ctl;
     ctl.cancel = interrupt;
     const char* current = "";
@@ -133,6 +152,15 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
                              dir->c_str());
                 continue;
             }
+            if (m.checkpoint().gguf()) {
+                const auto rep = exporting::write_denoised_gguf(*dir, m, opt, s, {form, gguf_type}, ctl);
+                for (const auto& w : rep.warnings)
+                    std::fprintf(stderr, "tensorllm decompose: %s: %s\n", name, w.c_str());
+                std::printf("wrote %s (%s GGUF: layers %s, %zu tensors rewritten)\n", dir->c_str(),
+                            exporting::checkpoint_form_name(form), util::format_layer_list(rep.layers).c_str(),
+                            rep.replaced_tensors.size());
+                continue;
+            }
             exporting::DenoisedOptions d;
             d.form = form;
             d.overwrite = overwrite;
@@ -156,7 +184,7 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
 
 int cmd_decompose(const std::vector<std::string>& argv) {
     auto names = job_option_names();
-    for (const char* o : {"out", "arch", "h5", "denoised", "factorised"}) names.insert(o);
+    for (const char* o : {"out", "arch", "h5", "denoised", "factorised", "gguf-type"}) names.insert(o);
     Args args(argv, {"help", "demo", "no-spectra", "quiet", "overwrite"}, names);
     if (args.flag("help")) {
         std::printf(kHelp, job_options_help());
@@ -177,7 +205,14 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     auto model = std::make_shared<const model::Model>(path, extra);
     io::SourceSet sources = model->checkpoint().sources();
     if (arch) sources.add_file(*arch);
-    const auto locks = check_and_lock_destinations(sources, out, h5, denoised, factorised, args.flag("overwrite"));
+    const auto locks = check_and_lock_destinations(sources, out, h5, denoised, factorised, args.flag("overwrite"),
+                                                   model->checkpoint().gguf() != nullptr);
+    std::optional<io::GgmlType> gguf_type = io::GgmlType::F32;
+    if (const auto t = args.value("gguf-type")) {
+        if (!model->checkpoint().gguf())
+            throw std::invalid_argument("--gguf-type applies to a GGUF model; " + path + " is not one");
+        gguf_type = *t == "source" ? std::optional<io::GgmlType>() : parse_gguf_type("--gguf-type", *t);
+    }
     jobs::JobOptions opt = parse_job_options(args, *model, false);
     opt.spectra = !args.flag("no-spectra");
 
@@ -219,7 +254,8 @@ int cmd_decompose(const std::vector<std::string>& argv) {
             stderr,
             "tensorllm decompose: %d layer(s) with warnings (see above); a slice error marked ! is above %.2f\n",
             warned, analysis::kSliceErrorWarning);
-    if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), interrupt.flag()))
+    if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), gguf_type,
+                       interrupt.flag()))
         return 130;
     if (summary->failed > 0) {
         std::fprintf(stderr, "tensorllm decompose: %d layer(s) failed; see layers.csv\n", summary->failed);

@@ -99,7 +99,7 @@ int cmd_evaluate(const std::vector<std::string>& argv) {
     const auto t0 = std::chrono::steady_clock::now();
     auto model = std::make_shared<const model::Model>(path);
     eval::Transformer t(model, fopt);
-    const auto tok = eval::load_tokenizer(model->checkpoint().directory(), t.config().vocab_size);
+    const auto tok = eval::load_tokenizer(model->checkpoint(), t.config().vocab_size);
     if (popt.ctx > t.config().max_positions)
         throw std::invalid_argument("--ctx " + std::to_string(popt.ctx) + " is above the model's " +
                                     std::to_string(t.config().max_positions) + " positions");

@@ -38,7 +38,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
     fopt.threads = args.int_value("threads", 0);
     auto model = std::make_shared<const model::Model>(path);
     eval::Transformer t(model, fopt);
-    const auto tok = eval::load_tokenizer(model->checkpoint().directory(), t.config().vocab_size);
+    const auto tok = eval::load_tokenizer(model->checkpoint(), t.config().vocab_size);
     const auto ids = tok->encode_with_bos(*prompt);
     InterruptGuard interrupt;
     util::Control ctl;

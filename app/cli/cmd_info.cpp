@@ -64,8 +64,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     const auto& ck = m.checkpoint();
 
     std::map<std::string, int> dtypes;
-    for (const auto& sh : ck.shards())
-        for (const auto& t : sh->tensors()) dtypes[std::string(io::dtype_name(t.dtype))]++;
+    for (const auto& name : ck.tensor_names()) dtypes[std::string(io::dtype_name(ck.at(name).info->dtype))]++;
 
     // Group unmapped tensors by name with the layer number wildcarded.
     std::map<std::pair<std::string, std::string>, int> groups;
@@ -84,7 +83,12 @@ int cmd_info(const std::vector<std::string>& argv) {
         j["config_layers"] = m.config().num_layers;
         j["sharded"] = ck.sharded();
         j["files"] = nlohmann::json::array();
-        for (const auto& sh : ck.shards()) j["files"].push_back({{"path", sh->path()}, {"bytes", sh->file_size()}});
+        for (const auto* f : ck.files()) j["files"].push_back({{"path", f->path()}, {"bytes", f->file_size()}});
+        if (const auto* g = ck.gguf())
+            j["gguf"] = {{"version", g->file().version()},
+                         {"architecture", g->architecture()},
+                         {"alignment", g->file().alignment()},
+                         {"metadata_keys", g->file().metadata().size()}};
         j["dtypes"] = dtypes;
         j["tensor_shape"] = {S.d, S.dv, 4, S.h};
         j["layers"] = nlohmann::json::array();
@@ -109,8 +113,11 @@ int cmd_info(const std::vector<std::string>& argv) {
     }
 
     std::printf("model         %s\n", path.c_str());
-    for (const auto& sh : ck.shards())
-        std::printf("file          %s (%s)\n", sh->path().c_str(), util::format_bytes(sh->file_size()).c_str());
+    for (const auto* f : ck.files())
+        std::printf("file          %s (%s)\n", f->path().c_str(), util::format_bytes(f->file_size()).c_str());
+    if (const auto* g = ck.gguf())
+        std::printf("format        GGUF version %u, architecture '%s', %zu metadata keys\n", g->file().version(),
+                    g->architecture().c_str(), g->file().metadata().size());
     std::printf("model_type    %s (architecture '%s', %s)\n", m.config().model_type.c_str(),
                 m.architecture().name.c_str(), m.architecture().source.c_str());
     std::string layer_list;

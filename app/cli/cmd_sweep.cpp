@@ -220,7 +220,7 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     eval::ForwardOptions fopt;
     fopt.threads = opt.threads;
     eval::Transformer t(model, fopt);
-    const auto tok = eval::load_tokenizer(model->checkpoint().directory(), t.config().vocab_size);
+    const auto tok = eval::load_tokenizer(model->checkpoint(), t.config().vocab_size);
     if (opt.ppl.ctx > t.config().max_positions)
         throw std::invalid_argument("--ctx " + std::to_string(opt.ppl.ctx) + " is above the model's " +
                                     std::to_string(t.config().max_positions) + " positions");

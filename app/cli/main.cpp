@@ -25,6 +25,7 @@ void usage(std::FILE* out) {
                  "  bench             the standard benchmark set against this machine's measured limits\n"
                  "  evaluate MODEL    perplexity, multiple-choice or last-word accuracy of the model (CPU)\n"
                  "  generate MODEL    greedy continuation of a prompt\n"
+                 "  convert MODEL     write a safetensors model as a GGUF file (f32, f16, q8_0, q4_k, ...)\n"
                  "  sweep MODEL       edit layers one at a time (rank choices, LASER) and measure each edit's\n"
                  "                    loss, KL divergence, top-1 agreement and accuracy against the unedited model\n"
                  "\n"
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
         if (cmd == "evaluate") return tllm::cli::cmd_evaluate(args);
         if (cmd == "sweep") return tllm::cli::cmd_sweep(args);
         if (cmd == "generate") return tllm::cli::cmd_generate(args);
+        if (cmd == "convert") return tllm::cli::cmd_convert(args);
         std::fprintf(stderr, "tensorllm: unknown command '%s' (see tensorllm --help)\n", cmd.c_str());
         return 2;
     } catch (const std::invalid_argument& e) {

@@ -102,10 +102,10 @@ LaserResult laser_tensor(const eval::Transformer& t, int layer, const LaserSpec&
     r.params = std::uint64_t(rows) * std::uint64_t(cols);
     r.params_rank = std::uint64_t(spec.rank) * std::uint64_t(rows + cols);
     r.tensor.name = name;
-    r.tensor.dtype = info.dtype;
+    r.tensor.dtype = io::dtype_for_rewrite(info.dtype);
     r.tensor.shape = info.shape;
-    r.tensor.bytes.resize(std::size_t(Ar.size()) * io::dtype_size(info.dtype));
-    io::from_float32(info.dtype, Ar.data(), std::size_t(Ar.size()), r.tensor.bytes.data());
+    r.tensor.bytes.resize(std::size_t(Ar.size()) * io::dtype_size(r.tensor.dtype));
+    io::from_float32(r.tensor.dtype, Ar.data(), std::size_t(Ar.size()), r.tensor.bytes.data());
     return r;
 }
 

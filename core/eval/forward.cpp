@@ -89,7 +89,7 @@ struct Transformer::Impl {
         if (ref.info->numel() != expect_numel)
             throw std::runtime_error(ckpt.path() + ": tensor " + name + " has " + std::to_string(ref.info->numel()) +
                                      " elements, the config implies " + std::to_string(expect_numel));
-        if (!io::dtype_is_float(ref.info->dtype))
+        if (!io::dtype_is_readable(ref.info->dtype))
             throw std::runtime_error(ckpt.path() + ": tensor " + name + " has dtype " +
                                      std::string(io::dtype_name(ref.info->dtype)) + ", not a float type");
         out.resize(expect_numel);

@@ -26,29 +26,45 @@ bool adds_bos_by_default(const std::string& tokenizer_class) {
 SentencePieceTokenizer::SentencePieceTokenizer() : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {}
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
+void SentencePieceTokenizer::parse(const std::string& bytes) {
+    if (bytes.empty()) throw std::runtime_error(path_ + ": empty file, not a SentencePiece model");
+    sentencepiece::util::Status st;
+    try {
+        st = sp_->LoadFromSerializedProto(bytes);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(path_ + ": not a valid SentencePiece model: " + e.what());
+    }
+    if (!st.ok())
+        throw std::runtime_error(path_ + ": not a valid SentencePiece model: " + detail::quote(st.ToString(), 160));
+    const int n = sp_->GetPieceSize();
+    if (n <= 0 || n > kMaxTokenizerVocab)
+        throw std::runtime_error(path_ + ": the model has " + std::to_string(n) + " pieces (1 to " +
+                                 std::to_string(kMaxTokenizerVocab) + " accepted)");
+    vocab_size_ = n;
+    const auto valid = [n](int id) { return id >= 0 && id < n ? id : -1; };
+    eos_id_ = valid(sp_->eos_id());
+    unk_id_ = valid(sp_->unk_id());
+}
+
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_serialized(const std::string& bytes,
+                                                                                const std::string& name, bool add_bos) {
+    std::unique_ptr<SentencePieceTokenizer> tok(new SentencePieceTokenizer());
+    tok->path_ = name;
+    tok->parse(bytes);
+    if (add_bos) {
+        const int id = tok->sp_->bos_id();
+        tok->bos_id_ = id >= 0 && id < tok->vocab_size_ ? id : -1;
+    }
+    return tok;
+}
+
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::string& model_path,
                                                                      const std::string& tokenizer_config) {
     std::unique_ptr<SentencePieceTokenizer> tok(new SentencePieceTokenizer());
     tok->path_ = model_path;
-    const std::string bytes = detail::read_file_bounded(model_path);
-    if (bytes.empty()) throw std::runtime_error(model_path + ": empty file, not a SentencePiece model");
-    sentencepiece::util::Status st;
-    try {
-        st = tok->sp_->LoadFromSerializedProto(bytes);
-    } catch (const std::exception& e) {
-        throw std::runtime_error(model_path + ": not a valid SentencePiece model: " + e.what());
-    }
-    if (!st.ok())
-        throw std::runtime_error(model_path +
-                                 ": not a valid SentencePiece model: " + detail::quote(st.ToString(), 160));
-    const int n = tok->sp_->GetPieceSize();
-    if (n <= 0 || n > kMaxTokenizerVocab)
-        throw std::runtime_error(model_path + ": the model has " + std::to_string(n) + " pieces (1 to " +
-                                 std::to_string(kMaxTokenizerVocab) + " accepted)");
-    tok->vocab_size_ = n;
+    tok->parse(detail::read_file_bounded(model_path));
+    const int n = tok->vocab_size_;
     const auto valid = [n](int id) { return id >= 0 && id < n ? id : -1; };
-    tok->eos_id_ = valid(tok->sp_->eos_id());
-    tok->unk_id_ = valid(tok->sp_->unk_id());
 
     bool add_bos = true;
     std::string bos_name;

@@ -29,6 +29,10 @@ public:
     /// the file and field on a malformed file.
     static std::unique_ptr<SentencePieceTokenizer> load(const std::string& model_path,
                                                         const std::string& tokenizer_config);
+    /// From the bytes of a serialized ModelProto (`name` names them in errors), adding the
+    /// model's BOS piece when `add_bos` (a GGUF vocabulary, eval/gguf_tokenizer.h).
+    static std::unique_ptr<SentencePieceTokenizer> from_serialized(const std::string& bytes, const std::string& name,
+                                                                   bool add_bos);
     ~SentencePieceTokenizer() override;
 
     std::vector<std::int32_t> encode(std::string_view text) const override;
@@ -44,6 +48,8 @@ public:
 
 private:
     SentencePieceTokenizer();
+    /// Parses `bytes` into sp_ and sets the vocabulary size, EOS and UNK; path_ names them.
+    void parse(const std::string& bytes);
 
     std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
     std::string path_;  ///< the model file, named in errors

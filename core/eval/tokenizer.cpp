@@ -9,9 +9,11 @@
 #include <system_error>
 
 #include "eval/bpe_tokenizer.h"
+#include "eval/gguf_tokenizer.h"
 #include "eval/sentencepiece_tokenizer.h"
 #include "eval/tokenizer_detail.h"
 #include "eval/unicode_classes.h"
+#include "io/checkpoint.h"
 #include "io/mapped_file.h"
 #include "io/model_config.h"
 
@@ -90,6 +92,12 @@ public:
 }  // namespace
 
 std::unique_ptr<Tokenizer> byte_tokenizer() { return std::make_unique<ByteTokenizer>(); }
+
+std::unique_ptr<Tokenizer> load_tokenizer(const io::Checkpoint& checkpoint, int model_vocab_size) {
+    if (const auto* g = checkpoint.gguf(); g && gguf_has_tokenizer(g->file()))
+        return gguf_tokenizer(g->file(), model_vocab_size);
+    return load_tokenizer(checkpoint.directory(), model_vocab_size);
+}
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir, int model_vocab_size) {
     namespace fs = std::filesystem;

@@ -19,6 +19,10 @@
 #include <string_view>
 #include <vector>
 
+namespace tllm::io {
+class Checkpoint;
+}
+
 namespace tllm::eval {
 
 class Tokenizer {
@@ -61,6 +65,9 @@ public:
 /// Mistral) gives way to a tokenizer.model beside it. A `model_vocab_size` of 0 or less
 /// means "unknown": the size check is skipped and no byte-level fallback is made.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir, int model_vocab_size);
+/// The tokenizer of an opened checkpoint: a GGUF model's own vocabulary (tokenizer.ggml.*,
+/// eval/gguf_tokenizer.h) when it has one, else load_tokenizer(directory, vocab size).
+std::unique_ptr<Tokenizer> load_tokenizer(const io::Checkpoint& checkpoint, int model_vocab_size);
 
 /// The byte-level tokenizer (id = byte value, vocabulary 256, no BOS/EOS).
 std::unique_ptr<Tokenizer> byte_tokenizer();

@@ -47,12 +47,20 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
         } else if (fs::exists(fs::symlink_status(model, ec))) {
             single = model.string();
         } else {
-            std::vector<std::string> found;
-            for (const auto& e : fs::directory_iterator(path, ec))
+            std::vector<std::string> found, ggufs;
+            for (const auto& e : fs::directory_iterator(path, ec)) {
                 if (e.is_regular_file() && ends_with(e.path().filename().string(), ".safetensors"))
                     found.push_back(e.path().string());
+                if (e.is_regular_file() && ends_with(e.path().filename().string(), ".gguf"))
+                    ggufs.push_back(e.path().string());
+            }
             if (found.size() == 1) {
                 single = found.front();
+            } else if (found.empty() && ggufs.size() == 1) {
+                single = ggufs.front();
+            } else if (found.empty() && ggufs.size() > 1) {
+                throw std::runtime_error(path + ": " + std::to_string(ggufs.size()) +
+                                         " .gguf files and no safetensors; open one of the .gguf files by name");
             } else {
                 std::vector<std::string> idx;
                 for (const auto& e : fs::directory_iterator(path, ec))
@@ -120,6 +128,11 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
             for (const auto& t : sh->tensors())
                 if (!refs_.count(t.name))
                     warnings_.push_back(sh->path() + ": tensor '" + t.name + "' is not listed in the index; ignored");
+    } else if (is_gguf_file(single)) {
+        gguf_ = std::make_unique<GgufModel>(single);
+        for (const auto& t : gguf_->tensors()) refs_.emplace(t.info.name, TensorRef{gguf_.get(), &t.info});
+        warnings_ = gguf_->file().warnings();
+        warnings_.insert(warnings_.end(), gguf_->warnings().begin(), gguf_->warnings().end());
     } else {
         shards_.push_back(std::make_unique<SafetensorsFile>(single));
         for (const auto& t : shards_.front()->tensors()) refs_.emplace(t.name, TensorRef{shards_.front().get(), &t});
@@ -131,7 +144,17 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
     std::sort(names_.begin(), names_.end());
 
     const fs::path cfg = fs::path(dir_) / "config.json";
-    if (fs::exists(fs::symlink_status(cfg, ec))) config_ = read_model_config(cfg.string());
+    if (gguf_)
+        config_ = parse_model_config(gguf_->config_json(), gguf_->path() + " (GGUF metadata)");
+    else if (fs::exists(fs::symlink_status(cfg, ec)))
+        config_ = read_model_config(cfg.string());
+}
+
+std::vector<const TensorSource*> Checkpoint::files() const {
+    std::vector<const TensorSource*> out;
+    for (const auto& sh : shards_) out.push_back(sh.get());
+    if (gguf_) out.push_back(gguf_.get());
+    return out;
 }
 
 std::optional<TensorRef> Checkpoint::find(const std::string& name) const {
@@ -145,14 +168,18 @@ SourceSet Checkpoint::sources() const {
     std::error_code ec;
     if (fs::is_directory(path_, ec)) {
         s.add_directory(path_);
+    } else if (gguf_) {
+        // A GGUF file is the whole model: other files beside it (a denoised GGUF, say) do
+        // not change what it holds, so its directory is not guarded as a checkpoint's is.
+        s.add_file(path_);
     } else {
         s.add_file(path_);
         s.add_file(dir_);
     }
     if (!index_path_.empty()) s.add_file(index_path_);
-    for (const auto& sh : shards_) s.add_file(sh->path());
+    for (const auto* f : files()) s.add_file(f->path());
     const fs::path cfg = fs::path(dir_) / "config.json";
-    if (fs::exists(cfg, ec)) s.add_file(cfg.string());
+    if (!gguf_ && fs::exists(cfg, ec)) s.add_file(cfg.string());
     return s;
 }
 
@@ -164,7 +191,7 @@ TensorRef Checkpoint::at(const std::string& name) const {
 
 std::uint64_t Checkpoint::total_bytes() const {
     std::uint64_t n = 0;
-    for (const auto& s : shards_) n += s->file_size();
+    for (const auto* f : files()) n += f->file_size();
     return n;
 }
 

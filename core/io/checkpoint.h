@@ -1,6 +1,8 @@
 #pragma once
 // A checkpoint on disk: one safetensors file or a sharded set named by
-// model.safetensors.index.json, plus the config.json beside it.
+// model.safetensors.index.json, plus the config.json beside it; or one GGUF file, whose
+// tensors appear under their Hugging Face names and whose metadata gives the config
+// (io/gguf_model.h).
 
 #include <cstdint>
 #include <memory>
@@ -9,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/gguf_model.h"
 #include "io/model_config.h"
 #include "io/output_guard.h"
 #include "io/safetensors.h"
@@ -17,7 +20,7 @@ namespace tllm::io {
 
 /// Where one tensor lives.
 struct TensorRef {
-    const SafetensorsFile* file = nullptr;
+    const TensorSource* file = nullptr;
     const TensorInfo* info = nullptr;
 };
 
@@ -26,8 +29,9 @@ struct TensorRef {
 class Checkpoint {
 public:
     /// `path` is a directory (holding model.safetensors.index.json or model.safetensors, or
-    /// exactly one *.safetensors file), a .safetensors file, or an index .json file.
-    /// config.json is read from the same directory when present.
+    /// exactly one *.safetensors file, or else exactly one *.gguf file), a .safetensors file,
+    /// an index .json file, or a GGUF file (recognised by its magic). config.json is read
+    /// from the same directory when present; a GGUF model's config comes from its metadata.
     /// Throws std::runtime_error naming the file and field on any problem, including a shard
     /// the index names that is missing and a tensor the index names that its shard lacks.
     explicit Checkpoint(const std::string& path);
@@ -38,7 +42,12 @@ public:
     const std::string& index_path() const { return index_path_; }
     /// The config, when config.json exists beside the weights.
     const std::optional<ModelConfig>& config() const { return config_; }
+    /// The safetensors files (empty for a GGUF model).
     const std::vector<std::unique_ptr<SafetensorsFile>>& shards() const { return shards_; }
+    /// The GGUF model, or nullptr for safetensors.
+    const GgufModel* gguf() const { return gguf_.get(); }
+    /// Every weight file: the shards, or the GGUF file.
+    std::vector<const TensorSource*> files() const;
     /// Tensor names, sorted.
     const std::vector<std::string>& tensor_names() const { return names_; }
     /// The tensor called `name`; nullopt when absent.
@@ -50,13 +59,15 @@ public:
     const std::vector<std::string>& warnings() const { return warnings_; }
     /// Everything this checkpoint reads, for io::check_output_file / check_output_dir: the
     /// model directory with its files when `path` is a directory, else the weight files, the
-    /// index and config.json (and their directory, which an output may not replace).
+    /// index and config.json (and their directory, which an output may not replace); for a
+    /// GGUF file, the file alone.
     SourceSet sources() const;
 
 private:
     std::string path_, dir_, index_path_;
     std::optional<ModelConfig> config_;
     std::vector<std::unique_ptr<SafetensorsFile>> shards_;
+    std::unique_ptr<GgufModel> gguf_;
     std::unordered_map<std::string, TensorRef> refs_;
     std::vector<std::string> names_;
     std::vector<std::string> warnings_;

@@ -12,34 +12,33 @@ struct DTypeInfo {
     std::string_view name;
     std::size_t size;
 };
-constexpr std::array<DTypeInfo, 15> kTypes{{
-    {DType::F64, "F64", 8},
-    {DType::F32, "F32", 4},
-    {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2},
-    {DType::I64, "I64", 8},
-    {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2},
-    {DType::I8, "I8", 1},
-    {DType::U64, "U64", 8},
-    {DType::U32, "U32", 4},
-    {DType::U16, "U16", 2},
-    {DType::U8, "U8", 1},
-    {DType::BOOL, "BOOL", 1},
-    {DType::F8_E4M3, "F8_E4M3", 1},
-    {DType::F8_E5M2, "F8_E5M2", 1},
+constexpr std::array<DTypeInfo, 23> kTypes{{
+    {DType::F64, "F64", 8},   {DType::F32, "F32", 4},         {DType::F16, "F16", 2},         {DType::BF16, "BF16", 2},
+    {DType::I64, "I64", 8},   {DType::I32, "I32", 4},         {DType::I16, "I16", 2},         {DType::I8, "I8", 1},
+    {DType::U64, "U64", 8},   {DType::U32, "U32", 4},         {DType::U16, "U16", 2},         {DType::U8, "U8", 1},
+    {DType::BOOL, "BOOL", 1}, {DType::F8_E4M3, "F8_E4M3", 1}, {DType::F8_E5M2, "F8_E5M2", 1}, {DType::Q8_0, "Q8_0", 0},
+    {DType::Q4_0, "Q4_0", 0}, {DType::Q4_1, "Q4_1", 0},       {DType::Q5_0, "Q5_0", 0},       {DType::Q5_1, "Q5_1", 0},
+    {DType::Q4_K, "Q4_K", 0}, {DType::Q5_K, "Q5_K", 0},       {DType::Q6_K, "Q6_K", 0},
 }};
+constexpr std::size_t kSafetensorsTypes = 15;
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
 }  // namespace
 
 std::optional<DType> parse_dtype(std::string_view s) {
-    for (const auto& t : kTypes)
-        if (t.name == s) return t.type;
+    for (std::size_t i = 0; i < kSafetensorsTypes; ++i)
+        if (kTypes[i].name == s) return kTypes[i].type;
     return std::nullopt;
 }
 std::string_view dtype_name(DType t) { return kTypes[static_cast<std::size_t>(t)].name; }
-std::size_t dtype_size(DType t) { return kTypes[static_cast<std::size_t>(t)].size; }
+std::size_t dtype_size(DType t) {
+    if (dtype_is_block(t))
+        throw std::invalid_argument("dtype " + std::string(dtype_name(t)) + " is block-quantised: no size per element");
+    return kTypes[static_cast<std::size_t>(t)].size;
+}
 bool dtype_is_float(DType t) { return t == DType::F64 || t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+bool dtype_is_block(DType t) { return static_cast<std::size_t>(t) >= kSafetensorsTypes; }
+bool dtype_is_readable(DType t) { return dtype_is_float(t) || dtype_is_block(t); }
+DType dtype_for_rewrite(DType t) { return dtype_is_block(t) ? DType::F32 : t; }
 
 float half_to_float(std::uint16_t h) {
     const std::uint32_t sign = (h & 0x8000u) << 16;

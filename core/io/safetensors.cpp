@@ -21,12 +21,6 @@ std::string json_excerpt(const nlohmann::json& j) {
 
 }  // namespace
 
-std::uint64_t TensorInfo::numel() const {
-    std::uint64_t n = 1;
-    for (auto d : shape) n *= d;
-    return n;
-}
-
 void check_json_depth(std::string_view text, int max_depth, const std::string& what) {
     int depth = 0;
     bool in_string = false, escape = false;

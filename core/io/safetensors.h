@@ -28,19 +28,9 @@
 
 #include "io/dtype.h"
 #include "io/mapped_file.h"
+#include "io/tensor_source.h"
 
 namespace tllm::io {
-
-/// One tensor's entry in a safetensors header.
-struct TensorInfo {
-    std::string name;
-    DType dtype = DType::F32;
-    std::vector<std::uint64_t> shape;
-    std::uint64_t begin = 0;  ///< byte offset relative to the data section
-    std::uint64_t end = 0;    ///< one past the last byte, relative to the data section
-    std::uint64_t numel() const;
-    std::uint64_t nbytes() const { return end - begin; }
-};
 
 /// Largest header accepted (the format's own reference implementation uses 100 MB).
 inline constexpr std::uint64_t kMaxHeaderBytes = 100ull << 20;
@@ -48,14 +38,14 @@ inline constexpr std::uint64_t kMaxHeaderBytes = 100ull << 20;
 inline constexpr int kMaxJsonDepth = 64;
 
 /// A validated, memory-mapped safetensors file. Thread-safe for concurrent reads.
-class SafetensorsFile {
+class SafetensorsFile final : public TensorSource {
 public:
     /// Maps and validates `path`. Throws std::runtime_error naming the file, the tensor and
     /// the field on any malformed header (see the layout above).
     explicit SafetensorsFile(const std::string& path);
 
-    const std::string& path() const { return file_.path(); }
-    std::uint64_t file_size() const { return file_.size(); }
+    const std::string& path() const override { return file_.path(); }
+    std::uint64_t file_size() const override { return file_.size(); }
     /// Tensors in the order of their data offsets.
     const std::vector<TensorInfo>& tensors() const { return tensors_; }
     /// The tensor called `name`, or nullptr.
@@ -63,21 +53,16 @@ public:
     /// `__metadata__` entries (empty when absent).
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
     /// The raw header bytes [0, 8 + N), e.g. to fingerprint the file.
-    std::span<const std::byte> header_bytes() const { return file_.bytes().first(data_start_); }
+    std::span<const std::byte> header_bytes() const override { return file_.bytes().first(data_start_); }
     /// Non-fatal findings (gaps in the data section, trailing bytes).
     const std::vector<std::string>& warnings() const { return warnings_; }
 
     /// The tensor's raw bytes. Throws if the file was truncated since it was opened.
-    std::span<const std::byte> raw(const TensorInfo& t) const;
-    /// Converts the whole tensor to float32 into `dst` (numel() floats).
-    /// Throws std::runtime_error for non-float dtypes.
-    /// Drops the mapped pages of `t` from the resident set once a caller has converted all of
-    /// it (MappedFile::drop_pages; per tensor, not per row: a page refaulted by the next row
-    /// would map its whole page-cache folio back).
-    void release(const TensorInfo& t) const noexcept;
-    void read_f32(const TensorInfo& t, float* dst) const;
-    /// Converts `count` consecutive elements starting at element `first` to float32.
-    void read_f32(const TensorInfo& t, std::uint64_t first, std::uint64_t count, float* dst) const;
+    std::span<const std::byte> raw(const TensorInfo& t) const override;
+    /// TensorSource: float dtypes convert; others throw std::runtime_error.
+    void release(const TensorInfo& t) const noexcept override;
+    void read_f32(const TensorInfo& t, float* dst) const override;
+    void read_f32(const TensorInfo& t, std::uint64_t first, std::uint64_t count, float* dst) const override;
 
 private:
     MappedFile file_;

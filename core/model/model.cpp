@@ -142,9 +142,9 @@ Model::Model(const std::string& path, const std::vector<ArchitectureSpec>& extra
                 throw std::runtime_error(contradiction(config_, name, info.shape, expect, head_rows, w.is_o,
                                                        fused ? arch_.qkv_order : QkvOrder::Separate,
                                                        w.pat == &arch_.k || w.pat == &arch_.v));
-            else if (!io::dtype_is_float(info.dtype))
+            else if (!io::dtype_is_readable(info.dtype))
                 problems.push_back("'" + name + "' has dtype " + std::string(io::dtype_name(info.dtype)) +
-                                   ", not a floating type");
+                                   ", not a floating or block-quantised type");
         }
         if (!problems.empty()) {
             std::string msg;

@@ -20,7 +20,7 @@ SourceIdentity source_identity(const io::Checkpoint& c) {
     const auto abs = std::filesystem::absolute(c.path(), ec);
     s.path = ec ? c.path() : abs.lexically_normal().string();
     util::Sha256 sha;
-    for (const auto& shard : c.shards()) {
+    for (const auto* shard : c.files()) {
         sha.update(shard->header_bytes());
         s.shard_files.push_back(std::filesystem::path(shard->path()).filename().string());
         s.shard_bytes.push_back(shard->file_size());

@@ -118,12 +118,12 @@ std::vector<RebuiltTensor> detensorize(const model::Model& m, int layer, const T
         }
         RebuiltTensor r;
         r.name = name;
-        r.dtype = info.dtype;
+        r.dtype = io::dtype_for_rewrite(info.dtype);
         r.shape = info.shape;
         std::vector<float> f(acc.size());
         for (std::size_t i = 0; i < acc.size(); ++i) f[i] = static_cast<float>(acc[i]);
-        r.bytes.resize(f.size() * io::dtype_size(info.dtype));
-        io::from_float32(info.dtype, f.data(), f.size(), r.bytes.data());
+        r.bytes.resize(f.size() * io::dtype_size(r.dtype));
+        io::from_float32(r.dtype, f.data(), f.size(), r.bytes.data());
         out.push_back(std::move(r));
     }
     return out;

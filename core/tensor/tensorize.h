@@ -30,7 +30,8 @@ struct RebuiltTensor {
 };
 
 /// The exact inverse of tensorize(): writes `w` back into the layer's original tensor names,
-/// shapes and dtypes (bf16 and f16 rounded to nearest even). K and V of a kv group are the
+/// shapes and dtypes (bf16 and f16 rounded to nearest even; a block-quantised GGUF tensor
+/// comes back as float32, io::dtype_for_rewrite). K and V of a kv group are the
 /// mean of the group's m copies (the least-squares choice; exact when the copies agree).
 /// Throws std::invalid_argument when `w`'s dimensions do not match the model.
 std::vector<RebuiltTensor> detensorize(const model::Model& m, int layer, const Tensor4& w);

@@ -1,4 +1,5 @@
 #include "writeback/denoised_checkpoint.h"
+#include "writeback/denoised_detail.h"
 
 #include "io/output_guard.h"
 
@@ -42,11 +43,12 @@ bool other_weight_format(const std::string& name) {
     return false;
 }
 
+}  // namespace
+
 std::string ranks_text(const std::array<int, 3>& r) {
     return std::to_string(r[0]) + "," + std::to_string(r[1]) + "," + std::to_string(r[2]);
 }
 
-// The complete layers of `s`, checked against the model.
 std::map<int, const jobs::LayerResult*> chosen_layers(const model::Model& m, const jobs::JobSummary& s,
                                                       std::vector<std::string>& warnings) {
     const auto& S = m.shape();
@@ -120,6 +122,8 @@ nlohmann::ordered_json export_json(const model::Model& m, const jobs::JobOptions
     return j;
 }
 
+namespace {
+
 // Rebuilds a layer's tensors when the first of them is written, and frees each after use.
 class RebuiltCache {
 public:
@@ -150,6 +154,8 @@ private:
     std::map<int, std::map<std::string, std::vector<std::byte>>> cache_;
 };
 
+}  // namespace
+
 std::vector<io::TensorToWrite> factor_tensors(int layer, const tucker::TuckerResult& T, int h) {
     std::vector<io::TensorToWrite> out;
     for (int n = 0; n < 3; ++n) {
@@ -167,6 +173,8 @@ std::vector<io::TensorToWrite> factor_tensors(int layer, const tucker::TuckerRes
     out.push_back(std::move(core));
     return out;
 }
+
+namespace {
 
 std::uint64_t nbytes(const io::TensorToWrite& t) {
     std::uint64_t n = io::dtype_size(t.dtype);

@@ -20,7 +20,7 @@ edits::SweepResult run_evaluation(const SweepRequest& rq, const edits::SweepCall
         throw std::invalid_argument("context " + std::to_string(opt.ppl.ctx) + " is above the model's " +
                                     std::to_string(t.config().max_positions) + " positions");
     if (!rq.baseline_only) opt.validate(*rq.model, t);
-    const auto tok = eval::load_tokenizer(rq.model->checkpoint().directory(), t.config().vocab_size);
+    const auto tok = eval::load_tokenizer(rq.model->checkpoint(), t.config().vocab_size);
     const std::string text = io::read_regular_file(rq.text_path, eval::kMaxEvalFileBytes, "evaluation text");
     edits::SweepInput in = edits::make_sweep_input(*tok, text, rq.text_path);
     if (!rq.mc_path.empty()) {

@@ -220,7 +220,9 @@ void MainWindow::buildMenus() {
         QSettings s;
         const QString f = QFileDialog::getOpenFileName(this, tr("Open checkpoint file"),
                                                        s.value(QStringLiteral("last_dir")).toString(),
-                                                       tr("safetensors (*.safetensors *.safetensors.index.json)"));
+                                                       tr("Models (*.safetensors *.safetensors.index.json *.gguf);;"
+                                                          "safetensors (*.safetensors *.safetensors.index.json);;"
+                                                          "GGUF (*.gguf)"));
         if (!f.isEmpty()) openModel(f);
     });
     file->addAction(tr("Open &project…"), QKeySequence(tr("Ctrl+Shift+O")), this, [this] {

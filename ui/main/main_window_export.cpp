@@ -8,6 +8,7 @@
 #include <QThreadPool>
 
 #include "writeback/denoised_checkpoint.h"
+#include "writeback/gguf_export.h"
 #include "results/hdf5_results.h"
 #include "results/results_reader_process.h"
 #include "jobs/spectra_service.h"
@@ -31,14 +32,19 @@ void MainWindow::buildExportMenu(QMenu* file) {
                                                        QStringLiteral("results.h5"), tr("HDF5 (*.h5)"));
         if (!f.isEmpty()) exportResults(ExportKind::Hdf5, f);
     });
-    ex->addAction(tr("&Denoised checkpoint…"), this, [this] {
-        const QString d =
-            QFileDialog::getSaveFileName(this, tr("Denoised checkpoint directory (new)"), QStringLiteral("denoised"));
+    // A GGUF model's denoised form is one GGUF file; a safetensors model's a new directory.
+    auto ask = [this](const QString& title, const QString& name) {
+        if (model_ && model_->checkpoint().gguf())
+            return QFileDialog::getSaveFileName(this, title + tr(" (GGUF file)"), name + QStringLiteral(".gguf"),
+                                                tr("GGUF (*.gguf)"));
+        return QFileDialog::getSaveFileName(this, title + tr(" directory (new)"), name);
+    };
+    ex->addAction(tr("&Denoised checkpoint…"), this, [this, ask] {
+        const QString d = ask(tr("Denoised checkpoint"), QStringLiteral("denoised"));
         if (!d.isEmpty()) exportResults(ExportKind::Denoised, d);
     });
-    ex->addAction(tr("&Factorised checkpoint…"), this, [this] {
-        const QString d = QFileDialog::getSaveFileName(this, tr("Factorised checkpoint directory (new)"),
-                                                       QStringLiteral("factorised"));
+    ex->addAction(tr("&Factorised checkpoint…"), this, [this, ask] {
+        const QString d = ask(tr("Factorised checkpoint"), QStringLiteral("factorised"));
         if (!d.isEmpty()) exportResults(ExportKind::Factorised, d);
     });
 }
@@ -76,6 +82,13 @@ bool MainWindow::exportResults(ExportKind kind, const QString& path) {
             if (kind == ExportKind::Hdf5) {
                 exporting::write_results_hdf5(path.toStdString(), *model, opt, *summary);
                 message = tr("wrote %1").arg(path);
+            } else if (model->checkpoint().gguf()) {
+                const auto form = kind == ExportKind::Denoised ? exporting::CheckpointForm::Dense
+                                                               : exporting::CheckpointForm::Factorised;
+                QString file = path;
+                if (!file.endsWith(QStringLiteral(".gguf"))) file += QStringLiteral(".gguf");
+                const auto rep = exporting::write_denoised_gguf(file.toStdString(), *model, opt, *summary, {form});
+                message = tr("wrote %1 (GGUF, %2 tensors replaced)").arg(file).arg(rep.replaced_tensors.size());
             } else {
                 exporting::DenoisedOptions d;
                 d.form = kind == ExportKind::Denoised ? exporting::CheckpointForm::Dense

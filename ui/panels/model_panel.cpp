@@ -48,10 +48,14 @@ void ModelPanel::setModel(const model::Model* m) {
             .arg(S.n_kv)
             .arg(S.dv)
             .arg(QString::fromStdString(util::format_bytes(ck.total_bytes()))));
-    auto* files = new QTreeWidgetItem(tree_, {tr("Files"), tr("%1 shard(s)").arg(ck.shards().size())});
-    for (const auto& sh : ck.shards())
+    auto* files =
+        new QTreeWidgetItem(tree_, {tr("Files"), ck.gguf() ? tr("GGUF version %1, architecture %2")
+                                                                 .arg(ck.gguf()->file().version())
+                                                                 .arg(QString::fromStdString(ck.gguf()->architecture()))
+                                                           : tr("%1 shard(s)").arg(ck.shards().size())});
+    for (const auto* f : ck.files())
         new QTreeWidgetItem(
-            files, {QString::fromStdString(sh->path()), QString::fromStdString(util::format_bytes(sh->file_size()))});
+            files, {QString::fromStdString(f->path()), QString::fromStdString(util::format_bytes(f->file_size()))});
     auto* layers = new QTreeWidgetItem(
         tree_, {tr("Attention layers"), tr("W_all: %1 × %2 × 4 × %3 each").arg(S.d).arg(S.dv).arg(S.h)});
     for (const auto& L : m->layers()) {
