@@ -2,6 +2,7 @@
 """The corrupt-GGUF matrix as bad-input catalogue entries.
 
   /usr/bin/python3 tests/reference/gguf_corrupt.py [tests/bad_inputs/catalogue.json]
+  /usr/bin/python3 tests/reference/gguf_corrupt.py --seeds tests/fuzz/corpus/gguf
 
 Builds each damaged file from a small valid GGUF (version 3, metadata general.architecture
 = "llama" and general.alignment = 32, one F32 tensor "w" of ne [32, 2] at offset 0) and
@@ -108,7 +109,41 @@ CASES = [
 ]
 
 
+def seeds(directory):
+    """Small valid files for the fuzzer's seed corpus: one tensor type each (block contents
+    are arbitrary bytes, which every block format decodes), every metadata value type, and
+    a version-2 file with two tensors and alignment 64."""
+    rng = __import__("random").Random(21)
+    all_types = [gstr("general.architecture") + u32(8) + gstr("llama"),
+                 gstr("x.u8") + u32(0) + b"\x07", gstr("x.i8") + u32(1) + b"\xf9",
+                 gstr("x.u16") + u32(2) + struct.pack("<H", 700), gstr("x.i16") + u32(3) + struct.pack("<h", -700),
+                 gstr("x.u32") + u32(4) + u32(70000), gstr("x.i32") + u32(5) + struct.pack("<i", -70000),
+                 gstr("x.f32") + u32(6) + struct.pack("<f", 0.5), gstr("x.bool") + u32(7) + b"\x01",
+                 gstr("x.u64") + u32(10) + u64(1 << 40), gstr("x.i64") + u32(11) + struct.pack("<q", -(1 << 40)),
+                 gstr("x.f64") + u32(12) + struct.pack("<d", 0.25),
+                 gstr("tokenizer.ggml.tokens") + u32(9) + u32(8) + u64(3) + gstr("<unk>") + gstr("a") + gstr("\u2581b"),
+                 gstr("tokenizer.ggml.scores") + u32(9) + u32(6) + u64(2) + struct.pack("<ff", -1.0, 2.0)]
+    files = {"all_value_types.gguf": build(kvs=all_types, tensors=[tinfo("w", [32, 1])], data=128)}
+    for name, gtype, ne, nbytes in [("f32", 0, [32, 2], 256), ("f16", 1, [32, 2], 128), ("bf16", 30, [16], 32),
+                                    ("q8_0", 8, [64, 1], 68), ("q4_0", 2, [32, 2], 36), ("q4_1", 3, [32], 20),
+                                    ("q5_0", 6, [32], 22), ("q5_1", 7, [32], 24), ("q4_k", 12, [256, 1], 144),
+                                    ("q5_k", 13, [256], 176), ("q6_k", 14, [256, 1], 210)]:
+        body = build(kvs=BASE_KVS, tensors=[tinfo("blk.0.attn_q.weight", ne, gtype)], data=0)
+        files[name + ".gguf"] = body + bytes(rng.randrange(256) for _ in range(nbytes)) + b"\0" * ((-nbytes) % 32)
+    files["v2_two_tensors_align64.gguf"] = build(
+        kvs=[kv_string("general.architecture", "llama"), kv_u32("general.alignment", 64)],
+        tensors=[tinfo("a", [32, 1]), tinfo("b", [32, 1], offset=128)], version=2, alignment=64, data=256)
+    os.makedirs(directory, exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+    print("wrote", len(files), "seeds to", directory)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--seeds":
+        seeds(sys.argv[2])
+        return
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "bad_inputs",
                                                               "catalogue.json")
     # The catalogue keeps one entry per line: edit the text, not a re-dump of the document.
