@@ -21,6 +21,11 @@ function plain(v) {
     return v;
 }
 
+function packageVersion() {
+    const dir = path.dirname(require.resolve("@huggingface/gguf"));  // <package>/dist
+    return JSON.parse(fs.readFileSync(path.join(dir, "..", "package.json"), "utf8")).version;
+}
+
 async function listOne(file) {
     const out = await gguf(file, { allowLocalFile: true, typedMetadata: true });
     const meta = {};
@@ -31,7 +36,7 @@ async function listOne(file) {
         meta[key] = entry;
     }
     return {
-        source: "@huggingface/gguf " + require("@huggingface/gguf/package.json").version,
+        source: "@huggingface/gguf " + packageVersion(),
         version: Number(out.typedMetadata.version.value),
         tensor_count: plain(out.typedMetadata.tensor_count.value),
         kv_count: plain(out.typedMetadata.kv_count.value),

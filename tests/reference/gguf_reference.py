@@ -343,7 +343,7 @@ def main():
         out["files"][fname] = entry
     path = os.path.join(directory, "expected_values.json")
     with open(path, "w") as f:
-        json.dump(out, f, indent=1)
+        json.dump(out, f, separators=(",", ":"))
         f.write("\n")
     print("wrote", path, "for", len(out["files"]), "files")
 

@@ -1,10 +1,10 @@
 // The GGUF fixtures of tests/data/gguf and the checks against the two independent readers:
 //
 //   * every fixture is written by io::GgufWriter from the project's own safetensors models
-//     (make_fixture below); the test rebuilds each one and requires the committed file byte
+//     (fixtures() below); the test rebuilds each one and requires the committed file byte
 //     for byte, so the fixtures are what the writer produces today. To regenerate them:
-//       TLLM_GGUF_FIXTURES_OUT=tests/data/gguf build/tests/tensorllm_core_tests \
-//           --gtest_filter='GgufFixtures.*'
+//       TLLM_GGUF_FIXTURES_OUT=tests/data/gguf build/tests/tensorllm_core_tests
+//           --gtest_filter=GgufFixtures.WriterReproducesTheCommittedFiles   (one command line)
 //       /usr/bin/python3 tests/reference/gguf_reference.py tests/data/gguf
 //       NODE_PATH=/tmp/node_modules node tests/reference/gguf_npm_check.js tests/data/gguf
 //   * expected_values.json (numpy, tests/reference/gguf_reference.py: its own parser and
