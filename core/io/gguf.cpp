@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include "io/atomic_file.h"
 #include "io/output_guard.h"
 
@@ -459,8 +462,19 @@ void GgufFile::read_rows_f32(const GgufTensorInfo& t, std::uint64_t row, std::ui
     const auto bytes = raw(t);
     const std::uint64_t n = t.row_length();
     const std::uint64_t row_bytes = n / info->block * info->block_bytes;
-    for (std::uint64_t r = 0; r < count; ++r)
-        dequantize_row(t.type, bytes.data() + (row + r) * row_bytes, n, dst + r * n);
+    const auto rows = [&](std::uint64_t begin, std::uint64_t end) {
+        for (std::uint64_t r = begin; r < end; ++r)
+            dequantize_row(t.type, bytes.data() + (row + r) * row_bytes, n, dst + r * n);
+    };
+    // Rows are independent, so the result is the same whatever the number of threads; small
+    // reads stay on the calling thread.
+    if (count * n < (1u << 16)) {
+        rows(0, count);
+        return;
+    }
+    const std::uint64_t grain = std::max<std::uint64_t>(1, (1u << 14) / std::max<std::uint64_t>(n, 1));
+    tbb::parallel_for(tbb::blocked_range<std::uint64_t>(0, count, grain),
+                      [&](const tbb::blocked_range<std::uint64_t>& r) { rows(r.begin(), r.end()); });
 }
 
 void GgufFile::read_f32(const GgufTensorInfo& t, float* dst) const { read_rows_f32(t, 0, t.rows(), dst); }

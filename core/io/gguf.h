@@ -174,7 +174,8 @@ public:
     std::span<const std::byte> header_bytes() const { return file_.bytes().first(data_offset_); }
     /// The raw bytes of `t`. Throws if the file was truncated since it was opened.
     std::span<const std::byte> raw(const GgufTensorInfo& t) const;
-    /// Converts rows [row, row + count) of `t` (row_length() elements each) to float32.
+    /// Converts rows [row, row + count) of `t` (row_length() elements each) to float32, in
+    /// parallel over rows for large reads (oneTBB; the result does not depend on the threads).
     /// Throws std::runtime_error naming the tensor and type when the type is not dequantizable.
     void read_rows_f32(const GgufTensorInfo& t, std::uint64_t row, std::uint64_t count, float* dst) const;
     /// The whole tensor as float32 (numel() floats).

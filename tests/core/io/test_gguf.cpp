@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <tbb/global_control.h>
 
 #include "io/dtype.h"
 #include "io/gguf.h"
@@ -360,6 +361,31 @@ TEST(GgufWriter, AtomicAndRefusesToOverwriteASource) {
         EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
     w.write(dir.file("other.gguf"), sources);
     EXPECT_TRUE(fs::exists(dir.file("other.gguf")));
+}
+
+// A large read runs in parallel over rows; the values equal those of one thread and of
+// rows read one at a time.
+TEST(GgufFile, ParallelReadDoesNotDependOnThreads) {
+    test::TempDir dir;
+    const auto v = random_values(256 * 512, 7);
+    io::GgufWriter w;
+    w.add_tensor("big", GgmlType::Q4_K, {256, 512},
+                 [&](std::span<std::byte> d) { io::quantize_row(GgmlType::Q4_K, v.data(), v.size(), d.data()); });
+    const std::string p = dir.file("big.gguf");
+    w.write(p);
+    const io::GgufFile f(p);
+    const auto& t = f.tensors()[0];
+    std::vector<float> all(t.numel()), one_thread(t.numel()), by_row(t.numel());
+    f.read_f32(t, all.data());
+    {
+        const tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+        f.read_f32(t, one_thread.data());
+    }
+    for (std::uint64_t r = 0; r < t.rows(); ++r) f.read_rows_f32(t, r, 1, by_row.data() + r * t.row_length());
+    EXPECT_EQ(all, one_thread);
+    EXPECT_EQ(all, by_row);
+    EXPECT_EQ(all, round_trip(GgmlType::Q4_K, v));
+    EXPECT_THROW(f.read_rows_f32(t, 511, 2, by_row.data()), std::out_of_range);
 }
 
 TEST(GgufFile, Version2AndWarnings) {
