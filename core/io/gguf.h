@@ -25,11 +25,13 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "io/mapped_file.h"
+#include "io/output_guard.h"
 
 namespace tllm::io {
 
@@ -127,7 +129,9 @@ struct GgufTensorInfo {
     std::uint64_t numel() const;
     /// Elements per row: ne[0] (1 for a 0-dimensional tensor).
     std::uint64_t row_length() const { return ne.empty() ? 1 : ne[0]; }
-    std::uint64_t rows() const { return numel() / row_length(); }
+    std::uint64_t rows() const { return row_length() == 0 ? 0 : numel() / row_length(); }
+    /// The row-major shape (ne reversed): what a safetensors file of the same tensor holds.
+    std::vector<std::uint64_t> shape() const;
 };
 
 /// Largest counts and lengths accepted before they are checked against the file size.
@@ -170,7 +174,8 @@ public:
     std::span<const std::byte> header_bytes() const { return file_.bytes().first(data_offset_); }
     /// The raw bytes of `t`. Throws if the file was truncated since it was opened.
     std::span<const std::byte> raw(const GgufTensorInfo& t) const;
-    /// Converts rows [row, row + count) of `t` (row_length() elements each) to float32.
+    /// Converts rows [row, row + count) of `t` (row_length() elements each) to float32, in
+    /// parallel over rows for large reads (oneTBB; the result does not depend on the threads).
     /// Throws std::runtime_error naming the tensor and type when the type is not dequantizable.
     void read_rows_f32(const GgufTensorInfo& t, std::uint64_t row, std::uint64_t count, float* dst) const;
     /// The whole tensor as float32 (numel() floats).
@@ -218,13 +223,24 @@ public:
     /// Throws std::invalid_argument on a duplicate name or ne[0] not a multiple of the block.
     void add_tensor(const std::string& name, GgmlType type, std::vector<std::uint64_t> ne, Fill fill);
     /// A tensor copied byte for byte from `source` (same name unless `name` is given).
+    /// `source` and `t` must outlive write().
     void add_tensor_copy(const GgufFile& source, const GgufTensorInfo& t, const std::string& name = {});
 
+    /// Size in bytes of the file write() produces (for a free-space check before writing).
+    std::uint64_t file_size() const;
+
     /// Writes the file atomically (a temporary file in the same directory, renamed over
-    /// `path` only when complete). Fill functions run in tensor order, once each.
+    /// `path` only when complete). Fill functions run in tensor order, once each. Every
+    /// tensor's data, the last one's included, is followed by zero padding to the alignment,
+    /// as ggml writes it. The caller guards `path` (io::check_output_file, io::OutputLock).
     void write(const std::string& path) const;
+    /// The same after refusing (io::UnsafeOutput) a `path` that is or would shadow one of
+    /// `sources` (io::check_output_file with option "GGUF output"), holding io::OutputLock
+    /// on `path` while writing.
+    void write(const std::string& path, const SourceSet& sources) const;
 
 private:
+    void begin_kv(const std::string& key, GgufValueType type);
     struct Tensor {
         std::string name;
         GgmlType type;
@@ -234,6 +250,7 @@ private:
     };
     std::vector<std::byte> kv_bytes_;
     std::uint64_t kv_count_ = 0;
+    std::unordered_set<std::string> keys_;
     std::uint64_t alignment_ = 32;
     std::vector<Tensor> tensors_;
     std::unordered_map<std::string, std::size_t> names_;

@@ -5,8 +5,8 @@
 # harness crashes, leaks, hangs or breaks the error contract (see fuzz_common.h); the input
 # is saved as build-fuzz/crashes/<name>/crash-* (replay: build-fuzz/tests/fuzz/<fuzzer> FILE).
 #
-#   tests/fuzz/run.sh [SECONDS] [NAME...]     NAME: safetensors index config architectures
-#                                             results_wire hdf5_results tokenizer (default: all seven)
+#   tests/fuzz/run.sh [SECONDS] [NAME...]     NAME: safetensors gguf index config architectures
+#                                             results_wire hdf5_results tokenizer (default: all eight)
 #
 # hdf5_results reaches beyond our reader into Debian's libhdf5 1.10.8, which has memory-safety
 # bugs of its own on damaged files (tests/fuzz/README.md). The applications never run libhdf5
@@ -27,7 +27,7 @@ build=$root/build-fuzz
 secs=${1:-30}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(safetensors index config architectures results_wire hdf5_results tokenizer)
+[ ${#names[@]} -gt 0 ] || names=(safetensors gguf index config architectures results_wire hdf5_results tokenizer)
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \

@@ -21,6 +21,7 @@
 
 #include "eval/tokenizer.h"
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "model/architecture.h"
@@ -141,6 +142,11 @@ PreparedCase prepare(const json& e, const fs::path& dir) {
         }
         return {[p] { io::SafetensorsFile f(p.string()); }, named(p)};
     }
+    if (kind == "gguf") {
+        const fs::path p = dir / "input.gguf";
+        write_spec(p, e.at("file"));
+        return {[p] { io::GgufFile f(p.string()); }, named(p)};
+    }
     if (kind == "index") {
         const fs::path index = dir / "model.safetensors.index.json";
         write_spec(index, e.at("index"));
@@ -207,8 +213,8 @@ INSTANTIATE_TEST_SUITE_P(Catalogue, BadInputCatalogue, ::testing::ValuesIn(load_
                          });
 
 // The catalogue itself: well-formed, unique ids, every kind present, and every case of the
-// corrupt-file matrix in test_safetensors.cpp reproduced (so a new matrix case must be
-// catalogued too).
+// corrupt-file matrices in test_safetensors.cpp and test_gguf.cpp reproduced (so a new matrix
+// case must be catalogued too).
 TEST(BadInputCatalogueFile, CoversTheMatrixAndEveryKind) {
     const json doc = load_catalogue_json();
     ASSERT_EQ(doc.at("format"), "tensorllm-bad-inputs/1");
@@ -221,21 +227,25 @@ TEST(BadInputCatalogueFile, CoversTheMatrixAndEveryKind) {
         ++per_kind[e.at("kind").get<std::string>()];
         if (e.contains("from")) from.insert(e.at("from").get<std::string>());
     }
-    const std::vector<std::string> kinds = {"safetensors", "index", "config", "architecture", "model", "tokenizer"};
+    const std::vector<std::string> kinds = {"safetensors", "index",     "config", "architecture",
+                                            "model",       "tokenizer", "gguf"};
     for (const auto& kind : kinds) EXPECT_GE(per_kind[kind], 5) << "too few '" << kind << "' entries";
     EXPECT_EQ(per_kind.size(), kinds.size());
 
-    std::ifstream in(std::string(TLLM_TEST_DIR) + "/core/io/test_safetensors.cpp");
-    ASSERT_TRUE(in);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string src = ss.str();
-    const std::regex test_re(R"(TEST\((SafetensorsCorrupt),\s*(\w+)\))");
-    int matrix = 0;
-    for (auto it = std::sregex_iterator(src.begin(), src.end(), test_re); it != std::sregex_iterator(); ++it) {
-        ++matrix;
-        const std::string name = (*it)[1].str() + "." + (*it)[2].str();
-        EXPECT_TRUE(from.count(name)) << "corrupt-file matrix case " << name << " is not in the catalogue";
+    for (const auto& [file, suite] : {std::pair<std::string, std::string>{"test_safetensors.cpp", "SafetensorsCorrupt"},
+                                      {"test_gguf.cpp", "GgufCorrupt"}}) {
+        std::ifstream in(std::string(TLLM_TEST_DIR) + "/core/io/" + file);
+        ASSERT_TRUE(in) << file;
+        std::stringstream ss;
+        ss << in.rdbuf();
+        const std::string src = ss.str();
+        const std::regex test_re("TEST\\((" + suite + "),\\s*(\\w+)\\)");
+        int matrix = 0;
+        for (auto it = std::sregex_iterator(src.begin(), src.end(), test_re); it != std::sregex_iterator(); ++it) {
+            ++matrix;
+            const std::string name = (*it)[1].str() + "." + (*it)[2].str();
+            EXPECT_TRUE(from.count(name)) << "corrupt-file matrix case " << name << " is not in the catalogue";
+        }
+        EXPECT_GE(matrix, 10) << file;
     }
-    EXPECT_GE(matrix, 10);
 }
