@@ -165,7 +165,7 @@ def poison_layer(model_dir, layer):
     with open(path, "r+b") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-        names = sorted(k for k in header if k != "__metadata__" and f".{layer}." in k and "attn" in k)
+        names = sorted(k for k in header if k != "__metadata__" and f".{layer}." in k and "attn" in k and k.endswith("weight"))
         if not names:
             fail(f"no attention tensor of layer {layer} in {path}")
         info = header[names[0]]
