@@ -183,9 +183,19 @@ DECOMPOSE = ["--ranks", "32,16,4", "--method", "hooi", "--quiet"]
 def case_decompose(a, model, np_, name):
     w = fresh(a.work, name)
     src = ["--demo"] if model == "demo" else [model]
-    run([a.cli, "decompose"] + src + DECOMPOSE + ["--out", f"{w}/one", "--h5", f"{w}/one.h5"])
-    mpirun(a, np_, ["decompose"] + src + DECOMPOSE + ["--out", f"{w}/mpi", "--h5", f"{w}/mpi.h5"])
+    run([a.cli, "decompose"] + src + DECOMPOSE + ["--out", f"{w}/one", "--h5", f"{w}/one.h5", "--denoised", f"{w}/one_dn"])
+    mpirun(a, np_, ["decompose"] + src + DECOMPOSE + ["--out", f"{w}/mpi", "--h5", f"{w}/mpi.h5", "--denoised",
+                                                      f"{w}/mpi_dn"])
     compare_sets(f"{w}/one", f"{w}/mpi", f"{w}/one.h5", f"{w}/mpi.h5")
+    # The denoised checkpoints: the same weights, byte for byte.
+    shards = sorted(n for n in os.listdir(f"{w}/one_dn") if n.endswith(".safetensors"))
+    if not shards or shards != sorted(n for n in os.listdir(f"{w}/mpi_dn") if n.endswith(".safetensors")):
+        fail("the denoised checkpoints have different shards")
+    for n in shards:
+        with open(f"{w}/one_dn/{n}", "rb") as f, open(f"{w}/mpi_dn/{n}", "rb") as g:
+            if f.read() != g.read():
+                fail(f"denoised {n} differs")
+    print(f"equal: denoised {shards}")
 
 
 SWEEP = ["--layers", "0-5", "--ranks-list", "32,16,4;16,8,2", "--laser", "down:8", "--max-tokens", "1200", "--quiet",
