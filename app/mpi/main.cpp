@@ -44,8 +44,16 @@ constexpr int kTagResults = 17;
 // Fault injection for the tests (tests/mpi): the rank named by TENSORLLM_MPI_TEST_KILL_RANK
 // kills itself with SIGKILL after its work, before sending its results, as `kill -9` would.
 void test_fault_hook(int rank) {
-    if (const char* v = std::getenv("TENSORLLM_MPI_TEST_KILL_RANK"); v && std::atoi(v) == rank && *v)
+    if (const char* v = std::getenv("TENSORLLM_MPI_TEST_KILL_RANK"); v && *v && std::atoi(v) == rank)
         std::raise(SIGKILL);
+}
+
+// The same for cancelling: the rank named by TENSORLLM_MPI_TEST_SIGNAL_RANK sends itself
+// SIGTERM before its work starts, as scancel would (the command's InterruptGuard turns it
+// into a cancel request).
+void test_signal_hook(int rank) {
+    if (const char* v = std::getenv("TENSORLLM_MPI_TEST_SIGNAL_RANK"); v && *v && std::atoi(v) == rank)
+        std::raise(SIGTERM);
 }
 
 std::string join(const std::vector<std::size_t>& v) {
@@ -75,6 +83,7 @@ std::shared_ptr<const jobs::JobSummary> run_decompose_share(std::shared_ptr<cons
     std::fprintf(stderr, "tensorllm-mpi decompose: rank %d of %d: layers %s\n", rank, size,
                  mine.empty() ? "(none)" : util::format_layer_list(mine).c_str());
 
+    test_signal_hook(rank);
     std::shared_ptr<const jobs::JobSummary> own = std::make_shared<jobs::JobSummary>();
     jobs::JobOptions sub = opt;
     sub.layers = mine;
@@ -143,6 +152,7 @@ edits::SweepResult run_sweep_share(const model::Model& m, eval::Transformer& t, 
     std::fprintf(stderr, "tensorllm-mpi sweep: rank %d of %d: grid points %s of %zu\n", rank, size,
                  mine.empty() ? "(none)" : join(mine).c_str(), grid.size());
 
+    test_signal_hook(rank);
     edits::SweepResult own;
     if (!mine.empty()) {
         edits::SweepOptions sub = opt;

@@ -232,8 +232,40 @@ def case_resume(a):
         fail("a resume file of another sweep was not refused")
 
 
-def no_outputs(w):
-    left = [n for n in os.listdir(w) if n.startswith("mpi")]
+def case_cancel(a):
+    """SIGTERM on one rank (as scancel sends): the job ends cancelled with nothing written but
+    --save-partial, which holds the points the other rank finished; --resume from it gives the
+    outputs of an uninterrupted run. A cancelled decomposition writes nothing."""
+    w = fresh(a.work, "cancel")
+    run([a.cli, "sweep", "--demo"] + SWEEP + ["--out", f"{w}/one", "--h5", f"{w}/one.h5"])
+    env = dict(os.environ)
+    env["TENSORLLM_MPI_TEST_SIGNAL_RANK"] = "1"
+    p = mpirun(a, 2, ["sweep", "--demo"] + SWEEP + ["--out", f"{w}/mpi", "--h5", f"{w}/mpi.h5", "--save-partial",
+                                                   f"{w}/partial.json"], expect=None, env=env)
+    if p.returncode == 0 or "cancelled" not in p.stdout:
+        fail("a sweep with a cancelled rank did not end cancelled")
+    no_outputs(w)
+    with open(f"{w}/partial.json") as f:
+        part = json.load(f)
+    with open(f"{w}/one/results.json") as f:
+        total = len(json.load(f)["points"])
+    kept = len(part["points"])
+    if not 0 < kept < total:
+        fail(f"--save-partial holds {kept} of {total} points; expected rank 0's share")
+    p = mpirun(a, 2, ["sweep", "--demo"] + SWEEP + ["--resume", f"{w}/partial.json", "--out", f"{w}/mpi", "--h5",
+                                                   f"{w}/mpi.h5"])
+    if f"{kept} of {total} points done, {total - kept} to run" not in p.stdout:
+        fail("the resumed run did not report the points it kept and ran")
+    compare_sets(f"{w}/one", f"{w}/mpi", f"{w}/one.h5", f"{w}/mpi.h5")
+    p = mpirun(a, 3, ["decompose", "--demo"] + DECOMPOSE + ["--out", f"{w}/mpi_dec", "--h5", f"{w}/mpi_dec.h5"],
+               expect=None, env=env)
+    if p.returncode == 0 or "cancelled" not in p.stdout or "nothing written" not in p.stdout:
+        fail("a decomposition with a cancelled rank did not end cancelled with nothing written")
+    no_outputs(w, "mpi_dec")
+
+
+def no_outputs(w, prefix="mpi"):
+    left = [n for n in os.listdir(w) if n.startswith(prefix)]
     if left:
         fail(f"partial output left behind: {left}")
 
@@ -291,6 +323,8 @@ def main():
         case_sweep(a, int(c[-1]), c)
     elif c == "sweep_resume":
         case_resume(a)
+    elif c == "cancel":
+        case_cancel(a)
     elif c == "bad_layer":
         case_bad_layer(a)
     elif c == "killed_rank":
