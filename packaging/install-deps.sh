@@ -16,6 +16,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-h5py
   # sanitizers and fuzzing (tests/sanitize.sh, tests/fuzz/run.sh); the format check
   clang libclang-rt-14-dev clang-format
+  # scale-out: tensorllm-mpi and its tests (docs/cluster.md)
+  libopenmpi-dev openmpi-bin
   # headless GUI checks (offscreen platform needs fonts; xvfb for real windows)
   xvfb xauth fonts-dejavu-core
 )

@@ -82,7 +82,7 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(const i
                                                                          const std::optional<std::string>& h5,
                                                                          const std::optional<std::string>& denoised,
                                                                          const std::optional<std::string>& factorised,
-                                                                         bool overwrite, bool gguf) {
+                                                                         bool overwrite, bool gguf, const char* prog) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (gguf) {
@@ -116,8 +116,7 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(const i
     for (const auto& v : {out, h5, denoised, factorised}) {
         if (!v) continue;
         locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*v)));
-        for (const auto& note : locks.back()->notes())
-            std::fprintf(stderr, "tensorllm decompose: note: %s\n", note.c_str());
+        for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "%s: note: %s\n", prog, note.c_str());
     }
     return locks;
 }
@@ -126,7 +125,8 @@ std::vector<std::unique_ptr<io::OutputLock>> check_and_lock_destinations(const i
 bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const jobs::JobSummary& s,
                    const std::optional<std::string>& out, const std::optional<std::string>& h5,
                    const std::optional<std::string>& denoised, const std::optional<std::string>& factorised,
-                   bool overwrite, std::optional<io::GgmlType> gguf_type, const std::atomic<bool>* interrupt) {
+                   bool overwrite, std::optional<io::GgmlType> gguf_type, const std::atomic<bool>* interrupt,
+                   const char* prog) {
     util::Control ctl;
     ctl.cancel = interrupt;
     const char* current = "";
@@ -148,14 +148,12 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
             if (!dir) continue;
             current = name;
             if (std::none_of(s.layers.begin(), s.layers.end(), [](const auto& r) { return r.complete(); })) {
-                std::fprintf(stderr, "tensorllm decompose: %s %s skipped: no layer was decomposed\n", name,
-                             dir->c_str());
+                std::fprintf(stderr, "%s: %s %s skipped: no layer was decomposed\n", prog, name, dir->c_str());
                 continue;
             }
             if (m.checkpoint().gguf()) {
                 const auto rep = exporting::write_denoised_gguf(*dir, m, opt, s, {form, gguf_type}, ctl);
-                for (const auto& w : rep.warnings)
-                    std::fprintf(stderr, "tensorllm decompose: %s: %s\n", name, w.c_str());
+                for (const auto& w : rep.warnings) std::fprintf(stderr, "%s: %s: %s\n", prog, name, w.c_str());
                 std::printf("wrote %s (%s GGUF: layers %s, %zu tensors rewritten)\n", dir->c_str(),
                             exporting::checkpoint_form_name(form), util::format_layer_list(rep.layers).c_str(),
                             rep.replaced_tensors.size());
@@ -165,16 +163,16 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
             d.form = form;
             d.overwrite = overwrite;
             const auto rep = exporting::write_denoised_checkpoint(*dir, m, opt, s, d, ctl);
-            for (const auto& w : rep.warnings) std::fprintf(stderr, "tensorllm decompose: %s: %s\n", name, w.c_str());
+            for (const auto& w : rep.warnings) std::fprintf(stderr, "%s: %s: %s\n", prog, name, w.c_str());
             std::printf("wrote %s (%s checkpoint: layers %s, %zu files)\n", dir->c_str(),
                         exporting::checkpoint_form_name(form), util::format_layer_list(rep.layers).c_str(),
                         rep.files.size());
         }
     } catch (const util::Cancelled&) {
         std::fprintf(stderr,
-                     "tensorllm decompose: cancelled while writing %s; that output was not written, and the "
-                     "ones after it were skipped\n",
-                     current);
+                     "%s: cancelled while writing %s; that output was not written, and the ones after it were "
+                     "skipped\n",
+                     prog, current);
         return false;
     }
     return true;
@@ -182,7 +180,10 @@ bool write_outputs(const model::Model& m, const jobs::JobOptions& opt, const job
 
 }  // namespace
 
-int cmd_decompose(const std::vector<std::string>& argv) {
+int cmd_decompose(const std::vector<std::string>& argv) { return decompose_command(argv, DecomposeHooks{}); }
+
+int decompose_command(const std::vector<std::string>& argv, const DecomposeHooks& hooks) {
+    const char* prog = hooks.prog;
     auto names = job_option_names();
     for (const char* o : {"out", "arch", "h5", "denoised", "factorised", "gguf-type"}) names.insert(o);
     Args args(argv, {"help", "demo", "no-spectra", "quiet", "overwrite"}, names);
@@ -205,22 +206,26 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     auto model = std::make_shared<const model::Model>(path, extra);
     io::SourceSet sources = model->checkpoint().sources();
     if (arch) sources.add_file(*arch);
-    const auto locks = check_and_lock_destinations(sources, out, h5, denoised, factorised, args.flag("overwrite"),
-                                                   model->checkpoint().gguf() != nullptr);
     std::optional<io::GgmlType> gguf_type = io::GgmlType::F32;
     if (const auto t = args.value("gguf-type")) {
         if (!model->checkpoint().gguf())
             throw std::invalid_argument("--gguf-type applies to a GGUF model; " + path + " is not one");
         gguf_type = *t == "source" ? std::optional<io::GgmlType>() : parse_gguf_type("--gguf-type", *t);
     }
+    std::vector<std::unique_ptr<io::OutputLock>> locks;
+    if (hooks.writer)
+        locks = check_and_lock_destinations(sources, out, h5, denoised, factorised, args.flag("overwrite"),
+                                            model->checkpoint().gguf() != nullptr, prog);
     jobs::JobOptions opt = parse_job_options(args, *model, false);
     opt.spectra = !args.flag("no-spectra");
 
     // Ctrl-C stays armed while the outputs are written (they honour the same flag).
     InterruptGuard interrupt;
-    const auto summary = run_job(model, opt, args.flag("quiet"), *interrupt.flag());
+    const auto summary = hooks.run ? hooks.run(model, opt, args.flag("quiet"), *interrupt.flag())
+                                   : run_job(model, opt, args.flag("quiet"), *interrupt.flag());
+    if (!hooks.writer) return summary->cancelled ? 130 : 0;
     if (summary->cancelled) {
-        std::fprintf(stderr, "tensorllm decompose: cancelled after %.1fs; nothing written\n", summary->seconds);
+        std::fprintf(stderr, "%s: cancelled after %.1fs; nothing written\n", prog, summary->seconds);
         return 130;
     }
     int warned = 0;
@@ -241,8 +246,7 @@ int cmd_decompose(const std::vector<std::string>& argv) {
         }
     }
     if (summary->layers.empty()) {
-        std::fprintf(stderr,
-                     "tensorllm decompose: no layer was decomposed (the selection is empty); nothing written\n");
+        std::fprintf(stderr, "%s: no layer was decomposed (the selection is empty); nothing written\n", prog);
         return 1;
     }
     struct rusage ru {};
@@ -250,15 +254,20 @@ int cmd_decompose(const std::vector<std::string>& argv) {
     std::printf("decomposed %zu layer(s) in %.2fs, peak resident memory %.0f MiB\n", summary->layers.size(),
                 summary->seconds, double(ru.ru_maxrss) / 1024.0);
     if (warned > 0)
-        std::fprintf(
-            stderr,
-            "tensorllm decompose: %d layer(s) with warnings (see above); a slice error marked ! is above %.2f\n",
-            warned, analysis::kSliceErrorWarning);
+        std::fprintf(stderr, "%s: %d layer(s) with warnings (see above); a slice error marked ! is above %.2f\n", prog,
+                     warned, analysis::kSliceErrorWarning);
+    if (hooks.fail_on_layer_error && summary->failed > 0) {
+        for (const auto& r : summary->layers)
+            if (r.status == tucker::Status::Failed)
+                std::fprintf(stderr, "%s: layer %d failed: %s\n", prog, r.layer, r.message.c_str());
+        std::fprintf(stderr, "%s: %d layer(s) failed; nothing written\n", prog, summary->failed);
+        return 3;
+    }
     if (!write_outputs(*model, opt, *summary, out, h5, denoised, factorised, args.flag("overwrite"), gguf_type,
-                       interrupt.flag()))
+                       interrupt.flag(), prog))
         return 130;
     if (summary->failed > 0) {
-        std::fprintf(stderr, "tensorllm decompose: %d layer(s) failed; see layers.csv\n", summary->failed);
+        std::fprintf(stderr, "%s: %d layer(s) failed; see layers.csv\n", prog, summary->failed);
         return 3;
     }
     return 0;

@@ -18,6 +18,7 @@
 #include "edits/sweep.h"
 #include "eval/evaluate.h"
 #include "eval/tokenizer.h"
+#include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "io/output_guard.h"
 #include "io/staging_dir.h"
@@ -25,6 +26,7 @@
 #include "results/sweep_hdf5.h"
 #include "results/sweep_tables.h"
 #include "sweep_cli.h"
+#include "util/json_checksum.h"
 #include "util/layer_list.h"
 #include "util/resources.h"
 
@@ -45,7 +47,7 @@ const char* kHelp =
     "paired), KL divergence of the next-token distribution (mean and 99th percentile), top-1\n"
     "agreement, the multiple-choice accuracy (--mc), the layer's weight error and the layer's\n"
     "and the model's compression ratio. Points appear as they finish; Ctrl-C stops and keeps\n"
-    "the finished ones (printed, not written).\n"
+    "the finished ones (printed; written only to --save-partial FILE).\n"
     "\n"
     "edits (any combination; each applied alone to every layer of --layers):\n"
     "  --ranks-list \"R1,R2,R3;...\"  attention decomposed at these ranks\n"
@@ -71,6 +73,11 @@ const char* kHelp =
     "                        tensorllm show FILE prints it)\n"
     "  --json                print the sweep as JSON on stdout\n"
     "  --threads N           worker threads (default: all cores); results do not depend on it\n"
+    "  --save-partial FILE   when cancelled (Ctrl-C, SIGTERM), write the finished points to FILE\n"
+    "                        (a sweep results.json) to continue from with --resume\n"
+    "  --resume FILE         a sweep results.json of an earlier run of the same sweep (its\n"
+    "                        --out DIR/results.json or --save-partial FILE): run only the points\n"
+    "                        it lacks (or that failed there); the outputs hold all of them\n"
     "  --quiet               no progress bar\n"
     "Exit status: 0 done, 1 error, 2 usage error, 130 cancelled (Ctrl-C).\n";
 
@@ -151,11 +158,70 @@ void print_point_row(const edits::SweepPoint& p, bool mc) {
     std::printf("\n");
 }
 
-int cmd_sweep(const std::vector<std::string>& argv) {
+int cmd_sweep(const std::vector<std::string>& argv) { return sweep_command(argv, SweepHooks{}); }
+
+namespace {
+
+// The points of an earlier run of the same sweep (--resume FILE): its results.json, or the
+// file --save-partial wrote when that run was cancelled. Failed points are run again.
+edits::SweepResult read_resume_file(const std::string& file) {
+    const std::string text = io::read_regular_file(file, eval::kMaxEvalFileBytes, "--resume");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error("--resume " + file + ": not a JSON document: " + e.what());
+    }
+    util::verify_json_checksum(j, "--resume " + file);
+    return exporting::sweep_from_json(j, "--resume " + file);
+}
+
+// Throws std::invalid_argument naming the field where `old` is not a run of the same sweep.
+void check_resumable(const edits::SweepResult& old, const edits::SweepOptions& opt, const std::vector<int>& layers,
+                     const std::string& text_source, const std::string& mc_source, const std::string& file) {
+    const std::string w = "--resume " + file + ": ";
+    if (old.layers != layers)
+        throw std::invalid_argument(w + "layers " + util::format_layer_list(old.layers) + " differ from this run's " +
+                                    util::format_layer_list(layers));
+    if (old.text_source != text_source)
+        throw std::invalid_argument(w + "text '" + old.text_source + "' differs from this run's '" + text_source + "'");
+    if (old.mc_source != mc_source)
+        throw std::invalid_argument(w + "multiple-choice file '" + old.mc_source + "' differs from this run's '" +
+                                    mc_source + "'");
+    if (old.options.tucker.method != opt.tucker.method || old.options.tucker.init != opt.tucker.init ||
+        old.options.tucker.max_iterations != opt.tucker.max_iterations ||
+        old.options.tucker.tolerance != opt.tucker.tolerance || old.options.balance_slices != opt.balance_slices)
+        throw std::invalid_argument(w + "the decomposition options (method, init, iters, hooi-tol, balance) differ");
+    if (old.options.ppl.max_tokens != opt.ppl.max_tokens || (opt.ppl.ctx > 0 && old.options.ppl.ctx != opt.ppl.ctx) ||
+        (opt.ppl.stride > 0 && old.options.ppl.stride != opt.ppl.stride))
+        throw std::invalid_argument(w + "the windows (ctx, stride, max-tokens) differ");
+    if (old.options.combine != opt.combine) throw std::invalid_argument(w + "--combine differs");
+    auto labels = [](const edits::SweepOptions& o) {
+        std::vector<std::string> l;
+        for (const auto& p : edits::sweep_grid(o, {0})) l.push_back(edits::point_label(o, p));
+        return l;
+    };
+    if (labels(old.options) != labels(opt)) throw std::invalid_argument(w + "the edits (rank choices, LASER) differ");
+}
+
+// Writes the finished points of a cancelled sweep as a sweep results.json for --resume.
+void write_partial(const std::string& file, const edits::SweepResult& r) {
+    auto doc = exporting::sweep_json(r);
+    util::add_json_checksum(doc);
+    const std::string text = doc.dump(1) + "\n";
+    io::AtomicFile f(file);
+    f.write(text.data(), text.size());
+    f.commit();
+}
+
+}  // namespace
+
+int sweep_command(const std::vector<std::string>& argv, const SweepHooks& hooks) {
+    const char* prog = hooks.prog;
     std::set<std::string> names = job_option_names();
     for (const char* o : {"ranks", "layer-ranks", "tol", "ratio", "params"}) names.erase(o);
     for (const char* o : {"text", "mc", "ctx", "stride", "max-tokens", "ranks-list", "tols", "ratios", "laser", "out",
-                          "cache-mib", "h5"})
+                          "cache-mib", "h5", "resume", "save-partial"})
         names.insert(o);
     Args args(argv, {"help", "demo", "json", "quiet", "combine"}, names);
     if (args.flag("help")) {
@@ -202,19 +268,30 @@ int cmd_sweep(const std::vector<std::string>& argv) {
     // Outputs are checked (and locked) before anything runs: never a file the sweep reads.
     const auto out = args.value("out");
     const auto h5 = args.value("h5");
+    const auto resume = args.value("resume");
+    const auto partial = args.value("save-partial");
     io::SourceSet sources = model->checkpoint().sources();
     sources.add_file(text_file);
     if (auto mc = args.value("mc")) sources.add_file(*mc);
+    if (resume) sources.add_file(*resume);
     std::vector<std::unique_ptr<io::OutputLock>> locks;
-    if (out) io::check_output_dir(sources, "--out", *out, exporting::kSweepKind, true);
-    if (h5) io::check_output_file(sources, "--h5", *h5);
-    if (out && h5 && io::normalise_destination(*out) == io::normalise_destination(*h5))
-        throw io::UnsafeOutput("--out and --h5 name the same path: " + *out);
-    for (const auto& o : {out, h5}) {
-        if (!o) continue;
-        locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*o)));
-        for (const auto& note : locks.back()->notes())
-            std::fprintf(stderr, "tensorllm sweep: note: %s\n", note.c_str());
+    if (hooks.writer) {
+        if (out) io::check_output_dir(sources, "--out", *out, exporting::kSweepKind, true);
+        if (h5) io::check_output_file(sources, "--h5", *h5);
+        if (partial) io::check_output_file(sources, "--save-partial", *partial);
+        const std::vector<std::pair<const char*, std::optional<std::string>>> given{
+            {"--out", out}, {"--h5", h5}, {"--save-partial", partial}};
+        for (std::size_t a = 0; a < given.size(); ++a)
+            for (std::size_t b = a + 1; b < given.size(); ++b)
+                if (given[a].second && given[b].second &&
+                    io::normalise_destination(*given[a].second) == io::normalise_destination(*given[b].second))
+                    throw io::UnsafeOutput(std::string(given[a].first) + " and " + given[b].first +
+                                           " name the same path: " + *given[a].second);
+        for (const auto& o : {out, h5, partial}) {
+            if (!o) continue;
+            locks.push_back(std::make_unique<io::OutputLock>(io::normalise_destination(*o)));
+            for (const auto& note : locks.back()->notes()) std::fprintf(stderr, "%s: note: %s\n", prog, note.c_str());
+        }
     }
 
     eval::ForwardOptions fopt;
@@ -232,12 +309,42 @@ int cmd_sweep(const std::vector<std::string>& argv) {
         in.mc_source = *mc;
     }
 
+    // --resume: only the points the earlier run did not finish (or that failed there) run.
+    std::vector<edits::SweepPoint> kept;
+    std::optional<edits::SweepResult> old;
+    if (resume) {
+        old = read_resume_file(*resume);
+        std::vector<int> layers = opt.layers;
+        if (layers.empty())
+            for (const auto& l : model->layers()) layers.push_back(l.index);
+        check_resumable(*old, opt, layers, in.text_source, in.mc_source, *resume);
+        const auto grid = edits::sweep_grid(opt, layers);
+        std::vector<bool> done(grid.size(), false);
+        for (const auto& p : old->points) {
+            if (p.status == tucker::Status::Failed || p.status == tucker::Status::Cancelled) continue;
+            for (std::size_t i = 0; i < grid.size(); ++i)
+                if (grid[i].layer == p.spec.layer && grid[i].choice == p.spec.choice && grid[i].laser == p.spec.laser &&
+                    !done[i]) {
+                    done[i] = true;
+                    kept.push_back(p);
+                }
+        }
+        for (std::size_t i = 0; i < grid.size(); ++i)
+            if (!done[i]) opt.only.push_back(i);
+        if (opt.only.empty())
+            throw std::invalid_argument("--resume " + *resume + ": every point of the sweep is already there (" +
+                                        std::to_string(grid.size()) + "); nothing to run");
+        if (hooks.writer && !args.flag("json"))
+            std::printf("resuming from %s: %zu of %zu points done, %zu to run\n", resume->c_str(), kept.size(),
+                        grid.size(), opt.only.size());
+    }
+
     InterruptGuard interrupt;
     const bool json = args.flag("json");
     const bool has_mc = !in.mc.empty();
     SweepProgress progress;
     progress.header = [&](const edits::SweepBaseline& b) {
-        if (json) return;
+        if (json || !hooks.writer) return;
         std::printf("%s: %s, %lld tokens, ctx %d, stride %d, %d windows\n", path.c_str(), text_file.c_str(),
                     (long long)b.ppl.n_tokens, b.ppl.ctx, b.ppl.stride, b.ppl.n_windows());
         std::printf("unedited: mean NLL %.6f ± %.6f nats/token, perplexity %.4f", b.ppl.mean_nll, b.ppl.mean_nll_stderr,
@@ -247,13 +354,45 @@ int cmd_sweep(const std::vector<std::string>& argv) {
                     "mean NLL", "delta NLL ± s.e.", "KL mean", "KL p99", "top-1", has_mc ? "  acc (delta)" : "");
     };
     progress.point = [&](const edits::SweepPoint& p) {
-        if (!json) print_point_row(p, has_mc);
+        if (!json && hooks.writer) print_point_row(p, has_mc);
     };
-    const auto r = run_sweep_with_progress(*model, t, *tok, in, opt, args.flag("quiet"), *interrupt.flag(), progress);
+    auto r = hooks.run
+                 ? hooks.run(*model, t, *tok, in, opt, args.flag("quiet"), *interrupt.flag(), progress)
+                 : run_sweep_with_progress(*model, t, *tok, in, opt, args.flag("quiet"), *interrupt.flag(), progress);
+    if (!hooks.writer) return r.cancelled ? 130 : 0;
+    if (old) {
+        // The same model and text give the same unedited loss to the last bit; anything else
+        // means the earlier points were measured against something else.
+        if (!r.cancelled && !(old->baseline.ppl.mean_nll == r.baseline.ppl.mean_nll))
+            throw std::runtime_error("--resume " + *resume + ": its unedited mean NLL " +
+                                     std::to_string(old->baseline.ppl.mean_nll) + " differs from this run's " +
+                                     std::to_string(r.baseline.ppl.mean_nll) +
+                                     " (a different model, text or build); not merged");
+        edits::merge_points(r, std::move(kept), "--resume " + *resume);
+    }
+    r.options.only.clear();
     if (r.cancelled) {
-        std::fprintf(stderr, "tensorllm sweep: cancelled after %.1fs; %zu of %zu points finished (nothing written)\n",
-                     r.seconds, r.points.size(), r.grid_size);
+        std::fprintf(stderr, "%s: cancelled after %.1fs; %zu of %zu points finished (%s)\n", prog, r.seconds,
+                     r.points.size(), r.grid_size, partial ? "kept in --save-partial" : "nothing written");
+        if (partial && !r.points.empty() && r.baseline.ppl.n_windows() > 0) {
+            write_partial(*partial, r);
+            std::fprintf(stderr, "%s: wrote %s (%zu points; continue with --resume %s)\n", prog, partial->c_str(),
+                         r.points.size(), partial->c_str());
+        }
         return 130;
+    }
+    if (hooks.fail_on_point_error) {
+        int failed = 0;
+        for (const auto& p : r.points)
+            if (p.status == tucker::Status::Failed) {
+                std::fprintf(stderr, "%s: layer %d, %s failed: %s\n", prog, p.spec.layer, p.label.c_str(),
+                             p.message.c_str());
+                ++failed;
+            }
+        if (failed > 0) {
+            std::fprintf(stderr, "%s: %d point(s) failed; nothing written\n", prog, failed);
+            return 3;
+        }
     }
     if (!json)
         std::printf("%zu points in %.1f s; prefix cache: %zu layer(s) kept (%s), about %.1f s of layer passes saved\n",

@@ -1,6 +1,7 @@
 #pragma once
 // Options and execution shared by the commands that run decompositions (decompose, report).
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include <csignal>
@@ -42,5 +43,23 @@ private:
 /// when `interrupt` becomes true. Returns the summary.
 std::shared_ptr<const jobs::JobSummary> run_job(std::shared_ptr<const model::Model> m, const jobs::JobOptions& opt,
                                                 bool quiet, const std::atomic<bool>& interrupt);
+
+/// How `decompose` runs its job: in one process (the defaults, tensorllm decompose) or as one
+/// rank of several (tensorllm-mpi decompose, app/mpi).
+struct DecomposeHooks {
+    const char* prog = "tensorllm decompose";  ///< prefix of messages
+    /// This process checks, locks and writes the outputs and prints the table; false: it only
+    /// runs `run` (an MPI rank other than 0) and returns its exit code.
+    bool writer = true;
+    /// A layer that failed fails the whole job: listed with its message, nothing is written,
+    /// exit 3 (instead of writing the outputs with the layer marked failed).
+    bool fail_on_layer_error = false;
+    using Run = std::function<std::shared_ptr<const jobs::JobSummary>(
+        std::shared_ptr<const model::Model>, const jobs::JobOptions&, bool quiet, const std::atomic<bool>& interrupt)>;
+    Run run;  ///< empty: run_job
+};
+
+/// tensorllm decompose with `argv` (the arguments after the command name).
+int decompose_command(const std::vector<std::string>& argv, const DecomposeHooks& hooks);
 
 }  // namespace tllm::cli

@@ -95,6 +95,10 @@ void SweepOptions::validate(const model::Model& m, const eval::Transformer& t) c
     for (const auto& s : laser)
         if (s.rank < 1) throw std::invalid_argument("LASER rank " + std::to_string(s.rank) + " must be >= 1");
     if (threads < 0) throw std::invalid_argument("threads: must be >= 0");
+    for (std::size_t k = 0; k < only.size(); ++k)
+        if (k > 0 && only[k] <= only[k - 1])
+            throw std::invalid_argument("only: grid indices must be strictly ascending (index " +
+                                        std::to_string(only[k]) + " after " + std::to_string(only[k - 1]) + ")");
 }
 
 std::vector<PointSpec> sweep_grid(const SweepOptions& opt, const std::vector<int>& layers) {
@@ -141,8 +145,14 @@ SweepResult run_sweep(const model::Model& m, eval::Transformer& t, const eval::T
     for (const auto& name : m.checkpoint().tensor_names()) R.model_params += m.checkpoint().at(name).info->numel();
     const auto grid = sweep_grid(opt, R.layers);
     R.grid_size = grid.size();
+    if (!opt.only.empty() && opt.only.back() >= grid.size())
+        throw std::invalid_argument("only: grid index " + std::to_string(opt.only.back()) + " is beyond the grid's " +
+                                    std::to_string(grid.size()) + " points");
+    std::vector<std::size_t> todo = opt.only;
+    if (todo.empty())
+        for (std::size_t i = 0; i < grid.size(); ++i) todo.push_back(i);
     // Progress: the baseline as much as one point, then the points.
-    const float share = 1.0f / float(grid.size() + 1);
+    const float share = 1.0f / float(todo.size() + 1);
 
     TextComparer cmp(t, in.ids, in.token_bytes, opt.ppl, in.text_source, R.layers, opt.prefix_cache_bytes);
     try {
@@ -160,9 +170,9 @@ SweepResult run_sweep(const model::Model& m, eval::Transformer& t, const eval::T
     const auto& S = m.shape();
     std::map<int, MadeEdit> attention, lasers;  // of the current layer, by choice / LASER index
     int current_layer = -1;
-    for (std::size_t i = 0; i < grid.size(); ++i) {
-        const PointSpec& p = grid[i];
-        const util::Control pc = ctl.sub(share * float(i + 1), share * float(i + 2));
+    for (std::size_t k = 0; k < todo.size(); ++k) {
+        const PointSpec& p = grid[todo[k]];
+        const util::Control pc = ctl.sub(share * float(k + 1), share * float(k + 2));
         if (p.layer != current_layer) attention.clear(), lasers.clear(), current_layer = p.layer;
         SweepPoint pt;
         pt.spec = p;
@@ -256,6 +266,31 @@ SweepResult run_sweep(const model::Model& m, eval::Transformer& t, const eval::T
     R.prefix = cmp.stats();
     R.seconds = now() - t0;
     return R;
+}
+
+void merge_points(SweepResult& into, std::vector<SweepPoint> more, const std::string& source) {
+    const auto grid = sweep_grid(into.options, into.layers);
+    auto index_of = [&](const PointSpec& s) {
+        for (std::size_t i = 0; i < grid.size(); ++i)
+            if (grid[i].layer == s.layer && grid[i].choice == s.choice && grid[i].laser == s.laser) return i;
+        throw std::invalid_argument(source + ": point (layer " + std::to_string(s.layer) + ", choice " +
+                                    std::to_string(s.choice) + ", laser " + std::to_string(s.laser) +
+                                    ") is not in this sweep's grid");
+    };
+    std::vector<std::pair<std::size_t, SweepPoint>> all;
+    std::vector<bool> seen(grid.size(), false);
+    for (auto* list : {&into.points, &more})
+        for (auto& p : *list) {
+            const std::size_t i = index_of(p.spec);
+            if (seen[i])
+                throw std::invalid_argument(source + ": point " + std::to_string(i) + " (layer " +
+                                            std::to_string(p.spec.layer) + ", " + p.label + ") is given twice");
+            seen[i] = true;
+            all.emplace_back(i, std::move(p));
+        }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    into.points.clear();
+    for (auto& [i, p] : all) into.points.push_back(std::move(p));
 }
 
 }  // namespace tllm::edits

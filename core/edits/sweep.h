@@ -127,6 +127,12 @@ struct SweepOptions {
     eval::PerplexityOptions ppl;            ///< windows of the evaluation text
     std::uint64_t prefix_cache_bytes = 2ull << 30;  ///< hidden states kept (docs: the budget)
     int threads = 0;                                ///< 0: all cores
+    /// Indices into sweep_grid() of the points to run, ascending; empty: every point. The
+    /// others are skipped (absent from SweepResult::points), e.g. because another process
+    /// runs them (tensorllm-mpi) or an earlier run finished them (--resume). The baseline and
+    /// the prefix cache are the same as for the whole grid, so a point's numbers do not
+    /// depend on which subset it ran in.
+    std::vector<std::size_t> only;
 
     /// Throws std::invalid_argument naming the field: no layer, a layer the model or the
     /// forward pass does not have, no choice at all, invalid rank specs, LASER ranks < 1.
@@ -207,6 +213,11 @@ struct SweepInput {
 /// Tokenises `text` as eval::perplexity does. Throws std::runtime_error naming `source` for
 /// an empty text.
 SweepInput make_sweep_input(const eval::Tokenizer& tok, std::string_view text, const std::string& source);
+
+/// Adds `more` to `into.points` and puts all of them in grid order (sweep_grid of
+/// into.options and into.layers). Throws std::invalid_argument naming `source` for a point
+/// that is not in the grid or that `into` already holds.
+void merge_points(SweepResult& into, std::vector<SweepPoint> more, const std::string& source);
 
 /// Called from the sweep's thread as the baseline and each point finish.
 struct SweepCallbacks {

@@ -123,6 +123,62 @@ TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
     EXPECT_EQ(nlohmann::json::parse(read_all(dir.file("sw/results.json")))["points"].size(), 1u);
 }
 
+// --resume with a results file cut to its first points (as --save-partial leaves one): the
+// resumed run reports what it kept and ran, and its set holds every point with the numbers of
+// the uninterrupted run. A file of another sweep, or a damaged one, is refused before anything
+// runs; a file holding every point leaves nothing to run.
+TEST(CliSweep, ResumeRunsOnlyTheMissingPoints) {
+    TempDir dir;
+    const std::string sweep = "sweep --demo --text " + kjv() +
+                              " --ctx 128 --max-tokens 1500 --layers 1,4 --ranks-list \"16,8,2;8,8,2\" --laser "
+                              "down:8 --quiet";
+    auto [code, out] = run(sweep + " --out " + dir.file("whole"));
+    ASSERT_EQ(code, 0) << out;
+    auto whole = nlohmann::json::parse(read_all(dir.file("whole/results.json")));
+    ASSERT_EQ(whole["points"].size(), 6u);
+    auto cut = whole;
+    cut["points"] = nlohmann::json::array({whole["points"][0], whole["points"][1], whole["points"][4]});
+    cut.erase("checksum");
+    write_text(dir.file("cut.json"), cut.dump());
+    std::tie(code, out) = run(sweep + " --resume " + dir.file("cut.json") + " --out " + dir.file("resumed"));
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("3 of 6 points done, 3 to run"), std::string::npos) << out;
+    const auto resumed = nlohmann::json::parse(read_all(dir.file("resumed/results.json")));
+    ASSERT_EQ(resumed["points"].size(), 6u);
+    for (std::size_t i = 0; i < 6; ++i) {
+        SCOPED_TRACE(i);
+        const auto& a = whole["points"][i];
+        const auto& b = resumed["points"][i];
+        EXPECT_EQ(a["layer"], b["layer"]);
+        EXPECT_EQ(a["label"], b["label"]);
+        EXPECT_EQ(a["mean_nll"].get<double>(), b["mean_nll"].get<double>());
+        EXPECT_EQ(a["kl_mean"].get<double>(), b["kl_mean"].get<double>());
+        EXPECT_EQ(a["top1_agreement"].get<double>(), b["top1_agreement"].get<double>());
+    }
+    // Another sweep's file: other rank choices, other layers.
+    std::tie(code, out) =
+        run("sweep --demo --text " + kjv() + " --ctx 128 --max-tokens 1500 --layers 1,4 --ranks-list 4,4,1 --quiet" +
+            " --resume " + dir.file("cut.json") + " --out " + dir.file("other"));
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("the edits (rank choices, LASER) differ"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(dir.file("other")));
+    std::tie(code, out) =
+        run("sweep --demo --text " + kjv() + " --ctx 128 --max-tokens 1500 --layers 1 --ranks-list \"16,8,2;8,8,2\"" +
+            " --laser down:8 --quiet --resume " + dir.file("cut.json"));
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("layers 1,4 differ from this run's 1"), std::string::npos) << out;
+    // A changed value under an intact checksum; then the complete file.
+    auto damaged = nlohmann::json::parse(read_all(dir.file("whole/results.json")));
+    damaged["points"][0]["mean_nll"] = 0.5;
+    write_text(dir.file("damaged.json"), damaged.dump());
+    std::tie(code, out) = run(sweep + " --resume " + dir.file("damaged.json"));
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("damaged.json"), std::string::npos) << out;
+    std::tie(code, out) = run(sweep + " --resume " + dir.file("whole/results.json"));
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("every point of the sweep is already there (6)"), std::string::npos) << out;
+}
+
 TEST(CliSweep, BadInputIsAClearError) {
     TempDir dir;
     const std::string edits = " --ranks-list 8,8,2 --layers 0 --quiet";

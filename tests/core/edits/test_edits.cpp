@@ -352,6 +352,51 @@ TEST(Edits, CancelKeepsFinishedPoints) {
     EXPECT_EQ(r.grid_size, 14u);
 }
 
+// Subsets of the grid (SweepOptions::only) run in separate sweeps and merged in any order
+// give the whole sweep's points, bit for bit and in grid order; a point given twice or not in
+// the grid is refused, as is an index beyond the grid.
+TEST(Edits, GridSubsetsMergeIntoTheWholeSweep) {
+    auto m = std::make_shared<const model::Model>(demo_model_dir());
+    eval::Transformer t(m);
+    auto tok = eval::load_tokenizer(demo_model_dir(), 257);
+    const auto in = edits::make_sweep_input(*tok, edit_text(), "text");
+    const auto whole = edits::run_sweep(*m, t, *tok, in, small_sweep(0, 1ull << 30));
+    ASSERT_EQ(whole.points.size(), 14u);
+    auto odd = small_sweep(0, 1ull << 30), even = odd;
+    for (std::size_t i = 0; i < 14; ++i) (i % 2 ? odd : even).only.push_back(i);
+    auto a = edits::run_sweep(*m, t, *tok, in, even);
+    auto b = edits::run_sweep(*m, t, *tok, in, odd);
+    ASSERT_EQ(a.points.size(), 7u);
+    ASSERT_EQ(b.points.size(), 7u);
+    EXPECT_EQ(a.grid_size, 14u);
+    EXPECT_EQ(a.baseline.ppl.mean_nll, whole.baseline.ppl.mean_nll);
+    auto dup = b.points;
+    edits::merge_points(b, a.points, "even");
+    ASSERT_EQ(b.points.size(), 14u);
+    for (std::size_t i = 0; i < 14; ++i) {
+        SCOPED_TRACE(whole.points[i].label);
+        EXPECT_EQ(b.points[i].label, whole.points[i].label);
+        EXPECT_EQ(b.points[i].spec.layer, whole.points[i].spec.layer);
+        EXPECT_EQ(b.points[i].mean_nll, whole.points[i].mean_nll);
+        EXPECT_EQ(b.points[i].kl_mean, whole.points[i].kl_mean);
+        EXPECT_EQ(b.points[i].top1_agreement, whole.points[i].top1_agreement);
+        EXPECT_EQ(b.points[i].ranks, whole.points[i].ranks);
+    }
+    expect_throw_containing<std::invalid_argument>([&] { edits::merge_points(b, {dup[0]}, "again"); },
+                                                   "again: point 1 (layer 1, 8,8,2) is given twice");
+    edits::SweepPoint stranger = dup[0];
+    stranger.spec.layer = 3;
+    expect_throw_containing<std::invalid_argument>([&] { edits::merge_points(a, {stranger}, "other"); },
+                                                   "other: point (layer 3, choice 1, laser -1) is not in");
+    auto beyond = small_sweep(0, 1ull << 30);
+    beyond.only = {2, 14};
+    expect_throw_containing<std::invalid_argument>([&] { edits::run_sweep(*m, t, *tok, in, beyond); },
+                                                   "only: grid index 14 is beyond the grid's 14 points");
+    beyond.only = {3, 2};
+    expect_throw_containing<std::invalid_argument>([&] { edits::run_sweep(*m, t, *tok, in, beyond); },
+                                                   "strictly ascending");
+}
+
 TEST(Edits, BadInputIsAClearError) {
     auto m = std::make_shared<const model::Model>(demo_model_dir());
     eval::Transformer t(m);
