@@ -1,0 +1,195 @@
+// The Compare tab, offscreen: two results made by `tensorllm decompose` of the bundled demo
+// model opened side by side; the overlaid per-layer and per-head charts carry each side's
+// values from its own results.json, the difference mode shows B − A; two runs held in the
+// window compare too; a missing file is an error naming it.
+#include <QAbstractSeries>
+#include <QApplication>
+#include <QChart>
+#include <QCheckBox>
+#include <QLabel>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QXYSeries>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "charts/figure_panel.h"
+#include "main/main_window.h"
+#include "panels/compare_panel.h"
+#include "panels/run_panel.h"
+#include "support/test_util.h"
+#include "ui/ui_test_util.h"
+
+using namespace tllm;
+using namespace tllm::ui;
+using tllm::test::wait_for;
+
+namespace {
+
+int run_cli(const std::string& args) {
+    const int st = std::system((std::string(TLLM_CLI) + " " + args + " >/dev/null 2>&1").c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+nlohmann::json read_json(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return nlohmann::json::parse(ss.str());
+}
+
+const nlohmann::json& layer_of(const nlohmann::json& doc, int layer) {
+    for (const auto& l : doc["layers"])
+        if (l["layer"] == layer) return l;
+    throw std::runtime_error("layer missing");
+}
+
+QXYSeries* named(ChartPanel* p, const QString& name) {
+    for (auto* s : p->chart()->series())
+        if (s->name() == name) return qobject_cast<QXYSeries*>(s);
+    return nullptr;
+}
+
+QStringList names(ChartPanel* p) {
+    QStringList n;
+    for (auto* s : p->chart()->series())
+        if (!s->name().isEmpty()) n << s->name();
+    return n;
+}
+
+}  // namespace
+
+TEST(CompareGui, TwoResultsOverlaidAndTheirDifference) {
+    test::TempDir dir;
+    const std::string a = dir.file("a"), b = dir.file("b"), bh5 = dir.file("b.h5");
+    ASSERT_EQ(run_cli("decompose --demo --layers 0-2 --ranks 32,16,4 --quiet --out " + a), 0);
+    ASSERT_EQ(run_cli("decompose --demo --layers 1-3 --ranks 16,8,2 --quiet --out " + b + " --h5 " + bh5), 0);
+    const auto ja = read_json(a + "/results.json"), jb = read_json(b + "/results.json");
+
+    MainWindow w;
+    QString error = QStringLiteral("(none)");
+    QObject::connect(&w, &MainWindow::comparisonFinished, [&](const QString& e) { error = e; });
+    w.compareFiles(QString::fromStdString(a), QString::fromStdString(bh5));
+    ASSERT_TRUE(wait_for([&] { return error != QStringLiteral("(none)"); }, 30000));
+    ASSERT_TRUE(error.isEmpty()) << error.toStdString();
+    ComparePanel* cp = w.comparePanel();
+    EXPECT_EQ(w.tabs()->currentWidget(), cp);
+    ASSERT_NE(cp->comparison(), nullptr);
+
+    // Overlaid: a series per side, named by the sides' labels (the file names), each with the
+    // points of the layers it has.
+    EXPECT_FALSE(cp->difference());
+    EXPECT_EQ(names(cp->layerChart()), (QStringList{QStringLiteral("a"), QStringLiteral("b")}));
+    auto* sa = named(cp->layerChart(), QStringLiteral("a"));
+    auto* sb = named(cp->layerChart(), QStringLiteral("b"));
+    ASSERT_TRUE(sa && sb);
+    ASSERT_EQ(sa->count(), 3);
+    ASSERT_EQ(sb->count(), 3);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(sa->at(i).x(), i);
+        EXPECT_EQ(sa->at(i).y(), layer_of(ja, i)["rel_error"].get<double>());
+        EXPECT_EQ(sb->at(i).x(), i + 1);
+        EXPECT_EQ(sb->at(i).y(), layer_of(jb, i + 1)["rel_error"].get<double>());
+    }
+    // Per head, for the first layer in both (1).
+    EXPECT_EQ(cp->layer(), 1);
+    auto* ha = named(cp->headChart(), QStringLiteral("a"));
+    auto* hb = named(cp->headChart(), QStringLiteral("b"));
+    ASSERT_TRUE(ha && hb);
+    ASSERT_EQ(ha->count(), 4);
+    for (int h = 0; h < 4; ++h) {
+        EXPECT_EQ(ha->at(h).y(), layer_of(ja, 1)["head_error"][std::size_t(h)].get<double>());
+        EXPECT_EQ(hb->at(h).y(), layer_of(jb, 1)["head_error"][std::size_t(h)].get<double>());
+    }
+    // Spectra of both with their rank cuts (legend: R=32 for A's mode 1, R=16 for B's).
+    const QStringList sn = names(cp->spectraChart());
+    EXPECT_EQ(sn.size(), 6) << sn.join(QLatin1Char('|')).toStdString();
+    EXPECT_TRUE(sn.filter(QStringLiteral("a d: R=32")).size() == 1) << sn.join(QLatin1Char('|')).toStdString();
+    EXPECT_TRUE(sn.filter(QStringLiteral("b d: R=16")).size() == 1) << sn.join(QLatin1Char('|')).toStdString();
+    EXPECT_EQ(cp->spectraChart()->chart()->series().size(), 12);  // + a rank-cut marker per curve
+
+    // Difference: one series B − A at the layers both have.
+    cp->setDifference(true);
+    auto* d = named(cp->layerChart(), QStringLiteral("b − a"));
+    ASSERT_NE(d, nullptr) << names(cp->layerChart()).join(QLatin1Char('|')).toStdString();
+    ASSERT_EQ(d->count(), 2);
+    for (int i = 0; i < 2; ++i) {
+        const int l = i + 1;
+        EXPECT_EQ(d->at(i).x(), l);
+        EXPECT_EQ(d->at(i).y(),
+                  layer_of(jb, l)["rel_error"].get<double>() - layer_of(ja, l)["rel_error"].get<double>());
+        EXPECT_GT(d->at(i).y(), 0);  // lower ranks, larger error
+    }
+    auto* hd = named(cp->headChart(), QStringLiteral("b − a"));
+    ASSERT_NE(hd, nullptr);
+    EXPECT_EQ(hd->count(), 4);
+    // Another layer from the table.
+    cp->setLayer(2);
+    hd = named(cp->headChart(), QStringLiteral("b − a"));
+    ASSERT_NE(hd, nullptr);
+    EXPECT_EQ(hd->at(0).y(),
+              layer_of(jb, 2)["head_error"][0].get<double>() - layer_of(ja, 2)["head_error"][0].get<double>());
+
+    // The tables side by side; the summary names the layers only in one side.
+    EXPECT_EQ(cp->layerTable()->rowCount(), 4);
+    EXPECT_EQ(cp->layerTable()->item(0, 2)->text(), QStringLiteral("–"));
+    EXPECT_EQ(cp->headTable()->rowCount(), 8);
+    EXPECT_TRUE(cp->summary()->text().contains(QStringLiteral("layers only in a: 0")))
+        << cp->summary()->text().toStdString();
+    EXPECT_TRUE(cp->summary()->text().contains(QStringLiteral("layers only in b: 3")));
+
+    // A missing file: an error naming it; the comparison shown stays.
+    const QString missing = QString::fromStdString(dir.file("missing.h5"));
+    error = QStringLiteral("(none)");
+    w.compareFiles(QString::fromStdString(a), missing);
+    ASSERT_TRUE(wait_for([&] { return error != QStringLiteral("(none)"); }, 30000));
+    EXPECT_TRUE(error.contains(missing)) << error.toStdString();
+    EXPECT_NE(cp->comparison(), nullptr);
+}
+
+TEST(CompareGui, TwoRunsHeldInTheWindow) {
+    const std::string demo = std::string(TLLM_TEST_DIR) + "/../resources/models/demo-gpt2";
+    MainWindow w;
+    QString error = QStringLiteral("(none)");
+    QObject::connect(&w, &MainWindow::comparisonFinished, [&](const QString& e) { error = e; });
+    // Nothing yet: a clear refusal.
+    EXPECT_FALSE(w.compareWithPrevious());
+    EXPECT_FALSE(error.isEmpty());
+    w.openModel(QString::fromStdString(demo));
+    ASSERT_TRUE(wait_for([&] { return w.model() != nullptr; }, 20000));
+    std::map<int, double> first;
+    for (auto r : {std::array<int, 3>{32, 16, 4}, std::array<int, 3>{8, 8, 2}}) {
+        w.runPanel()->setRanks(r);
+        ASSERT_TRUE(w.startRun());
+        ASSERT_TRUE(wait_for([&] { return !w.running(); }, 60000));
+        QCoreApplication::processEvents();
+        if (first.empty())
+            for (const auto& [l, res] : w.results().layers) first[l] = res->measures.rel_error;
+    }
+    ASSERT_FALSE(first.empty());
+    error = QStringLiteral("(none)");
+    ASSERT_TRUE(w.compareWithPrevious());
+    ASSERT_TRUE(wait_for([&] { return error != QStringLiteral("(none)"); }, 30000));
+    ASSERT_TRUE(error.isEmpty()) << error.toStdString();
+    auto* cp = w.comparePanel();
+    auto* prev = named(cp->layerChart(), QStringLiteral("previous run"));
+    auto* last = named(cp->layerChart(), QStringLiteral("latest run"));
+    ASSERT_TRUE(prev && last);
+    ASSERT_EQ(prev->count(), int(first.size()));
+    int i = 0;
+    for (const auto& [l, e] : first) {
+        EXPECT_EQ(prev->at(i).x(), l);
+        EXPECT_EQ(prev->at(i).y(), e);
+        EXPECT_EQ(last->at(i).y(), w.results().layer(l)->measures.rel_error);
+        ++i;
+    }
+    // The window's own checkpoint on both sides: the same fingerprint and path.
+    EXPECT_EQ(cp->comparison()->verdict, exporting::CheckpointVerdict::Same);
+}
