@@ -273,13 +273,23 @@ std::vector<int> Comparison::only_b() const {
 
 namespace {
 
+// Whether two stored checkpoint paths name the same place: results.json keeps the path as it
+// was given ("tests/../models/x"), HDF5 files the absolute one.
+bool same_path(const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    if (a.empty() || b.empty()) return false;
+    std::error_code ea, eb;
+    const auto ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+    return !ea && !eb && ca == cb;
+}
+
 std::pair<CheckpointVerdict, std::string> checkpoint_verdict(const CompareSide& a, const CompareSide& b) {
     const std::string A = a.label, B = b.label;
     auto where = [](const CompareSide& s) {
         return s.model_path.empty() ? std::string("(path not stored)") : s.model_path;
     };
     if (!a.fingerprint.empty() && !b.fingerprint.empty()) {
-        if (a.fingerprint == b.fingerprint && a.model_path == b.model_path)
+        if (a.fingerprint == b.fingerprint && same_path(a.model_path, b.model_path))
             return {CheckpointVerdict::Same, "same checkpoint: " + A + " and " + B + " were computed from " + where(a) +
                                                  " with the same header fingerprint (SHA-256 " + a.fingerprint + ")"};
         // The fingerprint covers tensor names, dtypes, shapes and offsets, not the weights: a
@@ -311,7 +321,7 @@ std::pair<CheckpointVerdict, std::string> checkpoint_verdict(const CompareSide& 
     for (const auto* s : {&a, &b})
         if (s->fingerprint.empty()) missing += (missing.empty() ? "" : ", ") + s->label + " (" + s->kind + ")";
     const std::string why = "no header fingerprint stored by " + missing;
-    if (a.model_path == b.model_path)
+    if (same_path(a.model_path, b.model_path))
         return {CheckpointVerdict::Unknown, "checkpoint not verified: both name " + where(a) + ", but " + why +
                                                 "; a checkpoint changed in place "
                                                 "would not be noticed"};
@@ -434,22 +444,38 @@ std::string comparison_text(const Comparison& c) {
     if (!ob.empty()) o << "layers only in " << c.b.label << ": " << list(ob) << "\n";
     const std::string A = c.a.label, B = c.b.label;
     if (!c.layers.empty()) {
+        // Loss columns only when a sweep gives a layer's loss at its ranks.
+        bool loss = false;
+        for (const auto& r : c.layers) loss = loss || !std::isnan(r.delta_nll_a) || !std::isnan(r.delta_nll_b);
+        auto h = [](const std::string& s, int w) {
+            char b[64];
+            std::snprintf(b, sizeof b, " %*s", w, s.substr(0, std::size_t(w)).c_str());
+            return std::string(b);
+        };
+        std::size_t rw = 7;
+        for (const auto& r : c.layers)
+            rw = std::max({rw, ranks_text(r.ranks_a, r.in_a).size(), ranks_text(r.ranks_b, r.in_b).size()});
+        const int w = int(rw);
+        o << "\n(ranks R1,R2,R3; err: relative error; ratio: compression ratio";
+        if (loss) o << "; dloss: change in mean NLL of the sweep point at these ranks";
+        o << "; B-A: " << B << " minus " << A << ")\n";
         char line[512];
-        std::snprintf(line, sizeof line, "\n%-5s  %-12s %-12s %9s %9s %10s %8s %8s %9s %9s %9s %9s\n", "layer",
-                      ("ranks " + A).substr(0, 12).c_str(), ("ranks " + B).substr(0, 12).c_str(),
-                      ("err " + A).substr(0, 9).c_str(), ("err " + B).substr(0, 9).c_str(), "err B-A",
-                      ("x " + A).substr(0, 8).c_str(), ("x " + B).substr(0, 8).c_str(), "x B-A",
-                      ("dnll " + A).substr(0, 9).c_str(), ("dnll " + B).substr(0, 9).c_str(), "dnll B-A");
-        o << line;
+        std::snprintf(line, sizeof line, "%-5s  %-*s  %-*s", "layer", w, A.substr(0, rw).c_str(), w,
+                      B.substr(0, rw).c_str());
+        o << line << h("err " + A, 9) << h("err " + B, 9) << h("err B-A", 9) << h("ratio " + A, 9) << h("ratio " + B, 9)
+          << h("ratio B-A", 9);
+        if (loss) o << h("dloss " + A, 10) << h("dloss " + B, 10) << h("dloss B-A", 10);
+        o << "\n";
         for (const auto& r : c.layers) {
-            std::snprintf(line, sizeof line, "%-5d  %-12s %-12s %s %s %s %s %s %s %s %s %s", r.layer,
-                          ranks_text(r.ranks_a, r.in_a).c_str(), ranks_text(r.ranks_b, r.in_b).c_str(),
-                          fmt(r.error_a, 9, 5).c_str(), fmt(r.error_b, 9, 5).c_str(),
-                          fmt(r.error_diff(), 10, 5).c_str(), fmt(r.ratio_a, 8, 2).c_str(),
-                          fmt(r.ratio_b, 8, 2).c_str(), fmt(r.ratio_diff(), 9, 2).c_str(),
-                          fmt(r.delta_nll_a, 9, 5).c_str(), fmt(r.delta_nll_b, 9, 5).c_str(),
-                          fmt(r.delta_nll_diff(), 9, 5).c_str());
+            std::snprintf(line, sizeof line, "%-5d  %-*s  %-*s %s %s %s %s %s %s", r.layer, w,
+                          ranks_text(r.ranks_a, r.in_a).c_str(), w, ranks_text(r.ranks_b, r.in_b).c_str(),
+                          fmt(r.error_a, 9, 5).c_str(), fmt(r.error_b, 9, 5).c_str(), fmt(r.error_diff(), 9, 5).c_str(),
+                          fmt(r.ratio_a, 9, 2).c_str(), fmt(r.ratio_b, 9, 2).c_str(),
+                          fmt(r.ratio_diff(), 9, 2).c_str());
             o << line;
+            if (loss)
+                o << ' ' << fmt(r.delta_nll_a, 10, 5) << ' ' << fmt(r.delta_nll_b, 10, 5) << ' '
+                  << fmt(r.delta_nll_diff(), 10, 5);
             if (!r.in_a) o << "  (" << A << ": " << r.status_a << ")";
             if (!r.in_b) o << "  (" << B << ": " << r.status_b << ")";
             o << "\n";

@@ -197,9 +197,12 @@ QChart* build_compare_spectra_chart(const exporting::Comparison& c, int layer, c
     if (!res[0] && !res[1]) return empty_chart(title, QStringLiteral("no spectra stored for this layer"), s);
     QChart* ch = new_chart(title, s);
     auto* x = log_axis(QStringLiteral("index k"), s, 0.9, double(nmax) * 1.1, true);
-    auto* y = log_axis(QStringLiteral("s_k / s_1 (squares: rank cut)"), s, std::max(vmin, 1e-8), 1);
+    auto* y = log_axis(QStringLiteral("s_k / s_1 (legend: ranks, energy kept)"), s, std::max(vmin, 1e-8), 1);
     ch->addAxis(x, Qt::AlignBottom);
     ch->addAxis(y, Qt::AlignLeft);
+    // One legend entry per mode, on A's curve (B's when A has none): both ranks and the energy
+    // each keeps, A first; B's curve is the dashed one of the same colour.
+    const int legend_side = res[0] ? 0 : 1;
     for (int k = 0; k < 2; ++k) {
         if (!res[k]) continue;
         for (int n = 0; n < 3; ++n) {
@@ -207,17 +210,27 @@ QChart* build_compare_spectra_chart(const exporting::Comparison& c, int layer, c
             if (sv.empty() || sv[0] <= 0) continue;
             const int R = res[k]->ranks[std::size_t(n)];
             auto* line = new QLineSeries;
-            line->setName(QStringLiteral("%1 %2: R=%3, %4%")
-                              .arg(label(*sides[k]), QString::fromLatin1(kModes[n]))
-                              .arg(R)
-                              .arg(100.0 * res[k]->spectra->captured(n, R), 0, 'f', 1));
+            if (k == legend_side) {
+                QStringList parts;
+                for (int j = 0; j < 2; ++j)
+                    if (res[j]) {
+                        const int Rj = res[j]->ranks[std::size_t(n)];
+                        parts << QStringLiteral("%1 (%2%)")
+                                     .arg(Rj)
+                                     .arg(100.0 * res[j]->spectra->captured(n, Rj), 0, 'f', 0);
+                    }
+                line->setName(
+                    QStringLiteral("%1: R %2").arg(QString::fromLatin1(kModes[n]), parts.join(QStringLiteral(" | "))));
+            }
             QPen pen(type_color(n));
-            pen.setWidthF(1.6);
+            pen.setWidthF(k == 0 ? 2.2 : 1.6);
             if (k == 1) pen.setStyle(Qt::DashLine);
             line->setPen(pen);
             for (std::size_t i = 0; i < sv.size(); ++i)
                 if (sv[i] > 0) line->append(double(i + 1), std::max(sv[i] / sv[0], 1e-12));
             attach(ch, line, x, y);
+            if (k != legend_side)
+                for (auto* m : ch->legend()->markers(line)) m->setVisible(false);
             auto* mark = new QScatterSeries;
             mark->setMarkerShape(k == 0 ? QScatterSeries::MarkerShapeRectangle : QScatterSeries::MarkerShapeTriangle);
             mark->setMarkerSize(10);

@@ -182,7 +182,8 @@ TEST(Compare, FingerprintsDecideSameAndDifferentCheckpoints) {
     EXPECT_EQ(moved.verdict, exporting::CheckpointVerdict::Unknown);
     EXPECT_NE(moved.checkpoint_note.find("different paths"), std::string::npos) << moved.checkpoint_note;
     // Same weights, same ranks: no difference in layer 1.
-    EXPECT_EQ(moved.layers[1].error_diff(), 0.0);
+    ASSERT_EQ(moved.layers[0].layer, 1);
+    EXPECT_EQ(moved.layers[0].error_diff(), 0.0);
 
     // Another checkpoint (another shape): different, and stated.
     model::SyntheticSpec spec;
