@@ -102,7 +102,8 @@ int cmd_compare(const std::vector<std::string>& argv) {
 #endif
     io::write_output_marker(stage.path(), exporting::kCompareKind);
     stage.commit(true);
-    if (!args.flag("json")) std::printf("\nwrote %s (tables and %d figures)\n", out->c_str(), figures);
+    if (!args.flag("json"))
+        std::printf("\nwrote %s (tables and %d figure%s)\n", out->c_str(), figures, figures == 1 ? "" : "s");
     return 0;
 }
 

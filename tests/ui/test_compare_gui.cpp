@@ -111,10 +111,10 @@ TEST(CompareGui, TwoResultsOverlaidAndTheirDifference) {
     // Spectra of both with their rank cuts: a legend entry per mode with both ranks (A | B).
     const QStringList sn = names(cp->spectraChart());
     ASSERT_EQ(sn.size(), 3) << sn.join(QLatin1Char('|')).toStdString();
-    EXPECT_TRUE(sn[0].startsWith(QStringLiteral("d: R 32 ("))) << sn[0].toStdString();
+    EXPECT_TRUE(sn[0].startsWith(QStringLiteral("d: 32 ("))) << sn[0].toStdString();
     EXPECT_TRUE(sn[0].contains(QStringLiteral("%) | 16 ("))) << sn[0].toStdString();
-    EXPECT_TRUE(sn[1].startsWith(QStringLiteral("head_dim: R 16 ("))) << sn[1].toStdString();
-    EXPECT_TRUE(sn[2].startsWith(QStringLiteral("QKVO: R 4 ("))) << sn[2].toStdString();
+    EXPECT_TRUE(sn[1].startsWith(QStringLiteral("head_dim: 16 ("))) << sn[1].toStdString();
+    EXPECT_TRUE(sn[2].startsWith(QStringLiteral("QKVO: 4 ("))) << sn[2].toStdString();
     EXPECT_EQ(cp->spectraChart()->chart()->series().size(), 12);  // a curve and a rank-cut marker per mode and side
 
     // Difference: one series B − A at the layers both have.

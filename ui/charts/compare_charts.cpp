@@ -123,10 +123,10 @@ double compare_value(const exporting::CompareLayerRow& r, CompareMetric m, bool 
 QChart* build_compare_layer_chart(const exporting::Comparison& c, CompareMetric m, bool difference,
                                   const FigureStyle& s) {
     const QString what = compare_metric_name(m);
-    const QString short_what = what.split(QStringLiteral(" (")).front();
-    const QString title = difference
-                              ? QStringLiteral("Per layer: %1 of %2").arg(short_what, diff_name(c))
-                              : QStringLiteral("Per layer: %1 of %2 and %3").arg(short_what, label(c.a), label(c.b));
+    // The sides are named in the legend; the title says what and, for a difference, which way.
+    QString title = what.split(QStringLiteral(" (")).front();
+    title = title.left(1).toUpper() + title.mid(1) + QStringLiteral(" per layer");
+    if (difference) title += QStringLiteral(", ") + diff_name(c);
     if (c.layers.empty()) return empty_chart(title, QStringLiteral("no decomposed layers in either result"), s);
     std::vector<int> xs;
     std::vector<double> va, vb;
@@ -148,9 +148,8 @@ QString compare_layer_csv(const exporting::Comparison& c, CompareMetric m) {
 }
 
 QChart* build_compare_head_chart(const exporting::Comparison& c, int layer, bool difference, const FigureStyle& s) {
-    const QString title =
-        difference ? QStringLiteral("Per head, layer %1: error of %2").arg(layer).arg(diff_name(c))
-                   : QStringLiteral("Per head, layer %1: error of %2 and %3").arg(layer).arg(label(c.a), label(c.b));
+    QString title = QStringLiteral("Head errors, layer %1").arg(layer);
+    if (difference) title += QStringLiteral(", ") + diff_name(c);
     std::vector<int> xs;
     std::vector<double> va, vb;
     for (const auto& h : c.heads)
@@ -160,8 +159,8 @@ QChart* build_compare_head_chart(const exporting::Comparison& c, int layer, bool
             vb.push_back(h.error_b);
         }
     if (xs.empty()) return empty_chart(title, QStringLiteral("select a layer present in both results"), s);
-    return xy_chart(c, title, QStringLiteral("head"), QStringLiteral("relative error of the head"), xs, va, vb,
-                    difference, true, s);
+    return xy_chart(c, title, QStringLiteral("head"), QStringLiteral("relative error (head)"), xs, va, vb, difference,
+                    true, s);
 }
 
 QString compare_head_csv(const exporting::Comparison& c, int layer) {
@@ -177,7 +176,7 @@ QString compare_head_csv(const exporting::Comparison& c, int layer) {
 
 QChart* build_compare_spectra_chart(const exporting::Comparison& c, int layer, const FigureStyle& s) {
     const QString title =
-        QStringLiteral("Mode spectra, layer %1: %2 (solid) and %3 (dashed)").arg(layer).arg(label(c.a), label(c.b));
+        QStringLiteral("Mode spectra, layer %1: %2 solid ■, %3 dashed ▲").arg(layer).arg(label(c.a), label(c.b));
     const exporting::CompareSide* sides[2] = {&c.a, &c.b};
     const jobs::LayerResult* res[2] = {nullptr, nullptr};
     std::size_t nmax = 1;
@@ -220,7 +219,7 @@ QChart* build_compare_spectra_chart(const exporting::Comparison& c, int layer, c
                                      .arg(100.0 * res[j]->spectra->captured(n, Rj), 0, 'f', 0);
                     }
                 line->setName(
-                    QStringLiteral("%1: R %2").arg(QString::fromLatin1(kModes[n]), parts.join(QStringLiteral(" | "))));
+                    QStringLiteral("%1: %2").arg(QString::fromLatin1(kModes[n]), parts.join(QStringLiteral(" | "))));
             }
             QPen pen(type_color(n));
             pen.setWidthF(k == 0 ? 2.2 : 1.6);
@@ -267,7 +266,7 @@ QString compare_spectra_csv(const exporting::Comparison& c, int layer) {
 }
 
 QChart* build_compare_sweep_chart(const exporting::Comparison& c, const FigureStyle& s) {
-    const QString title = QStringLiteral("Change in loss of each edit: %1 and %2").arg(label(c.a), label(c.b));
+    const QString title = QStringLiteral("Change in loss of each edit");
     QStringList cats;
     auto* sa = new QBarSet(label(c.a));
     auto* sb = new QBarSet(label(c.b));
@@ -298,7 +297,8 @@ QChart* build_compare_sweep_chart(const exporting::Comparison& c, const FigureSt
     f.setPointSizeF(s.font_pt);
     x->setLabelsFont(f);
     x->setTitleFont(f);
-    if (cats.size() > 8) x->setLabelsAngle(-60);
+    // Upright labels fit a few categories only; turned, they keep their full text.
+    if (cats.size() > 4) x->setLabelsAngle(cats.size() > 8 ? -60 : -40);
     const auto [y0, y1] = y_range(lo, hi, true);
     auto* y = value_axis(QStringLiteral("change in loss (nats/token)"), s, y0, y1);
     ch->addAxis(x, Qt::AlignBottom);

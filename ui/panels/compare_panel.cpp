@@ -100,15 +100,19 @@ ComparePanel::ComparePanel(QWidget* parent) : QWidget(parent) {
     tables->addTab(head_table_, tr("Heads"));
     tables->addTab(sweep_table_, tr("Evaluation (sweep)"));
 
+    // Two by two: the per-layer and per-head charts above, the tables and the spectra below.
     auto* top = new QSplitter(Qt::Horizontal, this);
     top->addWidget(layer_chart_);
     top->addWidget(head_chart_);
-    top->addWidget(spectra_chart_);
+    auto* bottom = new QSplitter(Qt::Horizontal, this);
+    bottom->addWidget(tables);
+    bottom->addWidget(spectra_chart_);
+    bottom->setStretchFactor(0, 1);
+    bottom->setStretchFactor(1, 1);
+    bottom->setSizes({600, 600});
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(top);
-    split->addWidget(tables);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
+    split->addWidget(bottom);
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(summary_);
     lay->addLayout(controls);
