@@ -194,4 +194,23 @@ TEST(CompareGui, TwoRunsHeldInTheWindow) {
     }
     // The window's own checkpoint on both sides: the same fingerprint and path.
     EXPECT_EQ(cp->comparison()->verdict, exporting::CheckpointVerdict::Same);
+
+    // The window against its own project file as saved: the same numbers, B − A = 0; the
+    // project stores no fingerprint, so the checkpoint is named but not verified.
+    test::TempDir dir;
+    const QString project = QString::fromStdString(dir.file("p.tllm.json"));
+    ASSERT_TRUE(w.saveProject(project));
+    error = QStringLiteral("(none)");
+    w.compareWith(project);
+    ASSERT_TRUE(wait_for([&] { return error != QStringLiteral("(none)"); }, 30000));
+    ASSERT_TRUE(error.isEmpty()) << error.toStdString();
+    const auto* c = cp->comparison();
+    EXPECT_EQ(c->b.kind, "project");
+    ASSERT_EQ(c->layers.size(), w.results().layers.size());
+    for (const auto& r : c->layers) {
+        EXPECT_TRUE(r.in_a && r.in_b);
+        EXPECT_EQ(r.error_diff(), 0.0);
+        EXPECT_EQ(r.error_b, w.results().layer(r.layer)->measures.rel_error);
+    }
+    EXPECT_EQ(c->verdict, exporting::CheckpointVerdict::Unknown);
 }

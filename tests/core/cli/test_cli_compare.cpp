@@ -168,6 +168,47 @@ TEST(CliCompare, JsonOutputAndHdf5Input) {
     EXPECT_EQ(j["only_a"], nlohmann::json::array({0}));
 }
 
+// Two sweep sets of the same edits on different amounts of text: the points matched by
+// (layer, method, edit), each side's values from its own results.json, B - A, the baselines.
+TEST(CliCompare, SweepsSideBySide) {
+    TempDir dir;
+    const std::string text = std::string(TLLM_TEST_DIR) + "/data/kjv/validation.txt";
+    const std::string common =
+        "sweep --demo --text " + text + " --ctx 128 --stride 64 --layers 0,2 --ranks-list \"32,16,4;16,8,2\" --quiet";
+    ASSERT_EQ(run(common + " --max-tokens 3000 --out " + dir.file("sa")).first, 0);
+    ASSERT_EQ(run(common + " --max-tokens 1500 --out " + dir.file("sb")).first, 0);
+    auto [code, text_out] = run("compare " + dir.file("sa") + " " + dir.file("sb") + " --out " + dir.file("c"), false);
+    ASSERT_EQ(code, 0) << text_out;
+    const auto ja = nlohmann::json::parse(read_all(dir.file("sa/results.json")));
+    const auto jb = nlohmann::json::parse(read_all(dir.file("sb/results.json")));
+    EXPECT_NE(text_out.find("sweep: unedited mean NLL A "), std::string::npos) << text_out;
+    const auto j = nlohmann::json::parse(read_all(dir.file("c/compare.json")));
+    util::verify_json_checksum(j, "compare.json");
+    EXPECT_EQ(j["sweep"]["baseline_mean_nll_a"].get<double>(), ja["baseline"]["mean_nll"].get<double>());
+    EXPECT_EQ(j["sweep"]["baseline_mean_nll_b"].get<double>(), jb["baseline"]["mean_nll"].get<double>());
+    const auto& pts = j["sweep"]["points"];
+    ASSERT_EQ(pts.size(), 4u);
+    for (const auto& p : pts) {
+        SCOPED_TRACE(p.dump());
+        EXPECT_TRUE(p["in_a"].get<bool>() && p["in_b"].get<bool>());
+        auto find = [&](const nlohmann::json& doc) {
+            for (const auto& q : doc["points"])
+                if (q["layer"] == p["layer"] && q["label"] == p["edit"]) return q;
+            return nlohmann::json();
+        };
+        const auto qa = find(ja), qb = find(jb);
+        ASSERT_FALSE(qa.is_null() || qb.is_null());
+        EXPECT_EQ(p["delta_nll_a"].get<double>(), qa["delta_nll"].get<double>());
+        EXPECT_EQ(p["delta_nll_b"].get<double>(), qb["delta_nll"].get<double>());
+        EXPECT_EQ(p["delta_nll_diff"].get<double>(), qb["delta_nll"].get<double>() - qa["delta_nll"].get<double>());
+        EXPECT_EQ(p["kl_mean_b"].get<double>(), qb["kl_mean"].get<double>());
+    }
+    EXPECT_TRUE(fs::exists(dir.file("c/compare_sweep.csv")));
+    EXPECT_EQ(read_all(dir.file("c/compare_sweep_delta_loss.png")).substr(0, 4), "\x89PNG");
+    // No decomposition in either: no per-layer figures.
+    EXPECT_FALSE(fs::exists(dir.file("c/compare_error_per_layer.png")));
+}
+
 TEST(CliCompare, BadInputsAreClearErrors) {
     auto& S = sets();
     const std::string missing = S.dir.file("missing.h5");
