@@ -176,7 +176,7 @@ TEST(CliCompare, SweepsSideBySide) {
     const std::string common =
         "sweep --demo --text " + text + " --ctx 128 --stride 64 --layers 0,2 --ranks-list \"32,16,4;16,8,2\" --quiet";
     ASSERT_EQ(run(common + " --max-tokens 3000 --out " + dir.file("sa")).first, 0);
-    ASSERT_EQ(run(common + " --max-tokens 1500 --out " + dir.file("sb")).first, 0);
+    ASSERT_EQ(run(common + " --max-tokens 1500 --out " + dir.file("sb") + " --h5 " + dir.file("sb.h5")).first, 0);
     auto [code, text_out] = run("compare " + dir.file("sa") + " " + dir.file("sb") + " --out " + dir.file("c"), false);
     ASSERT_EQ(code, 0) << text_out;
     const auto ja = nlohmann::json::parse(read_all(dir.file("sa/results.json")));
@@ -207,6 +207,14 @@ TEST(CliCompare, SweepsSideBySide) {
     EXPECT_EQ(read_all(dir.file("c/compare_sweep_delta_loss.png")).substr(0, 4), "\x89PNG");
     // No decomposition in either: no per-layer figures.
     EXPECT_FALSE(fs::exists(dir.file("c/compare_error_per_layer.png")));
+    // The HDF5 copy of B's sweep compares the same.
+    auto [hcode, hout] = run("compare " + dir.file("sa") + " " + dir.file("sb.h5") + " --json", false);
+    ASSERT_EQ(hcode, 0) << hout;
+    const auto jh = nlohmann::json::parse(hout);
+    EXPECT_EQ(jh["b"]["kind"], "HDF5 sweep");
+    ASSERT_EQ(jh["sweep"]["points"].size(), 4u);
+    for (std::size_t k = 0; k < 4; ++k)
+        EXPECT_EQ(jh["sweep"]["points"][k]["delta_nll_diff"], pts[k]["delta_nll_diff"]) << k;
 }
 
 TEST(CliCompare, BadInputsAreClearErrors) {
