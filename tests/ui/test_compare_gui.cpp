@@ -24,6 +24,8 @@
 #include "main/main_window.h"
 #include "panels/compare_panel.h"
 #include "panels/run_panel.h"
+#include "results/sweep_tables.h"
+#include "util/json_checksum.h"
 #include "support/test_util.h"
 #include "ui/ui_test_util.h"
 
@@ -213,4 +215,52 @@ TEST(CompareGui, TwoRunsHeldInTheWindow) {
         EXPECT_EQ(r.error_b, w.results().layer(r.layer)->measures.rel_error);
     }
     EXPECT_EQ(c->verdict, exporting::CheckpointVerdict::Unknown);
+}
+
+TEST(CompareGui, EvaluationSweepsSideBySide) {
+    // Two sweep sets as `tensorllm sweep --out` writes them, with known values.
+    test::TempDir dir;
+    auto write = [&](const std::string& name, double d1, double d2) {
+        edits::SweepResult r;
+        r.model_path = "/models/m";
+        r.model_type = "gpt2";
+        tucker::RankSpec fixed;
+        fixed.ranks = {8, 4, 2};
+        r.options.choices = {fixed};
+        r.options.layers = r.layers = {1, 2};
+        r.baseline.ppl.mean_nll = 2.0;
+        for (int l : {1, 2}) {
+            edits::SweepPoint p;
+            p.spec = {l, 0, -1};
+            p.label = "8,4,2";
+            p.status = tucker::Status::Ok;
+            p.ranks = {8, 4, 2};
+            p.delta_nll = l == 1 ? d1 : d2;
+            p.mean_nll = 2.0 + p.delta_nll;
+            p.kl_mean = 0.01;
+            p.top1_agreement = 0.95;
+            r.points.push_back(p);
+        }
+        r.grid_size = 2;
+        auto j = exporting::sweep_json(r);
+        util::add_json_checksum(j);
+        std::ofstream(dir.file(name)) << j.dump(1);
+        return QString::fromStdString(dir.file(name));
+    };
+    const QString a = write("base.json", 0.25, 0.5), b = write("tuned.json", 0.125, 0.75);
+    MainWindow w;
+    QString error = QStringLiteral("(none)");
+    QObject::connect(&w, &MainWindow::comparisonFinished, [&](const QString& e) { error = e; });
+    w.compareFiles(a, b);
+    ASSERT_TRUE(wait_for([&] { return error != QStringLiteral("(none)"); }, 30000));
+    ASSERT_TRUE(error.isEmpty()) << error.toStdString();
+    auto* t = w.comparePanel()->sweepTable();
+    ASSERT_EQ(t->rowCount(), 2);
+    EXPECT_EQ(t->item(0, 0)->text(), QStringLiteral("1"));
+    EXPECT_EQ(t->item(0, 2)->text(), QStringLiteral("0.25000"));
+    EXPECT_EQ(t->item(0, 3)->text(), QStringLiteral("0.12500"));
+    EXPECT_EQ(t->item(0, 4)->text(), QStringLiteral("-0.12500"));  // B − A
+    EXPECT_EQ(t->item(1, 4)->text(), QStringLiteral("0.25000"));
+    EXPECT_TRUE(t->horizontalHeaderItem(4)->text().contains(QStringLiteral("tuned − base")));
+    EXPECT_EQ(w.comparePanel()->layerTable()->rowCount(), 0);
 }
