@@ -13,6 +13,7 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
 int cmd_decompose(const std::vector<std::string>& args);
 int cmd_show(const std::vector<std::string>& args);
+int cmd_compare(const std::vector<std::string>& args);
 int cmd_report(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_evaluate(const std::vector<std::string>& args);

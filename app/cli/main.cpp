@@ -21,6 +21,8 @@ void usage(std::FILE* out) {
                  "  decompose MODEL   Tucker-decompose attention layers; write tables, HDF5 results and\n"
                  "                    denoised or factorised checkpoints\n"
                  "  show FILE.h5      print the results stored in an HDF5 results file (no recomputation)\n"
+                 "  compare A B       two results side by side: per-layer and per-head errors, ratios, spectra,\n"
+                 "                    evaluation sweeps, and their differences (tables and figures)\n"
                  "  report MODEL      the GUI's figures (PNG, SVG, PDF), their CSV and an index.html, headless\n"
                  "  bench             the standard benchmark set against this machine's measured limits\n"
                  "  evaluate MODEL    perplexity, multiple-choice or last-word accuracy of the model (CPU)\n"
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
         if (cmd == "synth") return tllm::cli::cmd_synth(args);
         if (cmd == "decompose") return tllm::cli::cmd_decompose(args);
         if (cmd == "show") return tllm::cli::cmd_show(args);
+        if (cmd == "compare") return tllm::cli::cmd_compare(args);
 #ifdef TENSORLLM_HAVE_REPORT
         if (cmd == "report") return tllm::cli::cmd_report(args);
 #else

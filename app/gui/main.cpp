@@ -25,6 +25,12 @@ int main(int argc, char** argv) {
     QCommandLineOption sweep(QStringLiteral("sweep"),
                              QStringLiteral("start the evaluation panel's sweep as soon as the model is open"));
     parser.addOption(sweep);
+    QCommandLineOption compare(QStringLiteral("compare"),
+                               QStringLiteral("compare with FILE (a project, results.json or HDF5 results file) in the "
+                                              "Compare tab: the opened results file against FILE, or with --run the "
+                                              "finished run's results"),
+                               QStringLiteral("FILE"));
+    parser.addOption(compare);
     parser.process(app);
 
     tllm::ui::MainWindow w;
@@ -40,6 +46,18 @@ int main(int argc, char** argv) {
     if (parser.isSet(sweep))
         QObject::connect(
             &w, &tllm::ui::MainWindow::modelOpened, &w, [&w] { w.startEvaluation(false); }, Qt::SingleShotConnection);
+    if (parser.isSet(compare)) {
+        const QString other = parser.value(compare);
+        if (parser.isSet(run))
+            QObject::connect(
+                &w, &tllm::ui::MainWindow::runFinished, &w,
+                [&w, other](bool cancelled) {
+                    if (!cancelled) w.compareWith(other);
+                },
+                Qt::SingleShotConnection);
+        else
+            w.compareFiles(path, other);
+    }
     if (path.endsWith(QLatin1String(".tllm.json")))
         w.openProject(path);
     else if (path.endsWith(QLatin1String(".h5")))

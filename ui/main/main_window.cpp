@@ -34,6 +34,7 @@
 #include "main/project_file.h"
 #include "main/selection.h"
 #include "model/model.h"
+#include "panels/compare_panel.h"
 #include "panels/eval_panel.h"
 #include "panels/model_panel.h"
 #include "panels/run_panel.h"
@@ -114,6 +115,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(details, tr("Heads, compression, convergence"));
     setCentralWidget(tabs_);
     buildEvaluation();
+    buildCompare();
     connect(tabs_, &QTabWidget::currentChanged, this, [this] {
         for (auto* f : stale_)
             if (f->isVisible()) f->refresh();
@@ -248,6 +250,26 @@ void MainWindow::buildMenus() {
         if (!f.isEmpty()) saveProject(f);
     });
     file->addSeparator();
+    file->addAction(tr("&Compare with…"), QKeySequence(tr("Ctrl+Shift+C")), this, [this] {
+        const QString filter =
+            tr("Results (*.tllm.json *.json *.h5 *.hdf5);;Projects (*.tllm.json);;results.json (results.json);;HDF5 "
+               "results or sweeps (*.h5 *.hdf5)");
+        QString a;
+        if (results_.empty() && sweep_.points.empty()) {
+            // Nothing in the window: the first result is chosen too.
+            a = QFileDialog::getOpenFileName(this, tr("Compare: first result (A)"), QString(), filter);
+            if (a.isEmpty()) return;
+        }
+        const QString b = QFileDialog::getOpenFileName(this, tr("Compare with (B)"), QString(), filter);
+        if (b.isEmpty()) return;
+        if (a.isEmpty())
+            compareWith(b);
+        else
+            compareFiles(a, b);
+    });
+    file->addAction(tr("Compare with previous &run"), QKeySequence(tr("Ctrl+Alt+C")), this,
+                    [this] { compareWithPrevious(); });
+    file->addSeparator();
     buildExportMenu(file);
     file->addAction(tr("&Export figure…"), QKeySequence(tr("Ctrl+E")), this, [this] {
         if (auto* f = currentFigure()) f->exportFigureInteractive();
@@ -273,6 +295,7 @@ void MainWindow::buildMenus() {
     view->addAction(tr("&Heads, compression, convergence"), QKeySequence(tr("Ctrl+2")), this,
                     [this] { tabs_->setCurrentIndex(1); });
     view->addAction(tr("&Evaluation"), QKeySequence(tr("Ctrl+3")), this, [this] { tabs_->setCurrentIndex(2); });
+    view->addAction(tr("&Compare"), QKeySequence(tr("Ctrl+4")), this, [this] { tabs_->setCurrentWidget(compare_); });
     view->addAction(tr("Next layer"), QKeySequence(tr("Ctrl+Down")), this, [this] {
         auto it = results_.layers.upper_bound(selection_->layer());
         if (it != results_.layers.end()) selection_->select(it->first);

@@ -7,6 +7,7 @@
 #include <QMainWindow>
 #include <QPointer>
 #include <QTimer>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -27,11 +28,13 @@ class QTableWidget;
 
 namespace tllm::exporting {
 struct ResultsFile;
-}
+struct CompareSide;
+}  // namespace tllm::exporting
 
 namespace tllm::ui {
 
 class ChartPanel;
+class ComparePanel;
 class EvalPanel;
 class FigurePanel;
 class HeatmapPanel;
@@ -70,6 +73,16 @@ public:
     /// panel) when its options are invalid or something runs.
     bool startEvaluation(bool baseline_only);
     void cancelEvaluation();
+    /// Compares the results and evaluation shown in this window (A) with the result in `path`
+    /// (B: a project, results set, results.json, HDF5 results or sweep file), read and matched
+    /// on a pool thread; the Compare tab shows it and comparisonFinished() follows.
+    void compareWith(const QString& path);
+    /// Compares two results files (A = `a`, B = `b`), both read on a pool thread.
+    void compareFiles(const QString& a, const QString& b);
+    /// Compares the results before the latest decomposition run (A) with the current ones (B).
+    /// Returns false (with a message) when there is no earlier run to compare with.
+    bool compareWithPrevious();
+    ComparePanel* comparePanel() const { return compare_; }
     /// Selects a cell of the sweep: its layer everywhere, its edit in the sweep charts and,
     /// for fixed ranks, those ranks in the decomposition panel.
     void selectSweepCell(int layer, int column);
@@ -100,6 +113,8 @@ Q_SIGNALS:
     void exportFinished(bool ok, const QString& message);
     /// An evaluation ended: `error` is empty when it ran (cancelled or not).
     void evaluationFinished(bool cancelled, const QString& error);
+    /// A comparison ended: `error` is empty when the Compare tab shows it.
+    void comparisonFinished(const QString& error);
 
 protected:
     void closeEvent(QCloseEvent* e) override;
@@ -126,6 +141,15 @@ private:
     void logLine(const QString& text, bool error = false);
     FigurePanel* currentFigure() const;
     void buildEvaluation();
+    void buildCompare();
+    /// A maker of one side of a comparison, run on a pool thread.
+    using SideMaker = std::function<exporting::CompareSide()>;
+    /// The maker of a side holding `results` (and the window's sweep when `with_sweep`), as the
+    /// window shows them: what it needs is copied now, the side is built on the pool thread.
+    SideMaker windowSide(const ResultSet& results, const std::optional<jobs::JobOptions>& options, const QString& label,
+                         bool with_sweep) const;
+    /// Makes both sides and matches them on a pool thread, then shows the comparison.
+    void startCompare(SideMaker a, SideMaker b);
     void setSweep(edits::SweepResult r);
     void addSweepRow(const edits::SweepPoint& p);
     void rebuildSweepTable();
@@ -151,6 +175,8 @@ private:
     FigurePanel* last_figure_ = nullptr;
     std::set<FigurePanel*> stale_;  ///< charts on a hidden tab awaiting a rebuild
     EvalPanel* eval_panel_ = nullptr;
+    ComparePanel* compare_ = nullptr;
+    bool comparing_ = false;
     SweepController* sweeps_ = nullptr;
     SweepHeatmapPanel* sweep_heatmap_ = nullptr;
     QTableWidget* sweep_table_ = nullptr;
