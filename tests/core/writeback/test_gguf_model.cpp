@@ -311,5 +311,40 @@ TEST(GgufModel, DenoisedGgufRefusesToOverwriteItsSource) {
     EXPECT_THROW(exporting::write_denoised_gguf(dir.file("x.gguf"), st, {}, s), std::invalid_argument);
 }
 
+// Metadata the model needs: an unsupported architecture, a missing size and impossible kv
+// heads are errors naming the file and the key.
+TEST(GgufModel, BadMetadataIsNamed) {
+    TempDir dir;
+    const auto write = [&](const std::string& arch, bool with_layers, std::uint32_t kv) {
+        io::GgufWriter w;
+        w.add_string("general.architecture", arch);
+        w.add_u32(arch + ".embedding_length", 8);
+        if (with_layers) w.add_u32(arch + ".block_count", 1);
+        w.add_u32(arch + ".feed_forward_length", 16);
+        w.add_u32(arch + ".attention.head_count", 2);
+        w.add_u32(arch + ".attention.head_count_kv", kv);
+        w.add_tensor("blk.0.attn_q.weight", io::GgmlType::F32, {8, 8},
+                     [](std::span<std::byte> d) { std::memset(d.data(), 0, d.size()); });
+        const std::string path = dir.file(arch + std::to_string(with_layers) + std::to_string(kv) + ".gguf");
+        w.write(path);
+        return path;
+    };
+    const auto message = [](const std::string& path) {
+        try {
+            model::Model m(path);
+        } catch (const std::runtime_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    std::string e = message(write("mamba", true, 2));
+    EXPECT_NE(e.find("general.architecture = 'mamba' is not supported"), std::string::npos) << e;
+    EXPECT_NE(e.find("mamba12.gguf"), std::string::npos) << e;
+    e = message(write("llama", false, 2));
+    EXPECT_NE(e.find("llama.block_count is missing"), std::string::npos) << e;
+    e = message(write("llama", true, 3));
+    EXPECT_NE(e.find("head_count_kv = 3"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace tllm
