@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -144,6 +145,9 @@ std::optional<GgmlType> ggml_of_dtype(DType t) {
 }
 
 bool is_gguf_file(const std::string& path) {
+    // Only a regular file is opened: opening a FIFO would block until a writer appears.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return false;
     std::ifstream f(path, std::ios::binary);
     char magic[4] = {};
     return f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;

@@ -53,7 +53,8 @@ std::optional<DType> dtype_of_ggml(GgmlType t);
 /// The ggml type of a dtype (F32, F16, BF16, F64, integers, the block types); nullopt otherwise.
 std::optional<GgmlType> ggml_of_dtype(DType t);
 
-/// True when `path` is a regular file that starts with the GGUF magic.
+/// True when `path` is a regular file that starts with the GGUF magic (never opens a FIFO
+/// or device).
 bool is_gguf_file(const std::string& path);
 
 /// An opened GGUF model. Thread-safe for concurrent reads.
