@@ -2,6 +2,7 @@
 // Helpers shared by the tests: temporary directories and hand-built safetensors bytes.
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 namespace tllm::test {
 
@@ -42,6 +44,19 @@ inline void write_raw_safetensors(const std::string& path, const std::string& he
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
+
+#ifdef TLLM_CLI
+/// Runs the tensorllm binary under test with `args` (a shell command line); returns the exit
+/// status (-1 when killed by a signal) and stdout, with stderr merged unless `with_stderr` is false.
+inline std::pair<int, std::string> run_tensorllm(const std::string& args, bool with_stderr = true) {
+    std::string out;
+    FILE* p = ::popen((std::string(TLLM_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int st = ::pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+#endif
 
 inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary);

@@ -21,15 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::pair<int, std::string> run(const std::string& args, bool with_stderr = true) {
-    std::string out;
-    FILE* p = ::popen((std::string(TLLM_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    const int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 std::string read_all(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
@@ -61,9 +52,10 @@ struct Sets {
         a = dir.file("a");
         b = dir.file("b");
         b_h5 = dir.file("b.h5");
-        auto [ca, oa] = run("decompose --demo --layers 0-2 --ranks 32,16,4 --quiet --out " + a);
+        auto [ca, oa] = run_tensorllm("decompose --demo --layers 0-2 --ranks 32,16,4 --quiet --out " + a);
         EXPECT_EQ(ca, 0) << oa;
-        auto [cb, ob] = run("decompose --demo --layers 1-3 --ranks 16,8,2 --quiet --out " + b + " --h5 " + b_h5);
+        auto [cb, ob] =
+            run_tensorllm("decompose --demo --layers 1-3 --ranks 16,8,2 --quiet --out " + b + " --h5 " + b_h5);
         EXPECT_EQ(cb, 0) << ob;
     }
 };
@@ -76,7 +68,8 @@ Sets& sets() {
 TEST(CliCompare, TablesAndFiguresAgreeWithEachSidesResults) {
     auto& S = sets();
     const std::string out = S.dir.file("cmp");
-    auto [code, text] = run("compare " + S.a + " " + S.b + " --out " + out + " --label-a base --label-b small", false);
+    auto [code, text] =
+        run_tensorllm("compare " + S.a + " " + S.b + " --out " + out + " --label-a base --label-b small", false);
     ASSERT_EQ(code, 0) << text;
     const auto ja = nlohmann::json::parse(read_all(S.a + "/results.json"));
     const auto jb = nlohmann::json::parse(read_all(S.b + "/results.json"));
@@ -159,7 +152,7 @@ TEST(CliCompare, TablesAndFiguresAgreeWithEachSidesResults) {
 
 TEST(CliCompare, JsonOutputAndHdf5Input) {
     auto& S = sets();
-    auto [code, text] = run("compare " + S.a + "/results.json " + S.b_h5 + " --json", false);
+    auto [code, text] = run_tensorllm("compare " + S.a + "/results.json " + S.b_h5 + " --json", false);
     ASSERT_EQ(code, 0) << text;
     const auto j = nlohmann::json::parse(text);
     EXPECT_EQ(j["a"]["kind"], "results set");
@@ -175,9 +168,11 @@ TEST(CliCompare, SweepsSideBySide) {
     const std::string text = std::string(TLLM_TEST_DIR) + "/data/kjv/validation.txt";
     const std::string common =
         "sweep --demo --text " + text + " --ctx 128 --stride 64 --layers 0,2 --ranks-list \"32,16,4;16,8,2\" --quiet";
-    ASSERT_EQ(run(common + " --max-tokens 3000 --out " + dir.file("sa")).first, 0);
-    ASSERT_EQ(run(common + " --max-tokens 1500 --out " + dir.file("sb") + " --h5 " + dir.file("sb.h5")).first, 0);
-    auto [code, text_out] = run("compare " + dir.file("sa") + " " + dir.file("sb") + " --out " + dir.file("c"), false);
+    ASSERT_EQ(run_tensorllm(common + " --max-tokens 3000 --out " + dir.file("sa")).first, 0);
+    ASSERT_EQ(run_tensorllm(common + " --max-tokens 1500 --out " + dir.file("sb") + " --h5 " + dir.file("sb.h5")).first,
+              0);
+    auto [code, text_out] =
+        run_tensorllm("compare " + dir.file("sa") + " " + dir.file("sb") + " --out " + dir.file("c"), false);
     ASSERT_EQ(code, 0) << text_out;
     const auto ja = nlohmann::json::parse(read_all(dir.file("sa/results.json")));
     const auto jb = nlohmann::json::parse(read_all(dir.file("sb/results.json")));
@@ -208,7 +203,7 @@ TEST(CliCompare, SweepsSideBySide) {
     // No decomposition in either: no per-layer figures.
     EXPECT_FALSE(fs::exists(dir.file("c/compare_error_per_layer.png")));
     // The HDF5 copy of B's sweep compares the same.
-    auto [hcode, hout] = run("compare " + dir.file("sa") + " " + dir.file("sb.h5") + " --json", false);
+    auto [hcode, hout] = run_tensorllm("compare " + dir.file("sa") + " " + dir.file("sb.h5") + " --json", false);
     ASSERT_EQ(hcode, 0) << hout;
     const auto jh = nlohmann::json::parse(hout);
     EXPECT_EQ(jh["b"]["kind"], "HDF5 sweep");
@@ -220,23 +215,23 @@ TEST(CliCompare, SweepsSideBySide) {
 TEST(CliCompare, BadInputsAreClearErrors) {
     auto& S = sets();
     const std::string missing = S.dir.file("missing.h5");
-    auto [c1, o1] = run("compare " + S.a + " " + missing);
+    auto [c1, o1] = run_tensorllm("compare " + S.a + " " + missing);
     EXPECT_EQ(c1, 1);
     EXPECT_NE(o1.find("tensorllm compare: " + missing + ": no such file or directory"), std::string::npos) << o1;
     const std::string junk = S.dir.file("junk.bin");
     std::ofstream(junk) << "not a result";
-    auto [c2, o2] = run("compare " + junk + " " + S.b);
+    auto [c2, o2] = run_tensorllm("compare " + junk + " " + S.b);
     EXPECT_EQ(c2, 1);
     EXPECT_NE(o2.find(junk + ": not a results file"), std::string::npos) << o2;
     // --out may not be an input.
-    auto [c3, o3] = run("compare " + S.a + " " + S.b + " --out " + S.a);
+    auto [c3, o3] = run_tensorllm("compare " + S.a + " " + S.b + " --out " + S.a);
     EXPECT_EQ(c3, 2) << o3;
     EXPECT_NE(o3.find("--out"), std::string::npos) << o3;
     EXPECT_TRUE(fs::exists(S.a + "/results.json"));
-    auto [c4, o4] = run("compare " + S.a);
+    auto [c4, o4] = run_tensorllm("compare " + S.a);
     EXPECT_EQ(c4, 2);
     EXPECT_NE(o4.find("expected two results"), std::string::npos) << o4;
-    auto [c5, o5] = run("compare " + S.a + " " + S.b + " --label-a x --label-b x");
+    auto [c5, o5] = run_tensorllm("compare " + S.a + " " + S.b + " --label-a x --label-b x");
     EXPECT_EQ(c5, 2) << o5;
 }
 

@@ -12,19 +12,10 @@
 namespace tllm::test {
 namespace {
 
-std::pair<int, std::string> run(const std::string& args) {
-    std::string out;
-    FILE* p = ::popen((std::string(TLLM_CLI) + " " + args + " 2>&1").c_str(), "r");
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    const int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 TEST(CliEvaluate, TextJsonAndErrors) {
     TempDir dir;
     write_text(dir.file("t.txt"), "In the beginning God created the heaven and the earth.\n");
-    auto [code, out] = run("evaluate --demo --text " + dir.file("t.txt") + " --ctx 32 --stride 16 --json");
+    auto [code, out] = run_tensorllm("evaluate --demo --text " + dir.file("t.txt") + " --ctx 32 --stride 16 --json");
     ASSERT_EQ(code, 0) << out;
     const auto j = nlohmann::json::parse(out);
     EXPECT_EQ(j["task"], "perplexity");
@@ -32,25 +23,25 @@ TEST(CliEvaluate, TextJsonAndErrors) {
     EXPECT_GT(j["mean_nll"].get<double>(), 0.5);
     EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(j["mean_nll"].get<double>()), 1e-9);
 
-    std::tie(code, out) = run("evaluate --demo --text " + dir.file("t.txt"));
+    std::tie(code, out) = run_tensorllm("evaluate --demo --text " + dir.file("t.txt"));
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("bits per byte"), std::string::npos) << out;
 
     write_text(dir.file("empty.txt"), "");
-    std::tie(code, out) = run("evaluate --demo --text " + dir.file("empty.txt"));
+    std::tie(code, out) = run_tensorllm("evaluate --demo --text " + dir.file("empty.txt"));
     EXPECT_EQ(code, 1);
     EXPECT_NE(out.find("empty.txt: the text is empty"), std::string::npos) << out;
-    std::tie(code, out) = run("evaluate --demo --text " + dir.file("t.txt") + " --ctx 4096");
+    std::tie(code, out) = run_tensorllm("evaluate --demo --text " + dir.file("t.txt") + " --ctx 4096");
     EXPECT_EQ(code, 2);
     EXPECT_NE(out.find("above the model's 128 positions"), std::string::npos) << out;
     // The demo model without a task scores its bundled text; another model needs a task.
-    std::tie(code, out) = run("evaluate --demo --max-tokens 600 --json");
+    std::tie(code, out) = run_tensorllm("evaluate --demo --max-tokens 600 --json");
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("kjv-validation-64k.txt"), std::string::npos) << out;
-    std::tie(code, out) = run("evaluate " + std::string(TLLM_TEST_DIR) + "/data/stories260K");
+    std::tie(code, out) = run_tensorllm("evaluate " + std::string(TLLM_TEST_DIR) + "/data/stories260K");
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("give exactly one of --text FILE"), std::string::npos) << out;
-    std::tie(code, out) = run("evaluate --help");
+    std::tie(code, out) = run_tensorllm("evaluate --help");
     EXPECT_EQ(code, 0);
     EXPECT_NE(out.find("--last-word"), std::string::npos);
 }
@@ -60,13 +51,13 @@ TEST(CliEvaluate, MultipleChoiceAndBadLine) {
     write_text(dir.file("mc.jsonl"),
                R"({"context": "And God said, Let there be", "choices": [" light", " xqz"], "answer": 0})"
                "\n{\"context\": \"x\", \"choices\": [\"a\"\n");
-    auto [code, out] = run("evaluate --demo --mc " + dir.file("mc.jsonl"));
+    auto [code, out] = run_tensorllm("evaluate --demo --mc " + dir.file("mc.jsonl"));
     EXPECT_EQ(code, 1);
     EXPECT_NE(out.find("mc.jsonl:2: not valid JSON"), std::string::npos) << out;
     write_text(dir.file("mc.jsonl"),
                R"({"context": "And God said, Let there be", "choices": [" light", " xqz"], "answer": 0})"
                "\n");
-    std::tie(code, out) = run("evaluate --demo --mc " + dir.file("mc.jsonl") + " --json");
+    std::tie(code, out) = run_tensorllm("evaluate --demo --mc " + dir.file("mc.jsonl") + " --json");
     ASSERT_EQ(code, 0) << out;
     const auto j = nlohmann::json::parse(out);
     EXPECT_EQ(j["acc"], 1.0);
@@ -74,18 +65,18 @@ TEST(CliEvaluate, MultipleChoiceAndBadLine) {
 }
 
 TEST(CliGenerate, DemoGreedy) {
-    auto [code, out] = run("generate --demo --prompt 'And God said' -n 64");
+    auto [code, out] = run_tensorllm("generate --demo --prompt 'And God said' -n 64");
     ASSERT_EQ(code, 0) << out;
     EXPECT_EQ(out, "And God said unto him, The son of Jerusalem, and the son of Jerusalem, and t\n");
-    std::tie(code, out) = run("generate --demo");
+    std::tie(code, out) = run_tensorllm("generate --demo");
     EXPECT_EQ(code, 2);
 }
 
 TEST(CliEvaluate, UnsupportedModelType) {
     TempDir dir;
-    auto [c0, o0] = run("synth " + dir.path().string() + "/m --type opt");
+    auto [c0, o0] = run_tensorllm("synth " + dir.path().string() + "/m --type opt");
     ASSERT_EQ(c0, 0) << o0;
-    auto [code, out] = run("evaluate " + dir.path().string() + "/m --text /dev/null");
+    auto [code, out] = run_tensorllm("evaluate " + dir.path().string() + "/m --text /dev/null");
     EXPECT_EQ(code, 1);
     EXPECT_NE(out.find("evaluation is not available for model_type opt; decomposition is"), std::string::npos) << out;
 }

@@ -14,24 +14,15 @@
 namespace tllm::test {
 namespace {
 
-std::pair<int, std::string> run(const std::string& args) {
-    std::string out;
-    FILE* p = ::popen((std::string(TLLM_CLI) + " " + args + " 2>&1").c_str(), "r");
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    const int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 TEST(CliGguf, ConvertInfoDecomposeAndEvaluate) {
     TempDir dir;
     const std::string gguf = dir.file("stories.gguf");
     const std::string stories = std::string(TLLM_TEST_DIR) + "/data/stories260K";
-    auto [code, out] = run("convert " + stories + " --gguf " + gguf);
+    auto [code, out] = run_tensorllm("convert " + stories + " --gguf " + gguf);
     ASSERT_EQ(code, 0) << out;
     EXPECT_NE(out.find("wrote " + gguf), std::string::npos) << out;
 
-    std::tie(code, out) = run("info --json " + gguf);
+    std::tie(code, out) = run_tensorllm("info --json " + gguf);
     ASSERT_EQ(code, 0) << out;
     const auto info = nlohmann::json::parse(out);
     EXPECT_EQ(info["gguf"]["architecture"], "llama");
@@ -39,10 +30,10 @@ TEST(CliGguf, ConvertInfoDecomposeAndEvaluate) {
 
     // The same perplexity from the GGUF file (its own vocabulary) as from the safetensors model.
     const std::string text = std::string(TLLM_TEST_DIR) + "/data/stories-eval/stories.txt";
-    std::tie(code, out) = run("evaluate " + stories + " --text " + text + " --max-tokens 300 --json");
+    std::tie(code, out) = run_tensorllm("evaluate " + stories + " --text " + text + " --max-tokens 300 --json");
     ASSERT_EQ(code, 0) << out;
     const auto a = nlohmann::json::parse(out);
-    std::tie(code, out) = run("evaluate " + gguf + " --text " + text + " --max-tokens 300 --json");
+    std::tie(code, out) = run_tensorllm("evaluate " + gguf + " --text " + text + " --max-tokens 300 --json");
     ASSERT_EQ(code, 0) << out;
     const auto b = nlohmann::json::parse(out);
     EXPECT_EQ(a["scored_tokens"], b["scored_tokens"]);
@@ -51,8 +42,8 @@ TEST(CliGguf, ConvertInfoDecomposeAndEvaluate) {
 
     // A denoised GGUF beside the source, re-quantised to Q8_0.
     const std::string denoised = dir.file("stories-denoised.gguf");
-    std::tie(code, out) =
-        run("decompose " + gguf + " --layers 2 --ranks 32,8,3 --denoised " + denoised + " --gguf-type q8_0 --quiet");
+    std::tie(code, out) = run_tensorllm("decompose " + gguf + " --layers 2 --ranks 32,8,3 --denoised " + denoised +
+                                        " --gguf-type q8_0 --quiet");
     ASSERT_EQ(code, 0) << out;
     const io::GgufFile f(denoised);
     EXPECT_EQ(f.find("blk.2.attn_v.weight")->type, io::GgmlType::Q8_0);
@@ -60,16 +51,17 @@ TEST(CliGguf, ConvertInfoDecomposeAndEvaluate) {
     EXPECT_EQ(f.get_string("tensorllm.layers"), "2");
 
     // Usage errors: a directory name for a GGUF model's denoised output; a bad type; the source.
-    std::tie(code, out) = run("decompose " + gguf + " --layers 2 --ranks 32,8,3 --denoised " + dir.file("d"));
+    std::tie(code, out) = run_tensorllm("decompose " + gguf + " --layers 2 --ranks 32,8,3 --denoised " + dir.file("d"));
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find(".gguf file"), std::string::npos) << out;
-    std::tie(code, out) = run("convert " + stories + " --gguf " + dir.file("x.gguf") + " --type q3_k");
+    std::tie(code, out) = run_tensorllm("convert " + stories + " --gguf " + dir.file("x.gguf") + " --type q3_k");
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("'q3_k'"), std::string::npos) << out;
-    std::tie(code, out) = run("decompose " + gguf + " --layers 2 --ranks 32,8,3 --denoised " + gguf);
+    std::tie(code, out) = run_tensorllm("decompose " + gguf + " --layers 2 --ranks 32,8,3 --denoised " + gguf);
     EXPECT_EQ(code, 2) << out;
     EXPECT_TRUE(std::filesystem::exists(gguf));
-    std::tie(code, out) = run("decompose --demo --layers 0 --ranks 8,8,2 --out " + dir.file("r") + " --gguf-type f16");
+    std::tie(code, out) =
+        run_tensorllm("decompose --demo --layers 0 --ranks 8,8,2 --out " + dir.file("r") + " --gguf-type f16");
     EXPECT_EQ(code, 2) << out;
 }
 

@@ -20,15 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::pair<int, std::string> run(const std::string& args, bool with_stderr = true) {
-    std::string out;
-    FILE* p = ::popen((std::string(TLLM_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    const int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 std::string read_all(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;
@@ -63,13 +54,13 @@ TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
     TempDir dir;
     const std::string common = " --text " + kjv() + " --ctx 128 --stride 64 --max-tokens 3000";
     auto [code, out] =
-        run("sweep --demo" + common +
-            " --layers 0,3 --method hosvd --ranks-list \"32,16,4;8,8,2\" --tols 0.5 --laser down:16 --quiet"
-            " --out " +
-            dir.file("sw") + " --h5 " + dir.file("sw.h5"));
+        run_tensorllm("sweep --demo" + common +
+                      " --layers 0,3 --method hosvd --ranks-list \"32,16,4;8,8,2\" --tols 0.5 --laser down:16 --quiet"
+                      " --out " +
+                      dir.file("sw") + " --h5 " + dir.file("sw.h5"));
     ASSERT_EQ(code, 0) << out;
     // The HDF5 copy prints the same points.
-    auto [scode, sout] = run("show " + dir.file("sw.h5") + " --json", false);
+    auto [scode, sout] = run_tensorllm("show " + dir.file("sw.h5") + " --json", false);
     ASSERT_EQ(scode, 0) << sout;
     EXPECT_EQ(nlohmann::json::parse(sout)["points"].size(), 8u);
     EXPECT_NE(out.find("unedited: mean NLL"), std::string::npos) << out;
@@ -98,13 +89,13 @@ TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
     EXPECT_EQ(j["points"][4]["layer"], 3);
 
     // Layer 3 at (32, 16, 4) by HOSVD, stored in HDF5 and as a denoised checkpoint.
-    std::tie(code, out) = run("decompose --demo --layers 3 --method hosvd --ranks 32,16,4 --quiet --h5 " +
-                              dir.file("d.h5") + " --denoised " + dir.file("den"));
+    std::tie(code, out) = run_tensorllm("decompose --demo --layers 3 --method hosvd --ranks 32,16,4 --quiet --h5 " +
+                                        dir.file("d.h5") + " --denoised " + dir.file("den"));
     ASSERT_EQ(code, 0) << out;
-    std::tie(code, out) = run("evaluate --demo" + common + " --edit " + dir.file("d.h5") + " --json", false);
+    std::tie(code, out) = run_tensorllm("evaluate --demo" + common + " --edit " + dir.file("d.h5") + " --json", false);
     ASSERT_EQ(code, 0) << out;
     const auto e = nlohmann::json::parse(out);
-    std::tie(code, out) = run("evaluate " + dir.file("den") + common + " --json", false);
+    std::tie(code, out) = run_tensorllm("evaluate " + dir.file("den") + common + " --json", false);
     ASSERT_EQ(code, 0) << out;
     const auto w = nlohmann::json::parse(out);
     const double sweep_nll = j["points"][4]["mean_nll"].get<double>();
@@ -117,7 +108,7 @@ TEST(CliSweep, SetAgreesWithEditAndDenoisedCheckpoint) {
 
     // A second sweep replaces the set whole; the JSON on stdout is the same document.
     std::tie(code, out) =
-        run("sweep --demo" + common + " --layers 5 --laser up:4 --json --out " + dir.file("sw"), false);
+        run_tensorllm("sweep --demo" + common + " --layers 5 --laser up:4 --json --out " + dir.file("sw"), false);
     ASSERT_EQ(code, 0) << out;
     EXPECT_EQ(nlohmann::json::parse(out)["points"].size(), 1u);
     EXPECT_EQ(nlohmann::json::parse(read_all(dir.file("sw/results.json")))["points"].size(), 1u);
@@ -132,7 +123,7 @@ TEST(CliSweep, ResumeRunsOnlyTheMissingPoints) {
     const std::string sweep = "sweep --demo --text " + kjv() +
                               " --ctx 128 --max-tokens 1500 --layers 1,4 --ranks-list \"16,8,2;8,8,2\" --laser "
                               "down:8 --quiet";
-    auto [code, out] = run(sweep + " --out " + dir.file("whole"));
+    auto [code, out] = run_tensorllm(sweep + " --out " + dir.file("whole"));
     ASSERT_EQ(code, 0) << out;
     auto whole = nlohmann::json::parse(read_all(dir.file("whole/results.json")));
     ASSERT_EQ(whole["points"].size(), 6u);
@@ -140,7 +131,7 @@ TEST(CliSweep, ResumeRunsOnlyTheMissingPoints) {
     cut["points"] = nlohmann::json::array({whole["points"][0], whole["points"][1], whole["points"][4]});
     cut.erase("checksum");
     write_text(dir.file("cut.json"), cut.dump());
-    std::tie(code, out) = run(sweep + " --resume " + dir.file("cut.json") + " --out " + dir.file("resumed"));
+    std::tie(code, out) = run_tensorllm(sweep + " --resume " + dir.file("cut.json") + " --out " + dir.file("resumed"));
     ASSERT_EQ(code, 0) << out;
     EXPECT_NE(out.find("3 of 6 points done, 3 to run"), std::string::npos) << out;
     const auto resumed = nlohmann::json::parse(read_all(dir.file("resumed/results.json")));
@@ -156,25 +147,25 @@ TEST(CliSweep, ResumeRunsOnlyTheMissingPoints) {
         EXPECT_EQ(a["top1_agreement"].get<double>(), b["top1_agreement"].get<double>());
     }
     // Another sweep's file: other rank choices, other layers.
-    std::tie(code, out) =
-        run("sweep --demo --text " + kjv() + " --ctx 128 --max-tokens 1500 --layers 1,4 --ranks-list 4,4,1 --quiet" +
-            " --resume " + dir.file("cut.json") + " --out " + dir.file("other"));
+    std::tie(code, out) = run_tensorllm("sweep --demo --text " + kjv() +
+                                        " --ctx 128 --max-tokens 1500 --layers 1,4 --ranks-list 4,4,1 --quiet" +
+                                        " --resume " + dir.file("cut.json") + " --out " + dir.file("other"));
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("the edits (rank choices, LASER) differ"), std::string::npos) << out;
     EXPECT_FALSE(fs::exists(dir.file("other")));
-    std::tie(code, out) =
-        run("sweep --demo --text " + kjv() + " --ctx 128 --max-tokens 1500 --layers 1 --ranks-list \"16,8,2;8,8,2\"" +
-            " --laser down:8 --quiet --resume " + dir.file("cut.json"));
+    std::tie(code, out) = run_tensorllm("sweep --demo --text " + kjv() +
+                                        " --ctx 128 --max-tokens 1500 --layers 1 --ranks-list \"16,8,2;8,8,2\"" +
+                                        " --laser down:8 --quiet --resume " + dir.file("cut.json"));
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("layers 1,4 differ from this run's 1"), std::string::npos) << out;
     // A changed value under an intact checksum; then the complete file.
     auto damaged = nlohmann::json::parse(read_all(dir.file("whole/results.json")));
     damaged["points"][0]["mean_nll"] = 0.5;
     write_text(dir.file("damaged.json"), damaged.dump());
-    std::tie(code, out) = run(sweep + " --resume " + dir.file("damaged.json"));
+    std::tie(code, out) = run_tensorllm(sweep + " --resume " + dir.file("damaged.json"));
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find("damaged.json"), std::string::npos) << out;
-    std::tie(code, out) = run(sweep + " --resume " + dir.file("whole/results.json"));
+    std::tie(code, out) = run_tensorllm(sweep + " --resume " + dir.file("whole/results.json"));
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("every point of the sweep is already there (6)"), std::string::npos) << out;
 }
@@ -182,41 +173,47 @@ TEST(CliSweep, ResumeRunsOnlyTheMissingPoints) {
 TEST(CliSweep, BadInputIsAClearError) {
     TempDir dir;
     const std::string edits = " --ranks-list 8,8,2 --layers 0 --quiet";
-    auto [code, out] = run("sweep --demo --text " + dir.file("missing.txt") + edits);
+    auto [code, out] = run_tensorllm("sweep --demo --text " + dir.file("missing.txt") + edits);
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find(dir.file("missing.txt")), std::string::npos) << out;
     write_text(dir.file("empty.txt"), "");
-    std::tie(code, out) = run("sweep --demo --text " + dir.file("empty.txt") + edits);
+    std::tie(code, out) = run_tensorllm("sweep --demo --text " + dir.file("empty.txt") + edits);
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find("empty.txt: the text is empty"), std::string::npos) << out;
     write_text(dir.file("t.txt"), "In the beginning God created the heaven and the earth.\n");
     write_text(dir.file("bad.jsonl"), "{\"context\": \"a\", \"choices\": [\"b\", \"c\"], \"answer\": 0}\n{not json\n");
-    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + " --mc " + dir.file("bad.jsonl") + edits);
+    std::tie(code, out) =
+        run_tensorllm("sweep --demo --text " + dir.file("t.txt") + " --mc " + dir.file("bad.jsonl") + edits);
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find("bad.jsonl:2: not valid JSON"), std::string::npos) << out;
-    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + " --layers 0");
+    std::tie(code, out) = run_tensorllm("sweep --demo --text " + dir.file("t.txt") + " --layers 0");
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("give at least one edit"), std::string::npos) << out;
-    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + " --laser side:3");
+    std::tie(code, out) = run_tensorllm("sweep --demo --text " + dir.file("t.txt") + " --laser side:3");
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("unknown matrix 'side'"), std::string::npos) << out;
-    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + edits + " --out " + demo_dir());
+    std::tie(code, out) = run_tensorllm("sweep --demo --text " + dir.file("t.txt") + edits + " --out " + demo_dir());
     EXPECT_EQ(code, 2) << out;
-    std::tie(code, out) = run("sweep --demo --text " + dir.file("t.txt") + edits + " --h5 " + dir.file("t.txt"));
+    std::tie(code, out) =
+        run_tensorllm("sweep --demo --text " + dir.file("t.txt") + edits + " --h5 " + dir.file("t.txt"));
     EXPECT_EQ(code, 2) << out;  // the evaluation text is a source too
     EXPECT_NE(read_all(dir.file("t.txt")).find("In the beginning"), std::string::npos);
     // An architecture without a forward pass: evaluation says why, decomposition still works.
-    std::tie(code, out) = run("synth " + dir.file("opt") + " --type opt --layers 2");
+    std::tie(code, out) = run_tensorllm("synth " + dir.file("opt") + " --type opt --layers 2");
     ASSERT_EQ(code, 0) << out;
-    std::tie(code, out) = run("sweep " + dir.file("opt") + " --text " + dir.file("t.txt") + " --ranks-list 4,4,2");
+    std::tie(code, out) =
+        run_tensorllm("sweep " + dir.file("opt") + " --text " + dir.file("t.txt") + " --ranks-list 4,4,2");
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find("evaluation is not available for model_type opt; decomposition is"), std::string::npos) << out;
-    std::tie(code, out) = run("decompose " + dir.file("opt") + " --ranks 4,4,2 --quiet --out " + dir.file("opt-out"));
+    std::tie(code, out) =
+        run_tensorllm("decompose " + dir.file("opt") + " --ranks 4,4,2 --quiet --out " + dir.file("opt-out"));
     EXPECT_EQ(code, 0) << out;
     // --edit: results of another checkpoint are refused.
-    std::tie(code, out) = run("decompose " + dir.file("opt") + " --ranks 4,4,2 --quiet --h5 " + dir.file("opt.h5"));
+    std::tie(code, out) =
+        run_tensorllm("decompose " + dir.file("opt") + " --ranks 4,4,2 --quiet --h5 " + dir.file("opt.h5"));
     ASSERT_EQ(code, 0) << out;
-    std::tie(code, out) = run("evaluate --demo --text " + dir.file("t.txt") + " --edit " + dir.file("opt.h5"));
+    std::tie(code, out) =
+        run_tensorllm("evaluate --demo --text " + dir.file("t.txt") + " --edit " + dir.file("opt.h5"));
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find("differ from those of the checkpoint the results were computed from"), std::string::npos) << out;
 }
