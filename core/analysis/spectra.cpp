@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <Eigen/Dense>
+#include <cblas.h>
 
 #include "tucker/linalg.h"
 
@@ -43,8 +44,12 @@ ModeSpectra mode_spectra(const tensor::Tensor4& W, const util::Control& ctl) {
 std::vector<double> thin_singular_values(const float* data, std::int64_t rows, std::int64_t cols) {
     const Eigen::Map<const Eigen::MatrixXf> X(data, rows, cols);
     const Eigen::MatrixXd Xd = X.cast<double>();
-    Eigen::MatrixXd C(cols, cols);
-    C.noalias() = Xd.transpose() * Xd;
+    // C = Xd^T Xd by DSYRK into the lower triangle, the one the eigensolver reads.
+    tucker::init_blas();
+    Eigen::MatrixXd C = Eigen::MatrixXd::Zero(cols, cols);
+    if (rows > 0 && cols > 0)
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, int(cols), int(rows), 1.0, Xd.data(), int(rows), 0.0,
+                    C.data(), int(cols));
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(C, Eigen::EigenvaluesOnly);
     std::vector<double> sv(static_cast<std::size_t>(cols));
     for (std::int64_t k = 0; k < cols; ++k)

@@ -25,8 +25,11 @@ using tensor::Tensor4;
 // brings it to ~1e-7.
 // Blocks of kGramChunk columns bound the widened copies' memory.
 constexpr std::int64_t kGramChunk = 1024;
-// Output tile edge for the large mode-0 Gram.
-constexpr std::int64_t kGramTile = 256;
+// Output tile edge for the large mode-0 Gram: 512 from this order on, where SGEMM on 512 x 512
+// tiles runs about 1.4x faster than on 256 x 256 ones (less packing per FLOP) and the upper
+// triangle still has 36 tiles or more to share out; 256 below it, so that a GPT-2-sized Gram
+// (d = 768, 6 tiles) keeps both cores busy. The tiling depends only on the problem size.
+constexpr std::int64_t kGramTileSmall = 256, kGramTileLarge = 512, kGramLargeTileMinRows = 4096;
 // From this order on, top_eigenpairs works in single precision (float_eigenpairs). Below it
 // the double-precision path is cheap, and keeps small problems (and their agreement
 // with double-precision references, e.g. tests/reference/tucker_reference.py) at double accuracy.
@@ -121,7 +124,8 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
     const float* x = X.data.data();
     if (v.P == 1) {
         // G = X X^T with X (I x Q) column-major. Upper-triangle tiles, each owned by one task.
-        const std::int64_t nt = (I + kGramTile - 1) / kGramTile;
+        const std::int64_t tile = I >= kGramLargeTileMinRows ? kGramTileLarge : kGramTileSmall;
+        const std::int64_t nt = (I + tile - 1) / tile;
         std::vector<std::pair<std::int64_t, std::int64_t>> tiles;
         for (std::int64_t a = 0; a < nt; ++a)
             for (std::int64_t b = a; b < nt; ++b) tiles.emplace_back(a, b);
@@ -133,8 +137,8 @@ Eigen::MatrixXd mode_gram(const Tensor4& X, int mode, const util::Control& ctl) 
         const bool wide = I > kDoubleGramMaxRows;
         tbb::parallel_for(std::size_t(0), tiles.size(), [&](std::size_t k) {
             const auto [a, b] = tiles[k];
-            const std::int64_t r0 = a * kGramTile, nr = std::min(kGramTile, I - r0);
-            const std::int64_t c0 = b * kGramTile, nc = std::min(kGramTile, I - c0);
+            const std::int64_t r0 = a * tile, nr = std::min(tile, I - r0);
+            const std::int64_t c0 = b * tile, nc = std::min(tile, I - c0);
             Eigen::MatrixXd acc = Eigen::MatrixXd::Zero(nr, nc);
             if (wide) {
                 // Diagonal tiles by SSYRK (their upper triangle: half the FLOP), the others by SGEMM.
