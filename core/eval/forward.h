@@ -122,7 +122,7 @@ struct RunState {
     std::vector<float> logits;                  ///< (kLogitRows, vocab)
     std::vector<float> key_cache, value_cache;  ///< (n_layers, max_seq, n_kv*dv), after RoPE
     /// Rows of logits computed at once (bounds the logits buffer for large vocabularies).
-    static constexpr int kLogitRows = 64;
+    static constexpr int kLogitRows = 256;
 };
 
 /// A causal language model ready to run. Not safe for concurrent calls (the weight slot
