@@ -295,6 +295,7 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
                            {"tokens_per_second", tps},
                            {"kept_layers", r.prefix.layers},
                            {"kept_bytes", r.prefix.used_bytes},
+                           {"kept_unedited_distribution", r.prefix.distribution},
                            {"saved_seconds_estimate", r.prefix.seconds_saved},
                            {"peak_rss_mib", bench::peak_rss_mib()}});
         else

@@ -395,9 +395,11 @@ int sweep_command(const std::vector<std::string>& argv, const SweepHooks& hooks)
         }
     }
     if (!json)
-        std::printf("%zu points in %.1f s; prefix cache: %zu layer(s) kept (%s), about %.1f s of layer passes saved\n",
-                    r.points.size(), r.seconds, r.prefix.layers.size(), util::format_bytes(r.prefix.used_bytes).c_str(),
-                    r.prefix.seconds_saved);
+        std::printf(
+            "%zu points in %.1f s; prefix cache: %zu layer(s)%s kept (%s), about %.1f s of layer passes saved\n",
+            r.points.size(), r.seconds, r.prefix.layers.size(),
+            r.prefix.distribution ? " and the unedited distributions" : "",
+            util::format_bytes(r.prefix.used_bytes).c_str(), r.prefix.seconds_saved);
     if (out) {
         exporting::write_sweep_set(
             *out, sources, "--out", r,

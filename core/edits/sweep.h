@@ -53,6 +53,7 @@ struct Comparison {
 struct PrefixStats {
     std::uint64_t budget_bytes = 0, used_bytes = 0;
     std::vector<int> layers;       ///< layers whose entering hidden states are kept
+    bool distribution = false;     ///< the unedited next-token distributions of the scored rows are kept
     double seconds_baseline = 0;   ///< the unedited pass over all windows
     double seconds_per_layer = 0;  ///< measured cost of one layer over all windows
     double seconds_saved = 0;      ///< layers skipped by all compare() calls x seconds_per_layer
@@ -65,7 +66,10 @@ public:
     /// `ids`/`token_bytes` as for eval::perplexity_ids (window rule, max_tokens); `layers`
     /// are the first edited layers expected: the states entering them are kept, deepest
     /// first, while they fit `cache_bytes` (tokens x hidden size x 4 bytes each). The final
-    /// states (the same size) are always kept, outside the budget. Throws
+    /// states (the same size) are always kept, outside the budget. What the budget then has
+    /// left keeps the unedited logits and probabilities of the scored rows (scored tokens x
+    /// vocabulary x 8 bytes), so that comparisons skip the unedited lm_head product and its
+    /// exponentials; with or without them the numbers are bitwise the same. Throws
     /// std::runtime_error as perplexity_ids does for bad windows.
     TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, std::vector<std::int32_t> token_bytes,
                  const eval::PerplexityOptions& opt, std::string source, std::vector<int> layers,
@@ -110,6 +114,14 @@ private:
     std::vector<std::vector<float>> kept_;
     std::vector<float> final_;
     std::vector<std::int64_t> offset_;  // row offset of each window
+    // The unedited distribution of every scored row (when stats_.distribution): logits z and
+    // probabilities p (float(exp(z - c))), scored_offset_[w] + i for the i-th scored row of
+    // window w; per row also c = max + log sum exp(z - max) and the argmax.
+    std::vector<std::int64_t> scored_offset_;
+    std::int64_t n_scored_ = 0;
+    std::vector<float> base_z_, base_p_;
+    std::vector<double> base_c_;
+    std::vector<std::int32_t> base_argmax_;
     PrefixStats stats_;
 
     template <class F>

@@ -32,7 +32,7 @@ struct ControlScope {
 // Per-thread buffers of a pass over windows.
 struct Scratch {
     eval::RunState s;
-    std::vector<float> base_logits, edit_logits;
+    std::vector<float> base_logits, edit_logits, base_p;
     std::vector<std::int32_t> targets;
     std::vector<double> lp;
 };
@@ -51,6 +51,20 @@ RowStats row_stats(const float* z, int V) {
     r.max = z[r.argmax];
     r.lse = std::log(eval::kernels::sum_exp(z, V, r.max));
     return r;
+}
+
+// The unedited probabilities of a row with logits zb and c = max + lse: float(exp(zb - c)),
+// the same whether kept by the baseline or computed in a comparison.
+void base_probabilities(float* p, const float* zb, double c, int V) {
+    for (int v = 0; v < V; ++v) p[v] = float(std::exp(double(zb[v]) - c));
+}
+
+// KL(p_b || p_e) = sum_v p_b(v) (log p_b(v) - log p_e(v)), with log p_b(v) = zb[v] - cb and
+// log p_e(v) = ze[v] - ce, each difference in double.
+double kl_row(const float* pb, const float* zb, double cb, const float* ze, double ce, int V) {
+    double kl = 0;
+    for (int v = 0; v < V; ++v) kl += double(pb[v]) * ((double(zb[v]) - cb) - (double(ze[v]) - ce));
+    return std::max(0.0, kl);
 }
 
 }  // namespace
@@ -110,6 +124,18 @@ TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, 
     stats_.used_bytes += prefix;
     std::sort(kept_layers_.begin(), kept_layers_.end());
     stats_.layers = kept_layers_;
+    scored_offset_.reserve(windows_.size());
+    for (const auto& x : windows_) {
+        scored_offset_.push_back(n_scored_);
+        n_scored_ += x.end - x.first_scored;
+    }
+    const std::uint64_t scored = std::uint64_t(n_scored_);
+    const std::uint64_t dist = scored * std::uint64_t(t_.config().vocab_size) * 2 * sizeof(float) +
+                               scored * (sizeof(double) + sizeof(std::int32_t));
+    if (prefix + dist <= budget_) {
+        stats_.distribution = true;
+        stats_.used_bytes += dist;
+    }
 }
 
 std::int64_t TextComparer::n_tokens() const { return n_; }
@@ -125,6 +151,7 @@ void TextComparer::for_batches(const util::Control& ctl, F&& f) {
         sc.s = t_.make_batch_state(ctx_, std::max(1, per_batch));
         sc.base_logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
         sc.edit_logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
+        sc.base_p.resize(std::size_t(V));
         sc.targets.resize(std::size_t(ctx_));
         sc.lp.resize(std::size_t(ctx_));
         return sc;
@@ -158,6 +185,14 @@ const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
     kept_.assign(kept_layers_.size(), {});
     for (auto& k : kept_) k.resize(rows * std::size_t(d));
     final_.resize(rows * std::size_t(d));
+    const int V = c.vocab_size;
+    if (stats_.distribution) {
+        const std::size_t scored = std::size_t(n_scored_);
+        base_z_.resize(scored * std::size_t(V));
+        base_p_.resize(scored * std::size_t(V));
+        base_c_.resize(scored);
+        base_argmax_.resize(scored);
+    }
     const std::size_t W = windows_.size();
     std::vector<double> sums(W);
     const double t0 = now();
@@ -179,6 +214,24 @@ const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
         for (int j = 0; j < ns; ++j) {
             const std::size_t w = bt.first + std::size_t(j);
             const auto& win = windows_[w];
+            if (stats_.distribution) {
+                // The scored rows' logits, in the row blocks compare() uses.
+                const int row0 = int(win.first_scored - win.begin - 1), row1 = len - 1;
+                for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
+                    const int nr = std::min(eval::RunState::kLogitRows, len - r0);
+                    if (r0 + nr <= row0) continue;
+                    t_.logits(sc.s, x + std::size_t(j) * len * d + std::size_t(r0) * d, nr, sc.base_logits.data());
+                    for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
+                        const std::size_t k = std::size_t(scored_offset_[w] + (r0 + i - row0));
+                        const float* zb = sc.base_logits.data() + std::size_t(i) * V;
+                        const RowStats sb = row_stats(zb, V);
+                        base_c_[k] = double(sb.max) + sb.lse;
+                        base_argmax_[k] = sb.argmax;
+                        std::copy_n(zb, V, base_z_.data() + k * std::size_t(V));
+                        base_probabilities(base_p_.data() + k * std::size_t(V), zb, base_c_[k], V);
+                    }
+                }
+            }
             std::fill(sc.targets.begin(), sc.targets.end(), -1);
             for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
                 sc.targets[std::size_t(tok - win.begin - 1)] = ids_[std::size_t(tok)];
@@ -266,24 +319,36 @@ Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
                 const int nr = std::min(eval::RunState::kLogitRows, len - r0);
                 if (r0 + nr <= row0) continue;
                 t_.logits(sc.s, x + std::size_t(r0) * d, nr, sc.edit_logits.data());
-                t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
+                if (!stats_.distribution)
+                    t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
                 for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
                     const int row = r0 + i;
                     const std::int32_t target = ids_[std::size_t(win.begin + row + 1)];
                     const float* ze = sc.edit_logits.data() + std::size_t(i) * V;
-                    const float* zb = sc.base_logits.data() + std::size_t(i) * V;
-                    const RowStats se = row_stats(ze, V), sb = row_stats(zb, V);
+                    const RowStats se = row_stats(ze, V);
                     // Exactly Transformer::score's log-probability of the target.
                     o.nll -= double(ze[target] - se.max) - se.lse;
-                    if (se.argmax == sb.argmax) ++o.agree;
-                    // KL(p_b || p_e) = sum_v p_b(v) (log p_b(v) - log p_e(v)).
-                    const double cb = double(sb.max) + sb.lse, ce = double(se.max) + se.lse;
-                    double kl = 0;
-                    for (int v = 0; v < V; ++v) {
-                        const double lb = double(zb[v]) - cb;
-                        kl += std::exp(lb) * (lb - (double(ze[v]) - ce));
+                    const double ce = double(se.max) + se.lse;
+                    // The unedited row: kept by the baseline, or computed as it would have been.
+                    const float *zb, *pb;
+                    double cb;
+                    int argmax_b;
+                    if (stats_.distribution) {
+                        const std::size_t k = std::size_t(scored_offset_[w] + (row - row0));
+                        zb = base_z_.data() + k * std::size_t(V);
+                        pb = base_p_.data() + k * std::size_t(V);
+                        cb = base_c_[k];
+                        argmax_b = base_argmax_[k];
+                    } else {
+                        zb = sc.base_logits.data() + std::size_t(i) * V;
+                        const RowStats sb = row_stats(zb, V);
+                        cb = double(sb.max) + sb.lse;
+                        argmax_b = sb.argmax;
+                        base_probabilities(sc.base_p.data(), zb, cb, V);
+                        pb = sc.base_p.data();
                     }
-                    kl = std::max(0.0, kl);
+                    if (se.argmax == argmax_b) ++o.agree;
+                    const double kl = kl_row(pb, zb, cb, ze, ce, V);
                     o.kl += kl;
                     o.kl_tokens.push_back(float(kl));
                 }

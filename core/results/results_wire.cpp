@@ -503,6 +503,7 @@ void sweep_fields(IO& io, R& r) {
     io.f64("prefix.seconds_per_layer", P.seconds_per_layer);
     io.f64("prefix.seconds_saved", P.seconds_saved);
     io.i32("prefix.passes", P.passes, 0, 1 << 30);
+    io.flag("prefix.distribution", P.distribution);
     io.flag("cancelled", r.cancelled);
     io.f64("seconds", r.seconds);
 }

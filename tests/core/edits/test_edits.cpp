@@ -286,6 +286,10 @@ TEST(Edits, SweepDoesNotDependOnThreadsOrPrefixCache) {
     EXPECT_EQ(a.grid_size, a.points.size());
     EXPECT_EQ(runs[2].prefix.layers, std::vector<int>{});
     EXPECT_EQ(runs[1].prefix.layers, (std::vector<int>{1, 4}));
+    // With the budget, the unedited distributions are kept too; without, recomputed per point.
+    // The numbers below are bitwise the same either way.
+    EXPECT_TRUE(runs[1].prefix.distribution);
+    EXPECT_FALSE(runs[2].prefix.distribution);
     for (const auto& b : {runs[1], runs[2]})
         for (std::size_t i = 0; i < a.points.size(); ++i) {
             SCOPED_TRACE(a.points[i].label);
