@@ -327,9 +327,11 @@ GgufWriteReport write_denoised_gguf(const std::string& path, const model::Model&
         if (const auto* ti = io::ggml_type_info(std::uint32_t(type)); !ti || !ti->quantizable) type = io::GgmlType::F32;
         type = io::gguf_storage_type(type, t.ne);
         rep.types[io::ggml_type_name(std::uint32_t(type))]++;
+        // layer and hf are structured bindings: captured by init-capture, which Debian 12's
+        // clang (14) needs.
         w.add_tensor(t.name, type, t.ne,
-                     [rebuilt, layer, hf, type, ne = t.ne, order = mt.order, heads = mt.heads, shape = mt.info.shape,
-                      &ctl](std::span<std::byte> dst) mutable {
+                     [rebuilt, layer = layer, hf = hf, type, ne = t.ne, order = mt.order, heads = mt.heads,
+                      shape = mt.info.shape, &ctl](std::span<std::byte> dst) mutable {
                          ctl.check();
                          const std::vector<float> v = rebuilt(layer, hf);
                          std::vector<float> out(v.size());
