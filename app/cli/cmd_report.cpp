@@ -1,5 +1,5 @@
 // tensorllm report: the GUI's figures, rendered headless, with their data and an index.html.
-#include <QApplication>
+
 #include <QString>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +19,7 @@
 #include "io/staging_dir.h"
 #include "io/output_guard.h"
 #include "job_cli.h"
+#include "report/figure_files.h"
 #include "report/report.h"
 #include "util/resources.h"
 
@@ -163,11 +164,7 @@ int cmd_report(const std::vector<std::string>& argv) {
         {QStringLiteral("tool"), QStringLiteral("TensorLLM Studio %1").arg(QStringLiteral(TENSORLLM_VERSION))}};
 
     // Offscreen: no display is needed (and none is used even when present).
-    qputenv("QT_QPA_PLATFORM", "offscreen");
-    int qargc = 1;
-    char name[] = "tensorllm";
-    char* qargv[] = {name, nullptr};
-    QApplication app(qargc, qargv);
+    const auto app = ui::offscreen_application();
     // All or nothing: the report is drawn into a staging directory that replaces --out (an
     // earlier report, or nothing) only when complete.
     io::prepare_destination(*out);

@@ -67,6 +67,21 @@ double kl_row(const float* pb, const float* zb, double cb, const float* ze, doub
     return std::max(0.0, kl);
 }
 
+// The rows of a window of `len` tokens that predict scored tokens (rows row0 .. len - 2), in
+// the row blocks of Transformer::score: block(r0, nr) for each block holding one of them,
+// then row(i, r0 + i) for each of them in it. The baseline and the comparisons both go
+// through here, so their logits come from the same products, bit for bit.
+template <class Block, class Row>
+void for_scored_rows(int row0, int len, Block&& block, Row&& row) {
+    const int row1 = len - 1;
+    for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
+        const int nr = std::min(eval::RunState::kLogitRows, len - r0);
+        if (r0 + nr <= row0) continue;
+        block(r0, nr);
+        for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) row(i, r0 + i);
+    }
+}
+
 }  // namespace
 
 TextComparer::TextComparer(eval::Transformer& t, std::vector<std::int32_t> ids, std::vector<std::int32_t> token_bytes,
@@ -215,22 +230,20 @@ const eval::PerplexityResult& TextComparer::baseline(const util::Control& ctl) {
             const std::size_t w = bt.first + std::size_t(j);
             const auto& win = windows_[w];
             if (stats_.distribution) {
-                // The scored rows' logits, in the row blocks compare() uses.
-                const int row0 = int(win.first_scored - win.begin - 1), row1 = len - 1;
-                for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
-                    const int nr = std::min(eval::RunState::kLogitRows, len - r0);
-                    if (r0 + nr <= row0) continue;
-                    t_.logits(sc.s, x + std::size_t(j) * len * d + std::size_t(r0) * d, nr, sc.base_logits.data());
-                    for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
-                        const std::size_t k = std::size_t(scored_offset_[w] + (r0 + i - row0));
+                const int row0 = int(win.first_scored - win.begin - 1);
+                const float* xj = x + std::size_t(j) * len * d;
+                for_scored_rows(
+                    row0, len,
+                    [&](int r0, int nr) { t_.logits(sc.s, xj + std::size_t(r0) * d, nr, sc.base_logits.data()); },
+                    [&](int i, int row) {
+                        const std::size_t k = std::size_t(scored_offset_[w] + (row - row0));
                         const float* zb = sc.base_logits.data() + std::size_t(i) * V;
                         const RowStats sb = row_stats(zb, V);
                         base_c_[k] = double(sb.max) + sb.lse;
                         base_argmax_[k] = sb.argmax;
                         std::copy_n(zb, V, base_z_.data() + k * std::size_t(V));
                         base_probabilities(base_p_.data() + k * std::size_t(V), zb, base_c_[k], V);
-                    }
-                }
+                    });
             }
             std::fill(sc.targets.begin(), sc.targets.end(), -1);
             for (std::int64_t tok = win.first_scored; tok < win.end; ++tok)
@@ -312,17 +325,16 @@ Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
             WindowOut& o = res[w];
             o.kl_tokens.reserve(std::size_t(win.end - win.first_scored));
             // Rows predicting scored tokens: row i predicts token begin + i + 1, scored when it
-            // lies in [first_scored, end), i.e. i in [row0, row1). Logits in the row blocks of
-            // Transformer::score, so that the log-probabilities are bitwise the same.
-            const int row0 = int(win.first_scored - win.begin - 1), row1 = len - 1;
-            for (int r0 = 0; r0 < row1; r0 += eval::RunState::kLogitRows) {
-                const int nr = std::min(eval::RunState::kLogitRows, len - r0);
-                if (r0 + nr <= row0) continue;
-                t_.logits(sc.s, x + std::size_t(r0) * d, nr, sc.edit_logits.data());
-                if (!stats_.distribution)
-                    t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
-                for (int i = std::max(0, row0 - r0); i < nr && r0 + i < row1; ++i) {
-                    const int row = r0 + i;
+            // lies in [first_scored, end), i.e. i in [row0, len - 1).
+            const int row0 = int(win.first_scored - win.begin - 1);
+            for_scored_rows(
+                row0, len,
+                [&](int r0, int nr) {
+                    t_.logits(sc.s, x + std::size_t(r0) * d, nr, sc.edit_logits.data());
+                    if (!stats_.distribution)
+                        t_.logits(sc.s, final_.data() + off + std::size_t(r0) * d, nr, sc.base_logits.data());
+                },
+                [&](int i, int row) {
                     const std::int32_t target = ids_[std::size_t(win.begin + row + 1)];
                     const float* ze = sc.edit_logits.data() + std::size_t(i) * V;
                     const RowStats se = row_stats(ze, V);
@@ -351,8 +363,7 @@ Comparison TextComparer::compare(const EditSet& set, const util::Control& ctl) {
                     const double kl = kl_row(pb, zb, cb, ze, ce, V);
                     o.kl += kl;
                     o.kl_tokens.push_back(float(kl));
-                }
-            }
+                });
         }
     });
     eval::PerplexityResult& e = out.edited;

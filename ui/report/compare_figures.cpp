@@ -1,20 +1,16 @@
 #include "report/compare_figures.h"
 
-#include <QApplication>
-#include <QDir>
-#include <QSaveFile>
 #include <cmath>
 #include <memory>
-#include <stdexcept>
 
 #include "charts/compare_charts.h"
 
 namespace tllm::ui {
 
-std::vector<CompareFigure> compare_figures(const exporting::Comparison& c, const FigureStyle& style) {
+std::vector<NamedFigure> compare_figures(const exporting::Comparison& c, const FigureStyle& style) {
     auto C = std::make_shared<const exporting::Comparison>(c);
     const QString A = QString::fromStdString(c.a.label), B = QString::fromStdString(c.b.label);
-    std::vector<CompareFigure> out;
+    std::vector<NamedFigure> out;
     auto layer_figure = [&](const QString& name, CompareMetric m, bool diff, const QString& caption) {
         out.push_back(
             {name, caption,
@@ -67,26 +63,9 @@ std::vector<CompareFigure> compare_figures(const exporting::Comparison& c, const
 }
 
 int write_compare_figures(const std::string& dir, const exporting::Comparison& c, const FigureStyle& style) {
-    // The charts need a QApplication; the CLI has none. Offscreen: no display is used.
-    std::unique_ptr<QApplication> app;
-    if (!QCoreApplication::instance()) {
-        qputenv("QT_QPA_PLATFORM", "offscreen");
-        static int argc = 1;
-        static char name[] = "tensorllm";
-        static char* argv[] = {name, nullptr};
-        app = std::make_unique<QApplication>(argc, argv);
-    }
-    const QDir d(QString::fromStdString(dir));
+    const auto app = offscreen_application();
     const auto figs = compare_figures(c, style);
-    for (const auto& f : figs) {
-        for (const char* ext : {"png", "svg", "pdf"})
-            save_figure(f.painter, d.filePath(f.name + QLatin1Char('.') + QLatin1String(ext)), style);
-        const QString path = d.filePath(f.name + QStringLiteral(".csv"));
-        QSaveFile out(path);
-        const QByteArray data = f.csv.toUtf8();
-        if (!out.open(QIODevice::WriteOnly) || out.write(data) != data.size() || !out.commit())
-            throw std::runtime_error(path.toStdString() + ": cannot write: " + out.errorString().toStdString());
-    }
+    write_figure_files(QDir(QString::fromStdString(dir)), figs, style);
     return int(figs.size());
 }
 

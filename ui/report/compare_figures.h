@@ -5,24 +5,17 @@
 // for) and the sweeps' change in loss side by side, drawn by the GUI's chart code
 // (charts/compare_charts.h).
 
-#include <QString>
 #include <string>
 #include <vector>
 
-#include "charts/figure.h"
+#include "report/figure_files.h"
 #include "results/compare.h"
 
 namespace tllm::ui {
 
-/// One figure of a comparison: a file-name-friendly name, a caption, its painter and its data.
-struct CompareFigure {
-    QString name, caption;
-    FigurePainter painter;
-    QString csv;
-};
 /// The figures of `c` (the painters hold a copy of it). Figures without data in either side
 /// (no sweep in both, no spectra) are left out.
-std::vector<CompareFigure> compare_figures(const exporting::Comparison& c, const FigureStyle& style);
+std::vector<NamedFigure> compare_figures(const exporting::Comparison& c, const FigureStyle& style);
 
 /// Writes the figures into directory `dir` (which must exist) as <name>.png, .svg, .pdf and
 /// <name>.csv; returns how many figures. Creates an offscreen QApplication when the process

@@ -1,21 +1,17 @@
 #include "report/sweep_figures.h"
 
-#include <QApplication>
-#include <QDir>
-#include <QSaveFile>
 #include <memory>
-#include <stdexcept>
 
 #include "charts/sweep_charts.h"
 
 namespace tllm::ui {
 
-std::vector<SweepFigure> sweep_figures(const edits::SweepResult& r, const FigureStyle& style) {
+std::vector<NamedFigure> sweep_figures(const edits::SweepResult& r, const FigureStyle& style) {
     auto R = std::make_shared<const edits::SweepResult>(r);
     const SweepTable t = sweep_table(*R);
     const int column = sweep_column_for(t, *R, -1, {0, 0, 0});
     const QString edit = column >= 0 ? t.labels[std::size_t(column)] : QString();
-    std::vector<SweepFigure> out;
+    std::vector<NamedFigure> out;
     out.push_back({QStringLiteral("sweep_delta_loss_heatmap"),
                    QStringLiteral("Change in loss (nats/token) of each edit applied alone to each layer, against the "
                                   "unedited model; blue: loss down, red: loss up (square-root colour scale)."),
@@ -39,25 +35,8 @@ std::vector<SweepFigure> sweep_figures(const edits::SweepResult& r, const Figure
 }
 
 void write_sweep_figures(const std::string& dir, const edits::SweepResult& r, const FigureStyle& style) {
-    // The charts need a QApplication; the CLI has none. Offscreen: no display is used.
-    std::unique_ptr<QApplication> app;
-    if (!QCoreApplication::instance()) {
-        qputenv("QT_QPA_PLATFORM", "offscreen");
-        static int argc = 1;
-        static char name[] = "tensorllm";
-        static char* argv[] = {name, nullptr};
-        app = std::make_unique<QApplication>(argc, argv);
-    }
-    const QDir d(QString::fromStdString(dir));
-    for (const auto& f : sweep_figures(r, style)) {
-        for (const char* ext : {"png", "svg", "pdf"})
-            save_figure(f.painter, d.filePath(f.name + QLatin1Char('.') + QLatin1String(ext)), style);
-        const QString path = d.filePath(f.name + QStringLiteral(".csv"));
-        QSaveFile out(path);
-        const QByteArray data = f.csv.toUtf8();
-        if (!out.open(QIODevice::WriteOnly) || out.write(data) != data.size() || !out.commit())
-            throw std::runtime_error(path.toStdString() + ": cannot write: " + out.errorString().toStdString());
-    }
+    const auto app = offscreen_application();
+    write_figure_files(QDir(QString::fromStdString(dir)), sweep_figures(r, style), style);
 }
 
 }  // namespace tllm::ui
