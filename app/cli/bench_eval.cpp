@@ -7,9 +7,15 @@
 #include <memory>
 #include <unistd.h>
 
+#include <cblas.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
 #include "analysis/benchmark.h"
 #include "edits/sweep.h"
 #include "eval/evaluate.h"
+#include "eval/kernels.h"
 #include "eval/tokenizer.h"
 #include "io/mapped_file.h"
 #include "model/synthetic.h"
@@ -44,6 +50,90 @@ edits::SweepOptions demo_sweep_options(int threads, std::uint64_t cache) {
     o.threads = threads;
     o.prefix_cache_bytes = cache;
     return o;
+}
+
+// The dense products of an evaluation replayed alone: every SGEMM a layer pass does (Q, K,
+// V, O, the MLP, and the attention's scores and values, causal in blocks of 64 query rows as
+// in eval::kernels::attention) over `rows` rows in batches of `batch_rows` (whole windows of
+// ctx tokens) run in parallel, as TextComparer runs them, and the lm_head product over
+// `logit_rows` rows in blocks of RunState::kLogitRows. Nothing else: no norms, softmax,
+// activations, KL or copies. Seconds for one layer pass and for one pass of logits, the best
+// of three: what an evaluation cannot go below with this BLAS, measured in the same run.
+struct ProductTimes {
+    double layer_pass = 0, logit_pass = 0;
+};
+ProductTimes time_products(const eval::Config& c, int threads, int ctx, std::int64_t rows, int batch_rows,
+                           std::int64_t logit_rows) {
+    const int d = c.dim, dv = c.head_dim, hd = c.n_heads * dv, kvd = c.n_kv_heads * dv, f = c.hidden_dim;
+    const int V = c.vocab_size, group = c.n_heads / c.n_kv_heads;
+    const int per = std::max(1, batch_rows / ctx), n = per * ctx;
+    const std::int64_t batches = (rows + n - 1) / n;
+    auto filled = [](std::size_t k) {
+        std::vector<float> v(k);
+        for (std::size_t i = 0; i < k; ++i) v[i] = float((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+        return v;
+    };
+    const auto wq = filled(std::size_t(hd) * d), wk = filled(std::size_t(kvd) * d), wv = filled(std::size_t(kvd) * d),
+               wo = filled(std::size_t(d) * hd), wu = filled(std::size_t(f) * d), wd = filled(std::size_t(d) * f),
+               head = filled(std::size_t(V) * d);
+    std::vector<float> wg;
+    if (c.family == eval::Family::Llama) wg = filled(std::size_t(f) * d);
+    struct Buffers {
+        std::vector<float> x, q, k, v, att, h, logits;
+    };
+    tbb::task_arena arena(threads > 0 ? threads : tbb::task_arena::automatic);
+    tbb::enumerable_thread_specific<Buffers> local([&] {
+        Buffers b;
+        b.x.assign(std::size_t(n) * d, 0.01f);
+        b.q.resize(std::size_t(n) * hd);
+        b.k.resize(std::size_t(n) * kvd);
+        b.v.resize(std::size_t(n) * kvd);
+        b.att.resize(std::size_t(n) * hd);
+        b.h.resize(std::size_t(n) * f);
+        b.logits.resize(std::size_t(eval::RunState::kLogitRows) * V);
+        return b;
+    });
+    auto layer = [&](Buffers& b) {
+        namespace k = eval::kernels;
+        k::matmul(b.q.data(), b.x.data(), wq.data(), nullptr, n, d, hd);
+        k::matmul(b.k.data(), b.x.data(), wk.data(), nullptr, n, d, kvd);
+        k::matmul(b.v.data(), b.x.data(), wv.data(), nullptr, n, d, kvd);
+        const int blocks = (ctx + 63) / 64;
+        tbb::parallel_for(0, per * c.n_heads * blocks, [&](int task) {
+            const int j = task / (c.n_heads * blocks), head_i = task / blocks % c.n_heads, r0 = task % blocks * 64;
+            const std::size_t r = std::size_t(j) * ctx;
+            const int nr = std::min(64, ctx - r0), nk = r0 + nr, g = head_i / group;
+            thread_local std::vector<float> S;
+            S.resize(std::size_t(64) * ctx);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, dv, 1.0f,
+                        b.q.data() + (r + std::size_t(r0)) * hd + head_i * dv, hd, b.k.data() + r * kvd + g * dv, kvd,
+                        0.0f, S.data(), nk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, dv, nk, 1.0f, S.data(), nk,
+                        b.v.data() + r * kvd + g * dv, kvd, 0.0f,
+                        b.att.data() + (r + std::size_t(r0)) * hd + head_i * dv, hd);
+        });
+        k::matmul(b.x.data(), b.att.data(), wo.data(), nullptr, n, hd, d);
+        if (!wg.empty()) k::matmul(b.h.data(), b.x.data(), wg.data(), nullptr, n, d, f);
+        k::matmul(b.h.data(), b.x.data(), wu.data(), nullptr, n, d, f);
+        k::matmul(b.x.data(), b.h.data(), wd.data(), nullptr, n, f, d);
+    };
+    auto best_of_3 = [&](auto&& body, std::int64_t tasks) {
+        double best = 1e300;
+        for (int rep = 0; rep < 3; ++rep) {
+            const auto t0 = std::chrono::steady_clock::now();
+            arena.execute(
+                [&] { tbb::parallel_for(std::int64_t(0), tasks, [&](std::int64_t) { body(local.local()); }); });
+            best = std::min(best, seconds_since(t0));
+        }
+        return best;
+    };
+    ProductTimes t;
+    t.layer_pass = best_of_3(layer, batches);
+    const int L = eval::RunState::kLogitRows;
+    t.logit_pass = best_of_3(
+        [&](Buffers& b) { eval::kernels::matmul(b.logits.data(), b.x.data(), head.data(), nullptr, L, d, V); },
+        (logit_rows + L - 1) / L);
+    return t;
 }
 
 // A synthetic complete checkpoint of a real model's shape, and how many of its windows of
@@ -165,6 +255,9 @@ nlohmann::ordered_json throughput_case(const ShapeCase& c, int threads, int wind
                                   2.0 * ctx * double(cfg.n_heads * cfg.head_dim) * cfg.n_layers;
     const double gflops = flop_per_token * tps / 1e9;
     const double peak = bench::peak_rss_mib();
+    // The same window's products alone (layers, attention, lm_head), in the same run.
+    const ProductTimes pt = time_products(cfg, threads, ctx, ctx, ctx, ctx);
+    const double products_tps = double(ctx) / (cfg.n_layers * pt.layer_pass + pt.logit_pass);
     if (json)
         return {{"name", name},
                 {"synth_args", synth_args(c.spec)},
@@ -180,12 +273,15 @@ nlohmann::ordered_json throughput_case(const ShapeCase& c, int threads, int wind
                 {"bound_tokens_per_second", bound_tps},
                 {"fraction_of_bound", tps / bound_tps},
                 {"gflops_all_products", gflops},
+                {"products_alone_tokens_per_second", products_tps},
+                {"products_alone_fraction_of_bound", products_tps / bound_tps},
                 {"mean_nll", r.mean_nll},
                 {"synth_seconds", synth_s},
                 {"load_seconds", load_s},
                 {"peak_rss_mib", peak}};
-    std::printf("%-34s %7lld %8.2f %9.1f %9.1f %7.3f %8.1f %9.5f %9.0f\n", name.c_str(), (long long)r.n_tokens, s, tps,
-                bound_tps, tps / bound_tps, gflops, r.mean_nll, peak);
+    std::printf("%-34s %7lld %8.2f %9.1f %9.1f %7.3f %8.1f %9.5f %9.0f %9.1f %7.3f\n", name.c_str(),
+                (long long)r.n_tokens, s, tps, bound_tps, tps / bound_tps, gflops, r.mean_nll, peak, products_tps,
+                products_tps / bound_tps);
     std::fflush(stdout);
     return {};
 }
@@ -250,8 +346,8 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
                 "machine: %d threads, SGEMM %.1f GFLOP/s, OPENBLAS_CORETYPE=%s; bound = SGEMM rate / (2 x layer "
                 "parameters)\n\n",
                 m.threads, m.gemm_gflops, m.blas_coretype.empty() ? "(unset)" : m.blas_coretype.c_str());
-            std::printf("%-34s %7s %8s %9s %9s %7s %8s %9s %9s\n", "case", "tokens", "seconds", "tokens/s", "bound/s",
-                        "x bound", "GFLOP/s", "mean NLL", "peak MiB");
+            std::printf("%-34s %7s %8s %9s %9s %7s %8s %9s %9s %9s %7s\n", "case", "tokens", "seconds", "tokens/s",
+                        "bound/s", "x bound", "GFLOP/s", "mean NLL", "peak MiB", "products", "x bound");
         }
         for (const auto& c : shapes)
             if (selected(std::string("throughput ") + c.name + " ctx1024", filter)) {
@@ -272,9 +368,17 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
     auto tok = eval::load_tokenizer(m->checkpoint(), t.config().vocab_size);
     const std::string text = io::read_regular_file(util::default_eval_text(), 1 << 20);
     const auto in = edits::make_sweep_input(*tok, text, "kjv-validation-64k.txt");
+    const auto& cfg = t.config();
+    // Rows and scored rows of the sweep's windows (ctx 128, stride 128).
+    const auto wopt = demo_sweep_options(threads, 0);
+    eval::PerplexityResult wr;
+    const auto windows = eval::perplexity_windows(t, std::int64_t(in.ids.size()), wopt.ppl, "bench", wr);
+    std::int64_t rows = 0, scored = 0;
+    for (const auto& w : windows) rows += w.end - w.begin, scored += w.end - w.first_scored;
+    const ProductTimes pt = time_products(cfg, threads, wr.ctx, rows, 1024, scored);
     if (!json)
-        std::printf("%-40s %9s %9s %9s %7s %10s %12s\n", "case", "seconds", "baseline", "per point", "points",
-                    "tokens/s", "saved (est.)");
+        std::printf("%-40s %9s %9s %9s %7s %10s %12s %10s\n", "case", "seconds", "baseline", "per point", "points",
+                    "tokens/s", "saved (est.)", "products");
     for (const bool cached : {true, false}) {
         const auto opt = demo_sweep_options(threads, cached ? (2ull << 30) : 0);
         bench::reset_peak_rss();
@@ -284,6 +388,18 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
         const std::string name = std::string("sweep-demo 6x8 ") + (cached ? "prefix cache" : "full passes");
         double eval_s = 0;
         for (const auto& p : r.points) eval_s += p.seconds_eval;
+        // The products this run did: each pass starts at the deepest kept layer at or below
+        // its edited layer; the logits of the scored rows once per pass (twice without the
+        // kept unedited distribution), and the baseline's.
+        int layer_passes = cfg.n_layers, logit_passes = r.prefix.distribution ? 2 : 1;
+        for (const auto& p : r.points) {
+            int start = 0;
+            for (int k : r.prefix.layers)
+                if (k <= p.spec.layer) start = k;
+            layer_passes += cfg.n_layers - start;
+            logit_passes += r.prefix.distribution ? 1 : 2;
+        }
+        const double products = layer_passes * pt.layer_pass + logit_passes * pt.logit_pass;
         // Scored tokens through the edited passes per second of evaluation.
         const double tps = double(r.baseline.ppl.n_scored) * double(r.points.size()) / eval_s;
         if (json)
@@ -297,10 +413,14 @@ nlohmann::ordered_json run_eval_bench(int threads, const std::string& filter, bo
                            {"kept_bytes", r.prefix.used_bytes},
                            {"kept_unedited_distribution", r.prefix.distribution},
                            {"saved_seconds_estimate", r.prefix.seconds_saved},
+                           {"layer_passes", layer_passes},
+                           {"logit_passes", logit_passes},
+                           {"products_seconds", products},
                            {"peak_rss_mib", bench::peak_rss_mib()}});
         else
-            std::printf("%-40s %9.2f %9.2f %9.3f %7zu %10.0f %12.1f\n", name.c_str(), s, r.prefix.seconds_baseline,
-                        eval_s / double(r.points.size()), r.points.size(), tps, r.prefix.seconds_saved);
+            std::printf("%-40s %9.2f %9.2f %9.3f %7zu %10.0f %12.1f %10.2f\n", name.c_str(), s,
+                        r.prefix.seconds_baseline, eval_s / double(r.points.size()), r.points.size(), tps,
+                        r.prefix.seconds_saved, products);
         std::fflush(stdout);
     }
     return out;

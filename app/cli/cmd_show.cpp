@@ -14,6 +14,7 @@
 #include "results/results_tables.h"
 #include "results/sweep_hdf5.h"
 #include "results/sweep_tables.h"
+#include "util/format.h"
 #include "util/layer_list.h"
 #include "util/resources.h"
 
@@ -147,16 +148,6 @@ void print_text(const exporting::ResultsFile& f, bool heads) {
     }
 }
 
-// A number in `width` columns, or "-" there for NaN (a value the point lacks).
-std::string num(double v, int width, int prec) {
-    char b[64];
-    if (std::isnan(v))
-        std::snprintf(b, sizeof b, "%*s", width, "-");
-    else
-        std::snprintf(b, sizeof b, "%*.*f", width, prec, v);
-    return b;
-}
-
 void print_sweep(const std::string& path, const edits::SweepResult& r, const std::vector<edits::SweepPoint>& pts) {
     const auto& o = r.options;
     const auto& b = r.baseline.ppl;
@@ -210,14 +201,16 @@ void print_sweep(const std::string& path, const edits::SweepResult& r, const std
             std::printf(" %4d %5d %3d", p.ranks[0], p.ranks[1], p.ranks[2]);
         else
             std::printf(" %4s %5s %3s", "-", "-", "-");
-        std::printf(" %s %s %s %s %s %s %s %s %s %s", num(p.weight_error, 8, 5).c_str(),
-                    num(p.laser_error, 10, 5).c_str(), num(p.layer_ratio, 8, 2).c_str(),
-                    num(p.model_ratio, 8, 4).c_str(), num(p.mean_nll, 9, 5).c_str(), num(p.delta_nll, 10, 5).c_str(),
-                    num(p.delta_nll_stderr, 7, 5).c_str(), num(p.kl_mean, 10, 6).c_str(), num(p.kl_p99, 9, 5).c_str(),
-                    num(p.top1_agreement, 7, 4).c_str());
+        std::printf(" %s %s %s %s %s %s %s %s %s %s", util::fixed_or_dash(p.weight_error, 8, 5).c_str(),
+                    util::fixed_or_dash(p.laser_error, 10, 5).c_str(), util::fixed_or_dash(p.layer_ratio, 8, 2).c_str(),
+                    util::fixed_or_dash(p.model_ratio, 8, 4).c_str(), util::fixed_or_dash(p.mean_nll, 9, 5).c_str(),
+                    util::fixed_or_dash(p.delta_nll, 10, 5).c_str(),
+                    util::fixed_or_dash(p.delta_nll_stderr, 7, 5).c_str(),
+                    util::fixed_or_dash(p.kl_mean, 10, 6).c_str(), util::fixed_or_dash(p.kl_p99, 9, 5).c_str(),
+                    util::fixed_or_dash(p.top1_agreement, 7, 4).c_str());
         if (mc)
-            std::printf(" %s %s", num(p.mc ? p.mc->delta_acc : NAN, 7, 4).c_str(),
-                        num(p.mc ? p.mc->delta_acc_norm : NAN, 12, 4).c_str());
+            std::printf(" %s %s", util::fixed_or_dash(p.mc ? p.mc->delta_acc : NAN, 7, 4).c_str(),
+                        util::fixed_or_dash(p.mc ? p.mc->delta_acc_norm : NAN, 12, 4).c_str());
         std::printf(" %8.2f\n", p.seconds_decompose + p.seconds_eval);
     }
 }

@@ -16,6 +16,7 @@
 #include "results/results_json_reader.h"
 #include "results/results_reader_process.h"
 #include "results/sweep_tables.h"
+#include "util/format.h"
 #include "util/json_checksum.h"
 
 namespace tllm::exporting {
@@ -103,15 +104,6 @@ const edits::SweepPoint* point_at_ranks(const edits::SweepResult& sweep, int lay
     for (const auto& p : sweep.points)
         if (p.spec.layer == layer && p.spec.choice >= 0 && p.spec.laser < 0 && p.ran() && p.ranks == ranks) return &p;
     return nullptr;
-}
-
-std::string fmt(double v, int width, int prec) {
-    char b[64];
-    if (std::isnan(v))
-        std::snprintf(b, sizeof b, "%*s", width, "-");
-    else
-        std::snprintf(b, sizeof b, "%*.*f", width, prec, v);
-    return b;
 }
 
 std::string ranks_text(const std::array<int, 3>& r, bool present) {
@@ -469,21 +461,22 @@ std::string comparison_text(const Comparison& c) {
         for (const auto& r : c.layers) {
             std::snprintf(line, sizeof line, "%-5d  %-*s  %-*s %s %s %s %s %s %s", r.layer, w,
                           ranks_text(r.ranks_a, r.in_a).c_str(), w, ranks_text(r.ranks_b, r.in_b).c_str(),
-                          fmt(r.error_a, 9, 5).c_str(), fmt(r.error_b, 9, 5).c_str(), fmt(r.error_diff(), 9, 5).c_str(),
-                          fmt(r.ratio_a, 9, 2).c_str(), fmt(r.ratio_b, 9, 2).c_str(),
-                          fmt(r.ratio_diff(), 9, 2).c_str());
+                          util::fixed_or_dash(r.error_a, 9, 5).c_str(), util::fixed_or_dash(r.error_b, 9, 5).c_str(),
+                          util::fixed_or_dash(r.error_diff(), 9, 5).c_str(),
+                          util::fixed_or_dash(r.ratio_a, 9, 2).c_str(), util::fixed_or_dash(r.ratio_b, 9, 2).c_str(),
+                          util::fixed_or_dash(r.ratio_diff(), 9, 2).c_str());
             o << line;
             if (loss)
-                o << ' ' << fmt(r.delta_nll_a, 10, 5) << ' ' << fmt(r.delta_nll_b, 10, 5) << ' '
-                  << fmt(r.delta_nll_diff(), 10, 5);
+                o << ' ' << util::fixed_or_dash(r.delta_nll_a, 10, 5) << ' '
+                  << util::fixed_or_dash(r.delta_nll_b, 10, 5) << ' ' << util::fixed_or_dash(r.delta_nll_diff(), 10, 5);
             if (!r.in_a) o << "  (" << A << ": " << r.status_a << ")";
             if (!r.in_b) o << "  (" << B << ": " << r.status_b << ")";
             o << "\n";
         }
     }
     if (!c.sweep.empty()) {
-        o << "\nsweep: unedited mean NLL " << A << " " << fmt(c.baseline_nll_a, 0, 5) << ", " << B << " "
-          << fmt(c.baseline_nll_b, 0, 5) << " nats/token\n";
+        o << "\nsweep: unedited mean NLL " << A << " " << util::fixed_or_dash(c.baseline_nll_a, 0, 5) << ", " << B
+          << " " << util::fixed_or_dash(c.baseline_nll_b, 0, 5) << " nats/token\n";
         std::size_t lw = 4;
         for (const auto& r : c.sweep) lw = std::max(lw, r.label.size());
         char line[512];
@@ -493,12 +486,14 @@ std::string comparison_text(const Comparison& c) {
                       ("top1 " + A).substr(0, 8).c_str(), ("top1 " + B).substr(0, 8).c_str(), "top1 B-A");
         o << line;
         for (const auto& r : c.sweep) {
-            std::snprintf(line, sizeof line, "%-5d  %-*s %-6s %s %s %s %s %s %s %s %s %s\n", r.layer, int(lw),
-                          r.label.c_str(), r.method.c_str(), fmt(r.delta_nll_a, 10, 5).c_str(),
-                          fmt(r.delta_nll_b, 10, 5).c_str(), fmt(r.delta_nll_diff(), 10, 5).c_str(),
-                          fmt(r.kl_mean_a, 9, 5).c_str(), fmt(r.kl_mean_b, 9, 5).c_str(),
-                          fmt(r.kl_mean_diff(), 9, 5).c_str(), fmt(r.top1_a, 8, 4).c_str(), fmt(r.top1_b, 8, 4).c_str(),
-                          fmt(r.top1_diff(), 8, 4).c_str());
+            std::snprintf(
+                line, sizeof line, "%-5d  %-*s %-6s %s %s %s %s %s %s %s %s %s\n", r.layer, int(lw), r.label.c_str(),
+                r.method.c_str(), util::fixed_or_dash(r.delta_nll_a, 10, 5).c_str(),
+                util::fixed_or_dash(r.delta_nll_b, 10, 5).c_str(),
+                util::fixed_or_dash(r.delta_nll_diff(), 10, 5).c_str(), util::fixed_or_dash(r.kl_mean_a, 9, 5).c_str(),
+                util::fixed_or_dash(r.kl_mean_b, 9, 5).c_str(), util::fixed_or_dash(r.kl_mean_diff(), 9, 5).c_str(),
+                util::fixed_or_dash(r.top1_a, 8, 4).c_str(), util::fixed_or_dash(r.top1_b, 8, 4).c_str(),
+                util::fixed_or_dash(r.top1_diff(), 8, 4).c_str());
             o << line;
         }
     }
