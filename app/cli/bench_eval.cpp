@@ -79,12 +79,13 @@ ProductTimes time_products(const eval::Config& c, int threads, int ctx, std::int
     std::vector<float> wg;
     if (c.family == eval::Family::Llama) wg = filled(std::size_t(f) * d);
     struct Buffers {
-        std::vector<float> x, q, k, v, att, h, logits;
+        std::vector<float> x, y, q, k, v, att, h, logits;  // x stays constant: no value grows pass by pass
     };
     tbb::task_arena arena(threads > 0 ? threads : tbb::task_arena::automatic);
     tbb::enumerable_thread_specific<Buffers> local([&] {
         Buffers b;
         b.x.assign(std::size_t(n) * d, 0.01f);
+        b.y.resize(std::size_t(n) * d);
         b.q.resize(std::size_t(n) * hd);
         b.k.resize(std::size_t(n) * kvd);
         b.v.resize(std::size_t(n) * kvd);
@@ -112,10 +113,10 @@ ProductTimes time_products(const eval::Config& c, int threads, int ctx, std::int
                         b.v.data() + r * kvd + g * dv, kvd, 0.0f,
                         b.att.data() + (r + std::size_t(r0)) * hd + head_i * dv, hd);
         });
-        k::matmul(b.x.data(), b.att.data(), wo.data(), nullptr, n, hd, d);
+        k::matmul(b.y.data(), b.att.data(), wo.data(), nullptr, n, hd, d);
         if (!wg.empty()) k::matmul(b.h.data(), b.x.data(), wg.data(), nullptr, n, d, f);
         k::matmul(b.h.data(), b.x.data(), wu.data(), nullptr, n, d, f);
-        k::matmul(b.x.data(), b.h.data(), wd.data(), nullptr, n, f, d);
+        k::matmul(b.y.data(), b.h.data(), wd.data(), nullptr, n, f, d);
     };
     auto best_of_3 = [&](auto&& body, std::int64_t tasks) {
         double best = 1e300;
